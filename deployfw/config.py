@@ -1,0 +1,350 @@
+"""modules.yaml: load, overlay, merge defaults, validate, and expose a typed model.
+
+Order of operations follows DESIGN.md: the ``--env`` overlay is deep-merged over
+the whole document first, then ``defaults`` are merged under every service
+module (the module's own values win). Validation collects every problem before
+raising, each with file, line and key path, so one run shows the user all of
+them. Nothing here imports a backend: backends are checked through the
+``catalog`` of section schemas the plugin manager hands in.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from deployfw import graph
+from deployfw.errors import InputError, Problem
+from deployfw.schema import modules_schema, validate
+from deployfw.yamlsrc import Document, KeyPath, dotted, parse
+
+CONFIG_NAME = "modules.yaml"
+STAGES = ("build", "registry", "deploy")
+# Keys whose values name repository files; a change to such a file affects the module.
+FILE_KEYS = ("taskdef", "appspec", "buildspec")
+
+Kind = Literal["service", "library"]
+# stage -> backend id -> JSON Schema of that backend's section
+Catalog = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One stage of a service module: which backend runs it, and that backend's options."""
+
+    backend: str
+    options: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class Module:
+    """A module after overlay and defaults merge - exactly what the backends will see."""
+
+    name: str
+    path: str
+    kind: Kind
+    depends_on: tuple[str, ...]
+    build: Section | None
+    registry: Section | None
+    deploy: Section | None
+    execution_mode: str | None
+    files: tuple[str, ...]
+    effective: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind == "service"
+
+    def section(self, stage: str) -> Section | None:
+        return getattr(self, stage)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration of one repository for one environment."""
+
+    file: Path
+    root: Path
+    env: str | None
+    version: int
+    project: str | None
+    region: str | None
+    shared_paths: tuple[str, ...]
+    execution_mode: str
+    modules: Mapping[str, Module]
+    environments: tuple[str, ...]
+    order: tuple[str, ...]  # dependencies first
+
+    @property
+    def relative_file(self) -> str:
+        return self.file.relative_to(self.root).as_posix()
+
+
+def find_config(start: Path | None = None) -> Path:
+    """``modules.yaml`` in ``start`` or the nearest parent holding one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"no {CONFIG_NAME} in {here} or any parent folder (use -c PATH)")
+
+
+def load_config(
+    path: Path,
+    *,
+    env: str | None = None,
+    catalog: Catalog | None = None,
+    root: Path | None = None,
+    text: str | None = None,
+    check_paths: bool = True,
+    env_optional: bool = False,
+) -> Config:
+    """Load and validate ``path``; ``text`` overrides the file content (a config read from git).
+
+    ``catalog`` enables backend checks (unknown ids, each backend's own keys); ``detect``
+    skips it to stay fast, ``plan`` and ``run`` always pass it. ``env_optional`` reads
+    an older config that predates the environment as if no overlay was asked for.
+    """
+    path = Path(path)
+    root = (root or path.parent).resolve()
+    display = _display_name(path, root)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputError(Problem(display, None, None, "file not found")) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(Problem(display, None, None, f"cannot read: {exc}")) from None
+    doc = parse(text, display)
+    return _Loader(doc, path, root, env, catalog, check_paths, env_optional).load()
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def deep_merge(base: Any, over: Any) -> Any:
+    """Mappings merge key by key, anything else in ``over`` replaces ``base``."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(over)
+
+
+class _Loader:
+    """One load of one document: accumulates problems and builds the model."""
+
+    def __init__(
+        self,
+        doc: Document,
+        path: Path,
+        root: Path,
+        env: str | None,
+        catalog: Catalog | None,
+        check_paths: bool,
+        env_optional: bool = False,
+    ) -> None:
+        self.doc = doc
+        self.path = path
+        self.root = root
+        self.env = env
+        self.catalog = catalog
+        self.check_paths = check_paths
+        self.env_optional = env_optional
+        self.problems: list[Problem] = []
+        self.lines: dict[KeyPath, int] = dict(doc.lines)
+
+    def fail(self, key: KeyPath, message: str) -> None:
+        self.problems.append(self._at(key, message))
+
+    def _at(self, key: KeyPath, message: str) -> Problem:
+        probe = key
+        line = None
+        while line is None and probe:
+            line = self.lines.get(probe)
+            probe = probe[:-1]
+        return Problem(self.doc.file, line, dotted(key) or None, message)
+
+    def raise_if_problems(self) -> None:
+        if self.problems:
+            raise InputError(self.problems)
+
+    def load(self) -> Config:
+        data = self.doc.data
+        if not isinstance(data, dict):
+            raise InputError(Problem(self.doc.file, 1, None, "must be a mapping with version and modules"))
+        for key, message in validate(data, modules_schema()):
+            self.fail(key, message)
+        self.raise_if_problems()
+
+        environments = tuple(sorted(data.get("environments") or {}))
+        if self.env is not None and self.env_optional and self.env not in environments:
+            self.env = None
+        if self.env is not None:
+            if self.env not in environments:
+                known = ", ".join(environments) or "none defined"
+                self.fail(("environments",), f"unknown environment {self.env!r}; known: {known}")
+                self.raise_if_problems()
+            data = self._apply_overlay(data)
+
+        modules = self._modules(data)
+        self.raise_if_problems()
+        order = tuple(graph.topological_order({m.name: m.depends_on for m in modules.values()}))
+        return Config(
+            file=self.path.resolve(),
+            root=self.root,
+            env=self.env,
+            version=data["version"],
+            project=data.get("project"),
+            region=data.get("region"),
+            shared_paths=tuple(data.get("shared_paths") or ()),
+            execution_mode=data.get("execution_mode", "queue"),
+            modules=modules,
+            environments=environments,
+            order=order,
+        )
+
+    def _apply_overlay(self, data: dict) -> dict:
+        overlay = data["environments"][self.env] or {}
+        prefix = ("environments", self.env)
+        for key, line in self.doc.lines.items():
+            if key[: len(prefix)] == prefix and len(key) > len(prefix):
+                self.lines[key[len(prefix):]] = line
+        merged = deep_merge({k: v for k, v in data.items() if k != "environments"}, overlay)
+        merged["environments"] = data["environments"]
+        return merged
+
+    def _modules(self, data: dict) -> dict[str, Module]:
+        raw_modules: dict[str, dict] = {k: v or {} for k, v in (data.get("modules") or {}).items()}
+        defaults = data.get("defaults") or {}
+        modules: dict[str, Module] = {}
+        for name, raw in raw_modules.items():
+            module = self._module(name, raw, defaults)
+            if module is not None:
+                modules[name] = module
+        self._check_dependencies(raw_modules)
+        self._check_paths(modules)
+        return modules
+
+    def _module(self, name: str, raw: dict, defaults: dict) -> Module | None:
+        key = ("modules", name)
+        kind: Kind = raw.get("kind", "service")
+        path = self._normal_path(raw.get("path"), (*key, "path"))
+        sections: dict[str, Section | None] = dict.fromkeys(STAGES)
+        effective = dict(raw)
+        if kind == "library":
+            for stage in STAGES:
+                if stage in raw:
+                    self.fail((*key, stage), "a library is never built or deployed; remove this section")
+        else:
+            for stage in STAGES:
+                merged = deep_merge(defaults.get(stage) or {}, raw.get(stage) or {})
+                effective[stage] = merged
+                sections[stage] = self._section(name, stage, merged, raw.get(stage) or {})
+        files = tuple(
+            sorted(
+                {
+                    normal
+                    for stage in STAGES
+                    for file_key in FILE_KEYS
+                    if isinstance((section := effective.get(stage)), dict)
+                    and isinstance(section.get(file_key), str)
+                    and (normal := self._normal_path(section[file_key], self._origin(name, stage, file_key)))
+                }
+            )
+        )
+        if path is None:
+            return None
+        return Module(
+            name=name,
+            path=path,
+            kind=kind,
+            depends_on=tuple(raw.get("depends_on") or ()),
+            build=sections["build"],
+            registry=sections["registry"],
+            deploy=sections["deploy"],
+            execution_mode=raw.get("execution_mode"),
+            files=files,
+            effective=effective,
+        )
+
+    def _origin(self, name: str, stage: str, option: str) -> KeyPath:
+        """Where a merged option came from: the module's own section, else defaults."""
+        own = ("modules", name, stage, option)
+        return own if own in self.lines else ("defaults", stage, option)
+
+    def _section(self, name: str, stage: str, merged: dict, own: dict) -> Section | None:
+        backend = merged.get("backend")
+        if self.catalog is None:
+            return Section(backend, {k: v for k, v in merged.items() if k != "backend"}) if backend else None
+        choices = self.catalog.get(stage, {})
+        if not backend:
+            self.fail(("modules", name, stage), f"no {stage} backend; set `backend` here or in defaults.{stage}")
+            return None
+        if backend not in choices:
+            valid = ", ".join(sorted(choices)) or "none installed"
+            self.fail(self._origin(name, stage, "backend"), f"unknown {stage} backend {backend!r}; valid: {valid}")
+            return None
+        options = {k: v for k, v in merged.items() if k != "backend"}
+        for key, message in validate(options, {"type": "object", **choices[backend]}):
+            origin = self._origin(name, stage, str(key[0])) if key else ("modules", name, stage)
+            self.fail((*origin, *key[1:]), f"{message} ({stage} backend {backend!r})")
+        return Section(backend, options)
+
+    def _normal_path(self, value: Any, key: KeyPath) -> str | None:
+        """Repository-relative POSIX path; refuse absolute paths and escapes from the repository."""
+        if not isinstance(value, str) or not value.strip():
+            return None
+        if PurePosixPath(value).is_absolute() or "\\" in value:
+            self.fail(key, f"{value!r} must be a path relative to the repository root")
+            return None
+        normal = posixpath.normpath(value)
+        if normal == ".." or normal.startswith("../"):
+            self.fail(key, f"{value!r} escapes the repository")
+            return None
+        return "" if normal == "." else normal
+
+    def _check_dependencies(self, raw_modules: Mapping[str, dict]) -> None:
+        edges: dict[str, list[str]] = {}
+        for name, raw in raw_modules.items():
+            deps = raw.get("depends_on") or []
+            edges[name] = [d for d in deps if d in raw_modules]
+            for index, dep in enumerate(deps):
+                key = ("modules", name, "depends_on", index)
+                if dep == name:
+                    self.fail(key, "a module cannot depend on itself")
+                elif dep not in raw_modules:
+                    self.fail(key, f"unknown module {dep!r}; modules: {', '.join(sorted(raw_modules))}")
+        cycle = graph.find_cycle(edges)
+        if cycle and len(cycle) > 2:
+            self.fail(("modules", cycle[0], "depends_on"), f"dependency cycle: {' -> '.join(cycle)}")
+
+    def _check_paths(self, modules: Mapping[str, Module]) -> None:
+        owners: dict[str, str] = {}
+        for module in modules.values():
+            key = ("modules", module.name, "path")
+            if module.path in owners:
+                self.fail(key, f"same path {module.path!r} as module {owners[module.path]!r}")
+                continue
+            owners[module.path] = module.name
+            if self.check_paths:
+                folder = self.root / module.path
+                if not folder.is_dir():
+                    self.fail(key, f"folder {module.path!r} does not exist")
+                elif folder.resolve() != folder.absolute() and not folder.resolve().is_relative_to(self.root):
+                    self.fail(key, f"{module.path!r} leaves the repository through a symlink")
+            if module.path == "":
+                self.fail(key, "a module cannot own the whole repository root")

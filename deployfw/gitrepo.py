@@ -1,0 +1,81 @@
+"""The one boundary to git, through gitpython.
+
+Only what change detection and the runner need: resolve revisions, find the
+merge-base, list changed paths, read a file at a revision, and deepen a shallow
+clone. Rename detection is switched off on purpose: a rename then appears as a
+deletion plus an addition, which is exactly "both sides of a rename count" and
+is also cheaper for git to compute on large diffs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+
+from deployfw.errors import ExternalError, InputError
+
+
+class GitRepo:
+    """A repository on disk; every git command goes through gitpython's ``Git`` runner."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise InputError(f"{path} is not inside a git repository") from None
+        self.root = Path(self._repo.working_tree_dir or path).resolve()
+        self._git = self._repo.git
+
+    def resolve(self, rev: str) -> str | None:
+        """Full SHA of the commit ``rev`` names, or None when this clone does not have it."""
+        try:
+            return self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip() or None
+        except git.GitCommandError:
+            return None
+
+    def merge_base(self, base: str, head: str) -> str | None:
+        try:
+            return self._git.merge_base(base, head).strip() or None
+        except git.GitCommandError:
+            return None
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        """Every path added, modified, deleted or renamed (both names) between two commits."""
+        try:
+            out = self._git.diff_tree("-r", "-z", "--name-only", "--no-renames", old, new)
+        except git.GitCommandError as exc:
+            raise ExternalError(f"git diff-tree {old[:12]} {new[:12]} failed: {exc.stderr.strip()}") from None
+        return [p for p in out.split("\0") if p]
+
+    def read(self, rev: str, path: str) -> str | None:
+        """Text of ``path`` at ``rev``, or None when it does not exist there."""
+        try:
+            return self._git.show(f"{rev}:{path}", strip_newline_in_stdout=False)
+        except git.GitCommandError:
+            return None
+
+    def is_shallow(self) -> bool:
+        return (Path(self._repo.git_dir) / "shallow").exists()
+
+    def deepen(self, remote: str = "origin") -> str | None:
+        """Fetch the full history of a shallow clone; returns why it failed, or None."""
+        if remote not in [r.name for r in self._repo.remotes]:
+            return f"no remote {remote!r} to fetch history from"
+        try:
+            self._git.fetch("--unshallow", "--quiet", remote)
+        except git.GitCommandError as exc:
+            return f"fetching history from {remote} failed: {exc.stderr.strip() or exc}"
+        return None
+
+    def list_files(self, rev: str, paths: list[str]) -> list[tuple[str, str]]:
+        """``(blob sha, path)`` of every file under ``paths`` at ``rev``: a cheap content fingerprint."""
+        if not paths:
+            return []
+        out = self._git.ls_tree("-r", "-z", rev, "--", *paths)
+        rows = []
+        for entry in out.split("\0"):
+            if entry:
+                meta, name = entry.split("\t", 1)
+                rows.append((meta.split()[2], name))
+        return rows
