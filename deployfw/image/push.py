@@ -75,12 +75,12 @@ def push_image(
     config and endpoint). A blob whose upload fails transiently is uploaded
     again from its first byte: an upload session holds no state worth keeping.
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     owner = {"registryId": registry_id} if registry_id else {}
     try:
         described = ecr_client.describe_repositories(repositoryNames=[repository], **owner)
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise ExternalError(f"ECR repository {repository}: {_message(exc)}") from None
     repo = described["repositories"][0]
     uri: str = repo["repositoryUri"]
@@ -105,7 +105,7 @@ def push_image(
         unique_tags = tuple(dict.fromkeys(t for t in tags if t))
         for tag in unique_tags or (None,):
             pusher.put(image, digest, tag, immutable)
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise ExternalError(f"ECR push to {uri}: {_message(exc)}") from None
     return PushResult(digest, uri, uploaded, skipped, unique_tags)
 
@@ -218,8 +218,11 @@ def _code(exc: Any) -> str:
 
 
 def _message(exc: Any) -> str:
-    error = getattr(exc, "response", {}).get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
+    error = getattr(exc, "response", None)
+    if not isinstance(error, dict):
+        return str(exc)
+    details = error.get("Error", {})
+    return f"{details.get('Code', 'Error')}: {details.get('Message', exc)}"
 
 
 def _transient(exc: BaseException) -> bool:
