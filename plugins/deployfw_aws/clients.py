@@ -1,0 +1,136 @@
+"""The one boundary to AWS: boto3 clients with deployfw's retry policy.
+
+Every AWS call of every backend goes through :meth:`Aws.call`, so there is a
+single retry policy (tenacity: jittered exponential backoff inside a deadline)
+for throttling, 5xx answers, connection resets and timeouts, and everything
+else fails at once with the service's own message. botocore's own retries are
+switched off so the two policies never multiply. The endpoint is the only
+thing that differs between real AWS and the sandbox: ``AWS_ENDPOINT_URL`` (or
+the run's ``endpoint_url``), exactly as boto3 and awscli honour it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import tenacity
+
+from deployfw import redact
+from deployfw.errors import ExternalError
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "InternalServerException",
+        "ServerException",
+    }
+)
+DEFAULT_DEADLINE = 120.0  # seconds one logical call may spend retrying
+
+
+class AwsError(ExternalError):
+    """An AWS call failed for good; ``code`` is the service's error code when there is one."""
+
+    def __init__(self, service: str, operation: str, message: str, code: str | None = None) -> None:
+        self.service, self.operation, self.code = service, operation, code
+        super().__init__(redact.mask(f"{service}.{operation} failed: {message}"))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx and broken connections are worth retrying; nothing else is."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error.get("Code") in RETRYABLE_CODES or status >= 500 or status == 429
+    return isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectionClosedError
+        | botocore.exceptions.ReadTimeoutError
+        | botocore.exceptions.ConnectTimeoutError
+        | ConnectionError,
+    )
+
+
+class Aws:
+    """boto3 clients for one region and endpoint, created once and shared by threads."""
+
+    def __init__(
+        self,
+        region: str,
+        *,
+        endpoint_url: str | None = None,
+        deadline: float = DEFAULT_DEADLINE,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        redact.register_environment()
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.deadline = deadline
+        self._sleep = sleep
+        self._session = boto3.session.Session(region_name=region)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+        self._config = botocore.config.Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+            user_agent_extra="deployfw",
+        )
+
+    def client(self, service: str) -> Any:
+        """A raw client; prefer :meth:`call`, which applies the retry policy."""
+        with self._lock:
+            if service not in self._clients:
+                kwargs: dict[str, Any] = {"config": self._config}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                self._clients[service] = self._session.client(service, **kwargs)
+            return self._clients[service]
+
+    def call(self, service: str, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
+        """Call ``operation`` (snake_case) with the retry policy; raise :class:`AwsError` when it fails."""
+        method = getattr(self.client(service), operation)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            wait=tenacity.wait_random_exponential(multiplier=0.2, max=5.0),
+            stop=tenacity.stop_after_delay(self.deadline if deadline is None else deadline),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(method, **params)
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise AwsError(service, operation, error.get("Message") or str(exc), error.get("Code")) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise AwsError(service, operation, str(exc)) from None
+
+    def account_id(self) -> str:
+        if self._account is None:
+            self._account = self.call("sts", "get_caller_identity")["Account"]
+        return self._account
+
+
+def aws_for(ctx: Any) -> Aws:
+    """The run's shared :class:`Aws`, created on first use."""
+    return ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))

@@ -1,0 +1,133 @@
+"""Registers the AWS backends with their section schemas.
+
+Factories import the implementation (and boto3) only when a run needs them,
+so listing plugins or validating a config stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from deployfw.hookspecs import hookimpl
+from deployfw_local.plugin import BUILDSPEC, ENVIRONMENT, TIMEOUT
+
+ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
+ECS_DEPLOYMENT_CONFIGS = [
+    ECS_ALL_AT_ONCE,
+    "CodeDeployDefault.ECSCanary10Percent5Minutes",
+    "CodeDeployDefault.ECSCanary10Percent15Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+]
+
+CODEBUILD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "project": {"type": "string", "minLength": 1, "description": "CodeBuild project name (default MODULE-build)."},
+        "buildspec": BUILDSPEC,
+        "environment": ENVIRONMENT,
+        "timeout_minutes": TIMEOUT,
+    },
+}
+ECR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "repository": {
+            "type": "string",
+            "pattern": r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$",
+            "description": "Default: module name.",
+        },
+        "immutable_tags": {"type": "boolean", "description": "Create the repository with IMMUTABLE tags."},
+    },
+}
+_ECS_COMMON: dict[str, Any] = {
+    "cluster": {"type": "string", "minLength": 1},
+    "service": {"type": "string", "minLength": 1, "description": "ECS service (default: module name)."},
+    "taskdef": {"type": "string", "description": "Task definition template, from the repository root."},
+    "container": {"type": "string", "description": "Container that receives the image (default: the first)."},
+    "timeout_minutes": TIMEOUT,
+}
+_CODEDEPLOY: dict[str, Any] = {
+    "appspec": {"type": "string", "description": "AppSpec template, from the repository root."},
+    "application": {"type": "string", "description": "CodeDeploy application (default: PROJECT-MODULE)."},
+    "deployment_group": {"type": "string", "description": "Deployment group (default: MODULE)."},
+    "container_port": {"type": "integer", "minimum": 1},
+    "health_check_path": {"type": "string", "pattern": "^/"},
+}
+BLUEGREEN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_ECS_COMMON,
+        **_CODEDEPLOY,
+        "deployment_config": {
+            "enum": ECS_DEPLOYMENT_CONFIGS,
+            "description": "Traffic shifting: canary, linear or all at once.",
+        },
+    },
+}
+NLB_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_ECS_COMMON,
+        **_CODEDEPLOY,
+        "deployment_config": {
+            "enum": [ECS_ALL_AT_ONCE],
+            "description": "CodeDeploy behind an NLB accepts only all-at-once traffic shifting.",
+        },
+    },
+}
+ROLLING_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_ECS_COMMON,
+        "container_port": {"type": "integer", "minimum": 1},
+        "health_check_path": {"type": "string", "pattern": "^/"},
+    },
+}
+
+
+def _lazy(path: str) -> Callable[[Any], Any]:
+    """A factory that imports ``module:Class`` on first use."""
+    module_name, _, attr = path.partition(":")
+
+    def factory(ctx: Any) -> Any:
+        return getattr(importlib.import_module(module_name), attr)(ctx)
+
+    factory.__qualname__ = f"lazy({path})"
+    return factory
+
+
+@hookimpl
+def deployfw_register_backends(registry: Any) -> None:
+    registry.add_build(
+        "codebuild",
+        _lazy("deployfw_aws.codebuild:CodeBuildBuild"),
+        schema=CODEBUILD_SCHEMA,
+        description="Start the module's CodeBuild project with its buildspec and stream the log",
+    )
+    registry.add_registry(
+        "ecr",
+        _lazy("deployfw_aws.ecr:EcrRegistry"),
+        schema=ECR_SCHEMA,
+        description="ECR repository, commit and content tags, build reuse by content tag",
+    )
+    registry.add_deploy(
+        "ecs-bluegreen",
+        _lazy("deployfw_aws.bluegreen:BlueGreenDeploy"),
+        schema=BLUEGREEN_SCHEMA,
+        description="CodeDeploy ECS blue/green with canary, linear or all-at-once traffic and auto-rollback",
+    )
+    registry.add_deploy(
+        "ecs-nlb",
+        _lazy("deployfw_aws.bluegreen:NlbDeploy"),
+        schema=NLB_SCHEMA,
+        description="CodeDeploy ECS deployment behind a Network Load Balancer (all-at-once only)",
+    )
+    registry.add_deploy(
+        "ecs-rolling",
+        _lazy("deployfw_aws.rolling:RollingDeploy"),
+        schema=ROLLING_SCHEMA,
+        description="ECS rolling update with the deployment circuit breaker and rollback",
+    )
