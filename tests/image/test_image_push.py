@@ -1,0 +1,140 @@
+"""Pushing through ECR's layer-upload API, against moto in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deployfw.errors import ExternalError
+from deployfw.image import ImageSpec, PushResult, build_image, push_image, write_oci_layout
+
+
+class Recording:
+    """Delegates to a real client, records calls, and can shrink ECR's partSize."""
+
+    def __init__(self, client: Any, part_size: int | None = None) -> None:
+        self.client = client
+        self.part_size = part_size
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs))
+            answer = method(**kwargs)
+            if name == "initiate_layer_upload" and self.part_size:
+                answer = {**answer, "partSize": self.part_size}
+            return answer
+
+        return call
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+def test_push_uploads_layers_and_tags(app_dir: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="user-api")
+    image = build_image(app_dir, ImageSpec(cmd=("python", "main.py")))
+    client = Recording(ecr)
+
+    result = push_image(image, client, "user-api", ["abc123", "content-1", "abc123"])
+
+    assert isinstance(result, PushResult)
+    assert result.digest == "sha256:" + hashlib.sha256(image.manifest).hexdigest()
+    put = [kw for name, kw in client.calls if name == "put_image"]
+    assert [kw["imageTag"] for kw in put] == ["abc123", "content-1"]
+    for kw in put:  # the digest is of exactly the bytes we sent
+        sent = kw["imageManifest"].encode()
+        assert "sha256:" + hashlib.sha256(sent).hexdigest() == result.digest == kw["imageDigest"]
+        assert kw["imageManifestMediaType"] == image.media_type
+    assert result.repository_uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-api"
+    assert result.image_uri == f"{result.repository_uri}@{result.digest}"
+    assert (result.layers_uploaded, result.layers_skipped) == (1, 0)
+    assert result.tags == ("abc123", "content-1")
+
+    check = ecr.batch_check_layer_availability(repositoryName="user-api", layerDigests=[b.digest for b in image.blobs])
+    assert {layer["layerDigest"] for layer in check["layers"]} == {b.digest for b in image.blobs}
+    assert check["failures"] == []
+    for tag in ("abc123", "content-1"):
+        (detail,) = ecr.describe_images(repositoryName="user-api", imageIds=[{"imageTag": tag}])["imageDetails"]
+        assert set(detail["imageTags"]) == {"abc123", "content-1"}
+        got = ecr.batch_get_image(repositoryName="user-api", imageIds=[{"imageTag": tag}])
+        assert got["images"][0]["imageManifest"].encode() == image.manifest
+
+
+def test_second_push_skips_existing_layers(app_dir: Path, ecr: Any, tmp_path: Path) -> None:
+    ecr.create_repository(repositoryName="svc")
+    image = build_image(app_dir, ImageSpec())
+    push_image(image, ecr, "svc", ["one"])
+    client = Recording(ecr)
+    again = push_image(image, client, "svc", ["one", "two"])
+    assert (again.layers_uploaded, again.layers_skipped) == (0, 1)
+    assert "initiate_layer_upload" not in client.names()
+
+    # a new image on the same base re-uses the base layers, uploads only its own layer
+    (tmp_path / "ctx2").mkdir()
+    (tmp_path / "ctx2" / "x").write_text("x")
+    base = write_oci_layout(image, tmp_path / "base")
+    child = build_image(tmp_path / "ctx2", ImageSpec(base=base))
+    client = Recording(ecr)
+    result = push_image(child, client, "svc", ["child"])
+    assert (result.layers_uploaded, result.layers_skipped) == (1, 1)
+    assert client.names().count("complete_layer_upload") == 2  # own layer + config
+
+
+def test_parts_follow_part_size_with_inclusive_ranges(tmp_path: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="big")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "blob.bin").write_bytes(hashlib.sha512(b"seed").digest() * 4000)  # ~256 KB, not compressible much
+    (ctx / "noise.bin").write_bytes(b"".join(hashlib.sha256(bytes([i % 256, i // 256])).digest() for i in range(5000)))
+    image = build_image(ctx, ImageSpec())
+    layer = image.layers[0]
+    client = Recording(ecr, part_size=50_000)
+    push_image(image, client, "big", ["t"])
+    parts = [kw for name, kw in client.calls if name == "upload_layer_part"]
+    layer_parts = [p for p in parts if p["uploadId"] == parts[0]["uploadId"]]
+    assert len(layer_parts) == -(-layer.size // 50_000) > 1
+    expected_first = 0
+    for part in layer_parts:
+        assert part["partFirstByte"] == expected_first
+        assert part["partLastByte"] - part["partFirstByte"] + 1 == len(part["layerPartBlob"])
+        assert len(part["layerPartBlob"]) <= 50_000
+        expected_first = part["partLastByte"] + 1
+    assert expected_first == layer.size
+    completes = [kw for name, kw in client.calls if name == "complete_layer_upload"]
+    assert completes[0]["layerDigests"] == [layer.digest]
+    check = ecr.batch_check_layer_availability(repositoryName="big", layerDigests=[layer.digest])
+    assert check["layers"][0]["layerSize"] == layer.size
+
+
+def test_immutable_repository(app_dir: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="locked", imageTagMutability="IMMUTABLE")
+    first = build_image(app_dir, ImageSpec())
+    push_image(first, ecr, "locked", ["v1"])
+    # the same image and tag again is fine (a retried CI job)
+    assert push_image(first, ecr, "locked", ["v1"]).digest == first.digest
+
+    other = build_image(app_dir, ImageSpec(env={"CHANGED": "1"}))
+    with pytest.raises(ExternalError) as caught:
+        push_image(other, ecr, "locked", ["v1"])
+    message = str(caught.value)
+    assert "IMMUTABLE" in message and first.digest in message and other.digest in message
+    got = ecr.batch_get_image(repositoryName="locked", imageIds=[{"imageTag": "v1"}])
+    assert got["images"][0]["imageManifest"].encode() == first.manifest
+
+
+def test_untagged_push_and_missing_repository(app_dir: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="plain")
+    image = build_image(app_dir, ImageSpec())
+    result = push_image(image, ecr, "plain", [])
+    assert result.tags == ()
+    got = ecr.batch_get_image(repositoryName="plain", imageIds=[{"imageDigest": result.digest}])
+    assert json.loads(got["images"][0]["imageManifest"])["config"]["digest"] == image.config.digest
+    with pytest.raises(ExternalError, match="RepositoryNotFoundException"):
+        push_image(image, ecr, "nope", ["x"])
