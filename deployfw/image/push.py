@@ -6,6 +6,15 @@ registry has) -> for each missing blob InitiateLayerUpload, UploadLayerPart in
 ``partSize`` chunks with inclusive byte ranges, CompleteLayerUpload with the
 digest -> PutImage with the manifest bytes, media type and digest, once per tag.
 
+Retries: a caller's client may have botocore retries switched off (deployfw's
+AWS boundary does, to keep one policy), so transient faults (throttling, 5xx,
+dropped connections) are retried here. Single calls are retried as they are;
+PutImage is safe to repeat because an existing tag on the same digest counts
+as success. A blob whose upload fails part-way is uploaded again from
+InitiateLayerUpload, since a lost UploadLayerPart answer leaves the session's
+byte position unknown; a completed upload repeated gives LayerAlreadyExists,
+which is success too.
+
 The digest is always ``sha256`` of the manifest bytes computed here: it is the
 identity ECS pulls by, and it must not depend on what a registry (or a
 registry stand-in) answers. A tag that already names this digest is success;
@@ -20,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from deployfw.errors import ExternalError
 
@@ -28,6 +37,7 @@ from .blobs import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFES
 from .oci import Image
 
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
+_ATTEMPTS = 5
 _CHECK_BATCH = 100  # BatchCheckLayerAvailability accepts at most 100 digests
 _ACCEPTED = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST]
 _TRANSIENT_CODES = frozenset(
@@ -37,6 +47,8 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "ServerException",
         "InternalFailure",
+        "InternalServerException",
+        "TooManyRequestsException",
         "RequestTimeout",
         "RequestTimeoutException",
     }
@@ -78,14 +90,15 @@ def push_image(
     from botocore.exceptions import BotoCoreError, ClientError
 
     owner = {"registryId": registry_id} if registry_id else {}
+    pusher = _Pusher(ecr_client, repository, owner, sleep)
     try:
-        described = ecr_client.describe_repositories(repositoryNames=[repository], **owner)
+        described = pusher.call("describe_repositories", repositoryNames=[repository], **owner)
     except (ClientError, BotoCoreError) as exc:
         raise ExternalError(f"ECR repository {repository}: {_message(exc)}") from None
     repo = described["repositories"][0]
     uri: str = repo["repositoryUri"]
+    pusher.uri = uri
     immutable = str(repo.get("imageTagMutability", "MUTABLE")).startswith("IMMUTABLE")
-    pusher = _Pusher(ecr_client, repository, owner, uri, sleep)
 
     digest = sha256_digest(image.manifest)
     try:
@@ -113,21 +126,32 @@ def push_image(
 class _Pusher:
     """The ECR calls of one push, bound to one repository."""
 
-    def __init__(
-        self, ecr: Any, repository: str, owner: dict[str, str], uri: str, sleep: Callable[[float], None]
-    ) -> None:
+    def __init__(self, ecr: Any, repository: str, owner: dict[str, str], sleep: Callable[[float], None]) -> None:
         self.ecr = ecr
         self.repo = {"repositoryName": repository, **owner}
-        self.uri = uri
+        self.uri = repository
         self.sleep = sleep
+
+    def _retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+            retry=retry_if_exception(_transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+
+    def call(self, operation: str, **params: Any) -> Any:
+        """One ECR call, repeated on transient faults (only for calls safe to repeat)."""
+        return self._retrying()(getattr(self.ecr, operation), **params)
 
     def available(self, digests: list[str]) -> set[str]:
         """The digests the repository already holds."""
         found: set[str] = set()
         unique = list(dict.fromkeys(digests))
         for start in range(0, len(unique), _CHECK_BATCH):
-            answer = self.ecr.batch_check_layer_availability(
-                layerDigests=unique[start : start + _CHECK_BATCH], **self.repo
+            answer = self.call(
+                "batch_check_layer_availability", layerDigests=unique[start : start + _CHECK_BATCH], **self.repo
             )
             found.update(
                 layer["layerDigest"]
@@ -138,13 +162,7 @@ class _Pusher:
 
     def upload(self, blob: Blob) -> None:
         """Upload one blob, starting over on transient failures."""
-        for attempt in Retrying(
-            stop=stop_after_attempt(3),
-            wait=wait_exponential(multiplier=0.5, max=5),
-            retry=retry_if_exception(_transient),
-            sleep=self.sleep,
-            reraise=True,
-        ):
+        for attempt in self._retrying():
             with attempt:
                 self._upload_once(blob)
 
@@ -181,7 +199,8 @@ class _Pusher:
 
         extra = {"imageTag": tag} if tag else {}
         try:
-            self.ecr.put_image(
+            self.call(
+                "put_image",
                 imageManifest=image.manifest.decode(),
                 imageManifestMediaType=image.media_type,
                 imageDigest=digest,
@@ -230,4 +249,4 @@ def _transient(exc: BaseException) -> bool:
         return True
     code = _code(exc)
     status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+    return code in _TRANSIENT_CODES or (isinstance(status, int) and (status >= 500 or status == 429))

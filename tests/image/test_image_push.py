@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from deployfw.errors import ExternalError
 from deployfw.image import ImageSpec, PushResult, build_image, push_image, write_oci_layout
@@ -138,3 +139,50 @@ def test_untagged_push_and_missing_repository(app_dir: Path, ecr: Any) -> None:
     assert json.loads(got["images"][0]["imageManifest"])["config"]["digest"] == image.config.digest
     with pytest.raises(ExternalError, match="RepositoryNotFoundException"):
         push_image(image, ecr, "nope", ["x"])
+
+
+class Flaky(Recording):
+    """Fails the first call of each named operation with a transient error."""
+
+    def __init__(self, client: Any, failing: dict[str, str]) -> None:
+        super().__init__(client)
+        self.failing = dict(failing)
+
+    def __getattr__(self, name: str) -> Any:
+        real = super().__getattr__(name)
+
+        def call(**kwargs: Any) -> Any:
+            code = self.failing.pop(name, None)
+            if code is not None:
+                self.calls.append((name, kwargs))
+                status = 500 if code == "InternalFailure" else 400
+                raise ClientError(
+                    {"Error": {"Code": code, "Message": "try again"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                    name,
+                )
+            return real(**kwargs)
+
+        return call
+
+
+def test_transient_faults_are_retried(app_dir: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="flaky")
+    image = build_image(app_dir, ImageSpec())
+    client = Flaky(ecr, {"upload_layer_part": "ThrottlingException", "put_image": "InternalFailure"})
+    slept: list[float] = []
+    result = push_image(image, client, "flaky", ["v1"], sleep=slept.append)
+    assert len(slept) == 2
+    # the failed blob was uploaded again from a fresh session
+    assert client.names().count("initiate_layer_upload") == 3  # layer twice, config once
+    assert result.digest == "sha256:" + hashlib.sha256(image.manifest).hexdigest()
+    check = ecr.batch_check_layer_availability(repositoryName="flaky", layerDigests=[b.digest for b in image.blobs])
+    assert check["failures"] == []
+
+
+def test_permanent_errors_fail_at_once(app_dir: Path, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="denied")
+    image = build_image(app_dir, ImageSpec())
+    client = Flaky(ecr, {"initiate_layer_upload": "AccessDeniedException"})
+    with pytest.raises(ExternalError, match="AccessDeniedException"):
+        push_image(image, client, "denied", ["v1"], sleep=lambda _: None)
+    assert client.names().count("initiate_layer_upload") == 1
