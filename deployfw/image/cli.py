@@ -31,7 +31,7 @@ def image() -> None:
 
 
 @image.command("build")
-@click.argument("context", type=click.Path(path_type=Path))
+@click.argument("context", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--entrypoint", help="Entrypoint: JSON array or shell words.")
 @click.option("--cmd", help="Default command: JSON array or shell words.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable.")
@@ -57,7 +57,8 @@ def image() -> None:
     flag_value="",
     default=None,
     metavar="REPO[:TAG]",
-    help="Push to this ECR repository (default: $IMAGE_REPO_NAME:$IMAGE_TAG).",
+    help="Push to this ECR repository (default: $IMAGE_REPO_NAME:$IMAGE_TAG);"
+    " without a value, put it last or write --push=.",
 )
 @click.option("--tag", "tags", multiple=True, help="Additional tag to push.")
 @click.option(
