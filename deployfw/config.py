@@ -222,7 +222,7 @@ class _Loader:
         prefix = ("environments", self.env)
         for key, line in self.doc.lines.items():
             if key[: len(prefix)] == prefix and len(key) > len(prefix):
-                self.lines[key[len(prefix):]] = line
+                self.lines[key[len(prefix) :]] = line
         merged = deep_merge({k: v for k, v in data.items() if k != "environments"}, overlay)
         merged["environments"] = data["environments"]
         return merged
@@ -298,7 +298,15 @@ class _Loader:
             valid = ", ".join(sorted(choices)) or "none installed"
             self.fail(self._origin(name, stage, "backend"), f"unknown {stage} backend {backend!r}; valid: {valid}")
             return None
-        options = {k: v for k, v in merged.items() if k != "backend"}
+        accepted = choices[backend].get("properties", {})
+        known_to_stage = {key for schema in choices.values() for key in schema.get("properties", {})}
+        # Defaults are shared by modules on different backends: each backend takes the
+        # default keys it understands. A key no backend of the stage knows is still a typo.
+        options = {
+            k: v
+            for k, v in merged.items()
+            if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
+        }
         for key, message in validate(options, {"type": "object", **choices[backend]}):
             origin = self._origin(name, stage, str(key[0])) if key else ("modules", name, stage)
             self.fail((*origin, *key[1:]), f"{message} ({stage} backend {backend!r})")

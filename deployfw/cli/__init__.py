@@ -1,0 +1,101 @@
+"""The ``deployfw`` command line: a thin layer over the library.
+
+Subcommands are imported only when invoked (see :class:`LazyGroup`), so
+``deployfw --help`` and ``deployfw detect`` never import boto3 or jenkins. Every
+:class:`~deployfw.errors.DeployfwError` becomes one line per problem on stderr
+and the exit code it stands for; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from deployfw import __version__, redact
+from deployfw.cli.app import App
+from deployfw.errors import DeployfwError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "detect": ("deployfw.cli.detect", "List the modules affected by the change base..head."),
+    "plan": ("deployfw.cli.plan", "Show what run would do, with preflight findings; changes nothing."),
+    "run": ("deployfw.cli.run", "Build, push and deploy every affected service module."),
+    "render": ("deployfw.cli.render", "Render a module's taskdef.json, appspec.yaml and CodePipeline files."),
+    "build": ("deployfw.cli.build", "Build one module with its buildspec.yml (what a CI job runs)."),
+    "image": ("deployfw.image.cli", "Build and push OCI images without a Docker daemon."),
+    "plugins": ("deployfw.cli.plugins", "List backends and hooks with the plugin providing each."),
+    "schema": ("deployfw.cli.schema", "Print the JSON Schema of modules.yaml."),
+    "sandbox": ("deployfw.cli.sandbox", "Serve the embedded AWS and Jenkins sandbox in the foreground."),
+    "status": ("deployfw.cli.status", "Show what is deployed where."),
+    "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
+    "state": ("deployfw.cli.state", "Manage the deploy state store."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in modules imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, (module, _) in COMMANDS.items() if _importable(module))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _importable(entry[0]):
+            return None
+        module = importlib.import_module(entry[0])
+        return getattr(module, "command", None) or getattr(module, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="modules.yaml to use (default: the nearest one from the current folder up).",
+)
+@click.option("-e", "--env", "env", help="Environment overlay from modules.yaml `environments`.")
+@click.option("--sandbox", is_flag=True, help="Run against the embedded AWS + Jenkins sandbox (started in-process).")
+@click.option(
+    "--disable-plugin",
+    "disabled",
+    multiple=True,
+    metavar="NAME",
+    help="Do not load this plugin (repeatable; also DEPLOYFW_DISABLE_PLUGINS=a,b).",
+)
+@click.version_option(__version__, prog_name="deployfw")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, env: str | None, sandbox: bool, disabled: tuple[str, ...]) -> None:
+    """Deploy the changed service modules of a multi-module repository to AWS ECS."""
+    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: run the CLI, mapping deployfw errors to exit codes."""
+    redact.register_environment()
+    try:
+        return cli.main(args=argv, prog_name="deployfw", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("deployfw: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DeployfwError as exc:
+        for line in redact.mask(str(exc)).splitlines() or [type(exc).__name__]:
+            click.echo(f"deployfw: error: {line}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

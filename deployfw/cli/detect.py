@@ -1,0 +1,34 @@
+"""``deployfw detect``: which modules the change affects, and why."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from deployfw.ci import detect_ci
+from deployfw.cli.app import App
+from deployfw.cli.options import json_flag, selection
+from deployfw.detect import detect
+from deployfw.gitrepo import GitRepo
+from deployfw.revisions import resolve_range
+
+
+@click.command("detect")
+@selection
+@json_flag
+@click.pass_obj
+def command(
+    app: App, base: str | None, head: str | None, select_all: bool, modules: tuple[str, ...], as_json: bool
+) -> None:
+    """List the modules affected by the change base..head (one name per line)."""
+    config = app.load_config(backends=False)
+    repo = GitRepo(config.root)
+    rng = resolve_range(repo, detect_ci(os.environ), base, head)
+    detection = detect(config, repo, rng, select_all=select_all, names=modules)
+    if as_json:
+        click.echo(json.dumps(detection.to_json(), indent=2))
+    else:
+        for name in detection.names():
+            click.echo(name)
