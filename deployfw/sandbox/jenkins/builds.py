@@ -54,6 +54,12 @@ class Build:
         with self._lock:
             self._log += data
 
+    def _line(self, text: str) -> None:
+        """Append a controller message on a line of its own, as pipeline logs always are."""
+        if self._log and not self._log.endswith(b"\n"):
+            self._log += b"\n"
+        self._log += text.encode()
+
     def log_bytes(self) -> bytes:
         """The whole console so far."""
         with self._lock:
@@ -83,7 +89,7 @@ class Build:
                 return
             self.aborted_by = user
             process = self._process
-            self._log += f"Aborted by {user}\n".encode()
+            self._line(f"Aborted by {user}\n")
         if process is not None:
             _signal_group(process, signal.SIGTERM)
             threading.Thread(target=self._kill_later, args=(process,), daemon=True).start()
@@ -116,7 +122,7 @@ class Build:
         with self._lock:
             if self.aborted_by is not None:
                 result = "ABORTED"
-            self._log += f"Finished: {result}\n".encode()
+            self._line(f"Finished: {result}\n")
             self.duration_ms = max(1, int((time.monotonic() - started) * 1000))
             self.result = result
         self._done.set()
@@ -146,7 +152,8 @@ class Build:
             code = 128 - code
         if code == 0:
             return "SUCCESS"
-        self.append(f"ERROR: script returned exit code {code}\n")
+        with self._lock:
+            self._line(f"ERROR: script returned exit code {code}\n")
         return "FAILURE"
 
 

@@ -30,7 +30,9 @@ class Fault:
     ``pattern`` is a regular expression searched in the request path (query string
     excluded), so ``r"/queue/item/\\d+/api/json$"`` hits every queue poll. ``times``
     bounds how many requests it hits (``None``: all of them), which is what a
-    "fails twice, then recovers" retry test needs.
+    "fails twice, then recovers" retry test needs. ``after=True`` lets the controller
+    handle the request first and then loses the answer (a proxy timing out on a build
+    that was queued): the ambiguous failure a non-idempotent trigger must survive.
     """
 
     kind: FaultKind
@@ -39,6 +41,7 @@ class Fault:
     delay: float = 0.0
     method: str | None = None
     times: int | None = 1
+    after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         """True if this rule applies to a request with ``method`` and ``path``."""
@@ -54,6 +57,7 @@ class Decision:
     kind: FaultKind
     status: int = 503
     delay: float = 0.0
+    after: bool = False
 
 
 @dataclass
@@ -85,7 +89,7 @@ class FaultPlan:
                     continue
                 if left is not None:
                     self._remaining[index] = left - 1
-                return Decision(rule.kind, rule.status, rule.delay)
+                return Decision(rule.kind, rule.status, rule.delay, rule.after)
             if self.error_percent and self.rng.random() * 100 < self.error_percent:
                 return Decision("status", self.rng.choice((500, 503)))
         return None

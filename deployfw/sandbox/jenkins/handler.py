@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from deployfw.sandbox.jenkins import api
 from deployfw.sandbox.jenkins.auth import CRUMB_FIELD, AuthFailed, Identity, Security
 from deployfw.sandbox.jenkins.builds import Build
-from deployfw.sandbox.jenkins.faults import FaultPlan
+from deployfw.sandbox.jenkins.faults import Decision, FaultPlan
 from deployfw.sandbox.jenkins.jobs import Folder, Job
 from deployfw.sandbox.jenkins.requestlog import LoggedRequest, RequestLog
 from deployfw.sandbox.jenkins.state import Controller, Refused
@@ -81,6 +81,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         self._method, self._path, self._query = method, split.path, split.query
         self._user = "anonymous"
         self._fault: str | None = None
+        self._late: Decision | None = None
         length = int(self.headers.get("Content-Length") or 0)
         self._body = self.rfile.read(length) if length else b""
         try:
@@ -95,6 +96,14 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         if decision is None:
             return False
         self._fault = decision.kind
+        if decision.after and decision.kind != "delay":
+            self._late = decision  # serve first, then lose the answer in _send
+            return False
+        return self._inflict(decision)
+
+    def _inflict(self, decision: Decision) -> bool:
+        """Answer with the fault instead of the page; False if serving should go on."""
+        self._late = None
         if decision.kind == "delay":
             time.sleep(decision.delay)
             return False
@@ -122,6 +131,9 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         content_type: str,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if self._late is not None:
+            self._inflict(self._late)
+            return
         self._record(status)
         try:
             self.send_response(status)
