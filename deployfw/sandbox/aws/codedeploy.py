@@ -1,0 +1,397 @@
+"""CodeDeploy backend: deployments that actually progress, with AWS's refusals.
+
+moto's CodeDeploy records deployments and leaves them ``Created`` forever. This
+subclass adds the state machine (Created -> InProgress -> [traffic shifts] ->
+Succeeded, or Failed/Stopped with rollback), predefined and custom deployment
+configs, stop/continue, deployment targets, and the checks AWS makes on deployment
+groups. The ECS blue/green mechanics live in :mod:`.codedeploy_ecs`; this module owns
+bookkeeping and timing. Progress is a function of time, advanced both by the
+sandbox's ticker and on every read, so a client that polls rarely (awscli: 15 s)
+and one that never polls see the same outcome.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from moto.codedeploy import urls as moto_urls
+from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo
+from moto.core.utils import utcnow
+
+from deployfw.sandbox.aws import codedeploy_errors as errors
+from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.deployment_configs import (
+    DEFAULT_FOR_PLATFORM,
+    DeploymentConfig,
+    predefined,
+)
+
+ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
+
+_ECS_BLUE_GREEN_DEFAULTS: dict[str, Any] = {
+    "terminateBlueInstancesOnDeploymentSuccess": {
+        "action": "TERMINATE",
+        "terminationWaitTimeInMinutes": 0,
+    },
+    "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0},
+}
+
+
+class Progress:
+    """The sandbox's per-deployment progress, kept beside moto's ``DeploymentInfo``."""
+
+    def __init__(self, due: float) -> None:
+        self.stage = "start"
+        self.due = due
+        self.shift_index = 0
+        self.steps: list[int] = [100]
+        self.fail_health = False
+        self.module = ""
+        # ECS blue/green bookkeeping, filled when the replacement task set is created.
+        self.ecs: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.traffic: list[int] = []
+
+
+def _merge(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
+    for key, value in (given or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class SandboxCodeDeployBackend(CodeDeployBackend):
+    """moto's CodeDeploy plus lifecycles; swapped in by :mod:`.install`."""
+
+    def __init__(self, region_name: str, account_id: str) -> None:
+        super().__init__(region_name, account_id)
+        self.configs: dict[str, DeploymentConfig] = predefined()
+        self.progress: dict[str, Progress] = {}
+
+    @property
+    def _url_module(self) -> Any:  # type: ignore[override]
+        from deployfw.sandbox.aws.codedeploy_responses import SandboxCodeDeployResponse
+        from deployfw.sandbox.aws.install import url_module
+
+        return url_module(moto_urls, SandboxCodeDeployResponse)
+
+    # -- deployment configs ------------------------------------------------------------
+
+    def get_deployment_config(self, name: str) -> DeploymentConfig:
+        if name not in self.configs:
+            raise errors.config_missing(name)
+        return self.configs[name]
+
+    def create_deployment_config(
+        self,
+        name: str,
+        compute_platform: str | None,
+        minimum_healthy_hosts: dict[str, Any] | None,
+        traffic_routing: dict[str, Any] | None,
+    ) -> str:
+        if name in self.configs:
+            raise errors.CodeDeployError(
+                "DeploymentConfigAlreadyExistsException",
+                f"A deployment configuration with the name {name} already exists",
+            )
+        config = DeploymentConfig(
+            name,
+            compute_platform or "Server",
+            traffic_routing or {"type": "AllAtOnce"},
+            minimum_healthy_hosts,
+            create_time=utcnow(),
+        )
+        self.configs[name] = config
+        return config.config_id
+
+    def delete_deployment_config(self, name: str) -> None:
+        if name.startswith("CodeDeployDefault."):
+            raise errors.CodeDeployError("InvalidOperationException", "Predefined configurations cannot be deleted")
+        self.configs.pop(name, None)
+
+    # -- deployment groups -------------------------------------------------------------
+
+    def create_deployment_group(
+        self, application_name: str, deployment_group_name: str, *args: Any, **kwargs: Any
+    ) -> str:  # type: ignore[override]
+        application = self.get_application(application_name)
+        platform = application.compute_platform or "Server"
+        config_name = kwargs.get("deployment_config_name") or DEFAULT_FOR_PLATFORM.get(platform)
+        kwargs["deployment_config_name"] = config_name
+        if config_name:
+            self.get_deployment_config(config_name)
+        if platform == "ECS":
+            kwargs["deployment_style"] = kwargs.get("deployment_style") or {
+                "deploymentType": "BLUE_GREEN",
+                "deploymentOption": "WITH_TRAFFIC_CONTROL",
+            }
+            kwargs["blue_green_deployment_configuration"] = _merge(
+                _ECS_BLUE_GREEN_DEFAULTS, kwargs.get("blue_green_deployment_configuration")
+            )
+            from deployfw.sandbox.aws.codedeploy_ecs import validate_group
+
+            validate_group(self, kwargs, str(config_name))
+        kwargs["auto_rollback_configuration"] = kwargs.get("auto_rollback_configuration") or {
+            "enabled": False,
+            "events": [],
+        }
+        return super().create_deployment_group(application_name, deployment_group_name, *args, **kwargs)
+
+    def update_deployment_group(self, application_name: str, current_name: str, changes: dict[str, Any]) -> None:
+        group = self.get_deployment_group(application_name, current_name)
+        attribute = {
+            "deploymentConfigName": "deployment_config_name",
+            "serviceRoleArn": "service_role_arn",
+            "autoRollbackConfiguration": "auto_rollback_configuration",
+            "deploymentStyle": "deployment_style",
+            "loadBalancerInfo": "load_balancer_info",
+            "ecsServices": "ecs_services",
+            "ec2TagFilters": "ec2_tag_filters",
+            "onPremisesInstanceTagFilters": "on_premises_instance_tag_filters",
+            "autoScalingGroups": "auto_scaling_groups",
+        }
+        if changes.get("deploymentConfigName"):
+            self.get_deployment_config(changes["deploymentConfigName"])
+        for key, attr in attribute.items():
+            if changes.get(key) is not None:
+                setattr(group, attr, changes[key])
+        if changes.get("blueGreenDeploymentConfiguration") is not None:
+            group.blue_green_deployment_configuration = _merge(
+                group.blue_green_deployment_configuration,
+                changes["blueGreenDeploymentConfiguration"],
+            )
+        if group.application.compute_platform == "ECS":
+            from deployfw.sandbox.aws.codedeploy_ecs import validate_group
+
+            validate_group(
+                self,
+                {
+                    "ecs_services": group.ecs_services,
+                    "load_balancer_info": group.load_balancer_info,
+                },
+                str(group.deployment_config_name),
+            )
+        new_name = changes.get("newDeploymentGroupName")
+        if new_name and new_name != current_name:
+            groups = self.deployment_groups[application_name]
+            groups[new_name] = groups.pop(current_name)
+            group.deployment_group_name = new_name
+
+    def delete_deployment_group(self, application_name: str, name: str) -> None:
+        self.get_deployment_group(application_name, name)
+        del self.deployment_groups[application_name][name]
+
+    def delete_application(self, application_name: str) -> None:
+        self.get_application(application_name)
+        self.applications.pop(application_name)
+        self.deployment_groups.pop(application_name, None)
+
+    # -- deployments -------------------------------------------------------------------
+
+    def active_deployment(self, application_name: str, group_name: str) -> DeploymentInfo | None:
+        for deployment in self.deployments.values():
+            if (
+                deployment.application_name == application_name
+                and deployment.deployment_group_name == group_name
+                and deployment.status in ACTIVE
+            ):
+                return deployment
+        return None
+
+    def create_deployment(
+        self,
+        application_name: str,
+        deployment_group_name: str,
+        revision: dict[str, Any],
+        deployment_config_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> str:  # type: ignore[override]
+        ctx = context.current()
+        with ctx.lock:
+            self.advance()
+            group = self.get_deployment_group(application_name, deployment_group_name or "")
+            active = self.active_deployment(application_name, deployment_group_name)
+            if active is not None:
+                raise errors.limit_exceeded(deployment_group_name, active.deployment_id)
+            platform = group.application.compute_platform or "Server"
+            config_name = deployment_config_name or group.deployment_config_name or DEFAULT_FOR_PLATFORM.get(platform)
+            config = self.get_deployment_config(str(config_name))
+            if platform == "ECS":
+                from deployfw.sandbox.aws.codedeploy_ecs import check_nlb_config
+
+                check_nlb_config(self, group, config.name)
+            if not revision or not revision.get("revisionType"):
+                raise errors.invalid_revision("The revision is missing or has no revisionType")
+            deployment_id = super().create_deployment(
+                application_name, deployment_group_name, revision, config.name, *args, **kwargs
+            )
+            deployment = self.deployments.pop(deployment_id)
+            # AWS deployment ids look like d-XXXXXXXXX; some tools parse them.
+            deployment.deployment_id = "d-" + uuid.uuid4().hex[:9].upper()
+            self.deployments[deployment.deployment_id] = deployment
+            deployment.previous_revision = getattr(group, "last_successful_revision", None)
+            deployment.error_information = {}
+            deployment.rollback_info = {}
+            deployment.deployment_overview["Pending"] = 1
+            progress = Progress(time.monotonic() + ctx.timings.deploy_step)
+            progress.steps = config.shift_steps()
+            progress.module = ctx.registry.module_for_group(application_name, deployment_group_name)
+            self.progress[deployment.deployment_id] = progress
+            group.last_attempted = deployment
+            return deployment.deployment_id
+
+    def get_deployment(self, deployment_id: str) -> DeploymentInfo:
+        with context.current().lock:
+            self.advance()
+            if deployment_id not in self.deployments:
+                raise errors.deployment_missing(deployment_id)
+            return self.deployments[deployment_id]
+
+    def batch_get_deployments(self, deployment_ids: list[str]) -> list[DeploymentInfo]:
+        with context.current().lock:
+            self.advance()
+            return super().batch_get_deployments(deployment_ids)
+
+    def stop_deployment(self, deployment_id: str, auto_rollback: bool) -> tuple[str, str]:
+        with context.current().lock:
+            self.advance()
+            deployment = self.get_deployment(deployment_id)
+            if deployment.status not in ACTIVE:
+                raise errors.already_completed(deployment_id)
+            progress = self.progress[deployment_id]
+            self._finish(
+                deployment,
+                "Stopped",
+                {"code": "MANUAL_STOP", "message": "The deployment was stopped by request."},
+                rollback=auto_rollback,
+                reason="DEPLOYMENT_STOP_ON_REQUEST",
+                progress=progress,
+            )
+            return "Succeeded", "Deployment stopped" + (" and rolled back" if auto_rollback else "")
+
+    def continue_deployment(self, deployment_id: str) -> None:
+        deployment = self.get_deployment(deployment_id)
+        if deployment.status not in ACTIVE:
+            raise errors.already_completed(deployment_id)
+
+    # -- progression ---------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Run every lifecycle step whose time has come (caller holds the sandbox lock)."""
+        now = time.monotonic()
+        step = context.current().timings.deploy_step
+        for deployment_id, progress in list(self.progress.items()):
+            deployment = self.deployments.get(deployment_id)
+            while deployment is not None and deployment.status in ACTIVE and progress.due <= now:
+                self._step(deployment, progress)
+                progress.due += step
+                if step <= 0:
+                    progress.due = now
+
+    def sandbox_advance(self) -> None:
+        self.advance()
+
+    def _step(self, deployment: DeploymentInfo, progress: Progress) -> None:
+        platform = deployment.application.compute_platform or "Server"
+        if platform == "ECS":
+            from deployfw.sandbox.aws import codedeploy_ecs as lifecycle
+        else:
+            from deployfw.sandbox.aws import codedeploy_server as lifecycle  # type: ignore[no-redef]
+        if progress.stage == "start":
+            deployment.status = "InProgress"
+            deployment.start_time = utcnow()
+            deployment.deployment_overview["Pending"] = 0
+            deployment.deployment_overview["InProgress"] = 1
+            progress.fail_health = context.current().faults.take_deploy(progress.module)
+        failure = lifecycle.step(self, deployment, progress)
+        if failure is not None:
+            self._finish(
+                deployment,
+                "Failed",
+                failure,
+                rollback=self._auto_rollback(deployment),
+                reason="DEPLOYMENT_FAILURE",
+                progress=progress,
+            )
+        elif progress.stage == "done":
+            self._finish(deployment, "Succeeded", None, rollback=False, reason="", progress=progress)
+
+    def _auto_rollback(self, deployment: DeploymentInfo) -> bool:
+        config = deployment.auto_rollback_configuration or (deployment.deployment_group.auto_rollback_configuration)
+        return bool(config and config.get("enabled") and "DEPLOYMENT_FAILURE" in config.get("events", []))
+
+    def _finish(
+        self,
+        deployment: DeploymentInfo,
+        status: str,
+        error: dict[str, str] | None,
+        *,
+        rollback: bool,
+        reason: str,
+        progress: Progress,
+    ) -> None:
+        platform = deployment.application.compute_platform or "Server"
+        overview = deployment.deployment_overview
+        overview.update({"Pending": 0, "InProgress": 0, "Ready": 0})
+        group = deployment.deployment_group
+        if status == "Succeeded":
+            overview["Succeeded"] = 1
+            group.last_successful_revision = deployment.revision
+            group.last_successful = deployment
+        else:
+            overview["Failed"] = 1
+            deployment.error_information = error or {}
+            if platform == "ECS":
+                from deployfw.sandbox.aws.codedeploy_ecs import restore
+
+                if rollback or status == "Failed":
+                    restore(self, deployment, progress)
+            if rollback:
+                self._record_rollback(deployment, reason)
+            else:
+                deployment.rollback_info = {"rollbackMessage": "Automatic rollback is not enabled for this deployment."}
+        deployment.status = status
+        deployment.complete_time = utcnow()
+        progress.stage = "finished"
+
+    def _record_rollback(self, failed: DeploymentInfo, reason: str) -> None:
+        """A rollback is a new deployment of the last good revision, as CodeDeploy does it."""
+        group = failed.deployment_group
+        rollback = DeploymentInfo(
+            failed.application,
+            group,
+            getattr(group, "last_successful_revision", None) or failed.revision,
+            failed.deployment_config_name,
+            f"Rollback of {failed.deployment_id}",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "codeDeployRollback",
+        )
+        rollback.deployment_id = "d-" + uuid.uuid4().hex[:9].upper()
+        rollback.status = "Succeeded"
+        rollback.start_time = rollback.complete_time = utcnow()
+        rollback.deployment_overview["Succeeded"] = 1
+        rollback.error_information = {}
+        rollback.previous_revision = failed.revision
+        rollback.rollback_info = {
+            "rollbackTriggeringDeploymentId": failed.deployment_id,
+            "rollbackMessage": f"Rollback of deployment {failed.deployment_id} ({reason})",
+        }
+        self.deployments[rollback.deployment_id] = rollback
+        failed.rollback_info = {
+            "rollbackDeploymentId": rollback.deployment_id,
+            "rollbackMessage": (
+                f"Deployment {failed.deployment_id} rolled back by {rollback.deployment_id}"
+                f" ({reason}); traffic is on the original task set."
+            ),
+        }

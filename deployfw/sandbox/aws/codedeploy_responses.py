@@ -1,0 +1,167 @@
+"""CodeDeploy response handlers: moto's, plus the operations and fields it lacks.
+
+moto dispatches by operation name to methods of the response class, so the missing
+operations (StopDeployment, deployment configs, targets, UpdateDeploymentGroup...)
+are simply methods here, and the serialisers are extended with the fields tools
+read (errorInformation, rollbackInfo, previousRevision, lastSuccessfulDeployment).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.codedeploy import responses as moto_responses
+from moto.codedeploy.responses import CodeDeployResponse
+from moto.core.responses import ActionResult, EmptyResult
+
+from deployfw.sandbox.aws import codedeploy_errors as errors
+from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
+
+
+def _deployment_info(deployment: Any) -> dict[str, Any]:
+    info = moto_responses._deployment_info(deployment)
+    info["errorInformation"] = getattr(deployment, "error_information", None) or None
+    info["rollbackInfo"] = getattr(deployment, "rollback_info", None) or None
+    info["previousRevision"] = getattr(deployment, "previous_revision", None) or None
+    for key in (
+        "startTime",
+        "completeTime",
+        "errorInformation",
+        "rollbackInfo",
+        "previousRevision",
+        "targetInstances",
+        "overrideAlarmConfiguration",
+    ):
+        if info.get(key) in (None, {}):
+            info.pop(key, None)
+    return info
+
+
+def _summary(deployment: Any) -> dict[str, Any] | None:
+    if deployment is None:
+        return None
+    return {
+        "deploymentId": deployment.deployment_id,
+        "status": deployment.status,
+        "endTime": deployment.complete_time,
+        "createTime": deployment.create_time,
+    }
+
+
+def _group_info(group: Any) -> dict[str, Any]:
+    info = moto_responses._deployment_group_info(group)
+    info["lastSuccessfulDeployment"] = _summary(getattr(group, "last_successful", None))
+    info["lastAttemptedDeployment"] = _summary(getattr(group, "last_attempted", None))
+    info["targetRevision"] = getattr(group, "last_successful_revision", None)
+    alarm = group.alarm_configuration
+    info["alarmConfiguration"] = alarm if isinstance(alarm, dict) else {"enabled": False, "alarms": []}
+    return {k: v for k, v in info.items() if v not in (None, {})}
+
+
+class SandboxCodeDeployResponse(CodeDeployResponse):
+    """Routes to :class:`SandboxCodeDeployBackend` and serves the added operations."""
+
+    @property
+    def backend(self) -> SandboxCodeDeployBackend:
+        return self.codedeploy_backend  # type: ignore[return-value]
+
+    # -- richer reads ----------------------------------------------------------------------
+
+    def get_deployment(self) -> ActionResult:
+        deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        return ActionResult({"deploymentInfo": _deployment_info(deployment)})
+
+    def batch_get_deployments(self) -> ActionResult:
+        deployments = self.backend.batch_get_deployments(self._get_param("deploymentIds") or [])
+        return ActionResult({"deploymentsInfo": [_deployment_info(d) for d in deployments]})
+
+    def get_deployment_group(self) -> ActionResult:
+        group = self.backend.get_deployment_group(
+            self._get_param("applicationName"), self._get_param("deploymentGroupName")
+        )
+        return ActionResult({"deploymentGroupInfo": _group_info(group)})
+
+    def batch_get_deployment_groups(self) -> ActionResult:
+        app = self._get_param("applicationName")
+        infos, missing = [], []
+        for name in self._get_param("deploymentGroupNames") or []:
+            try:
+                infos.append(_group_info(self.backend.get_deployment_group(app, name)))
+            except Exception:
+                missing.append(name)
+        result: dict[str, Any] = {"deploymentGroupsInfo": infos}
+        if missing:
+            result["errorMessage"] = f"Deployment groups not found: {', '.join(missing)}"
+        return ActionResult(result)
+
+    # -- added operations ------------------------------------------------------------------
+
+    def stop_deployment(self) -> ActionResult:
+        status, message = self.backend.stop_deployment(
+            self._get_param("deploymentId"), bool(self._get_param("autoRollbackEnabled"))
+        )
+        return ActionResult({"status": status, "statusMessage": message})
+
+    def continue_deployment(self) -> EmptyResult:
+        self.backend.continue_deployment(self._get_param("deploymentId"))
+        return EmptyResult()
+
+    def get_deployment_config(self) -> ActionResult:
+        config = self.backend.get_deployment_config(self._get_param("deploymentConfigName"))
+        return ActionResult({"deploymentConfigInfo": config.info()})
+
+    def list_deployment_configs(self) -> ActionResult:
+        return ActionResult({"deploymentConfigsList": sorted(self.backend.configs)})
+
+    def create_deployment_config(self) -> ActionResult:
+        config_id = self.backend.create_deployment_config(
+            self._get_param("deploymentConfigName"),
+            self._get_param("computePlatform"),
+            self._get_param("minimumHealthyHosts"),
+            self._get_param("trafficRoutingConfig"),
+        )
+        return ActionResult({"deploymentConfigId": config_id})
+
+    def delete_deployment_config(self) -> EmptyResult:
+        self.backend.delete_deployment_config(self._get_param("deploymentConfigName"))
+        return EmptyResult()
+
+    def update_deployment_group(self) -> ActionResult:
+        params = self._get_params()
+        self.backend.update_deployment_group(params["applicationName"], params["currentDeploymentGroupName"], params)
+        return ActionResult({"hooksNotCleanedUp": []})
+
+    def delete_deployment_group(self) -> ActionResult:
+        self.backend.delete_deployment_group(self._get_param("applicationName"), self._get_param("deploymentGroupName"))
+        return ActionResult({"hooksNotCleanedUp": []})
+
+    def delete_application(self) -> EmptyResult:
+        self.backend.delete_application(self._get_param("applicationName"))
+        return EmptyResult()
+
+    def list_deployment_targets(self) -> ActionResult:
+        deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        return ActionResult({"targetIds": [self._target(deployment)["ecsTarget"]["targetId"]]})
+
+    def get_deployment_target(self) -> ActionResult:
+        deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        return ActionResult({"deploymentTarget": self._target(deployment)})
+
+    def batch_get_deployment_targets(self) -> ActionResult:
+        deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        return ActionResult({"deploymentTargets": [self._target(deployment)]})
+
+    def put_lifecycle_event_hook_execution_status(self) -> ActionResult:
+        deployment_id = self._get_param("deploymentId")
+        self.backend.get_deployment(deployment_id)
+        return ActionResult({"lifecycleEventHookExecutionId": self._get_param("lifecycleEventHookExecutionId")})
+
+    def _target(self, deployment: Any) -> dict[str, Any]:
+        from deployfw.sandbox.aws.codedeploy_ecs import target_info
+
+        if (deployment.application.compute_platform or "Server") != "ECS":
+            raise errors.CodeDeployError(
+                "InstanceDoesNotExistException",
+                "The sandbox has no instances for Server deployments",
+            )
+        return target_info(deployment, self.backend.progress.get(deployment.deployment_id))

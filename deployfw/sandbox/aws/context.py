@@ -1,0 +1,114 @@
+"""The sandbox's shared, mutable world: lock, clock settings, faults, module registry.
+
+moto keeps its backends in process-wide dictionaries, so the lifecycle code living in
+our backend subclasses cannot be handed a per-instance object through moto's
+constructors. Instead each started :class:`~deployfw.sandbox.aws.server.AwsSandbox`
+pushes its :class:`SandboxContext` here and the backends ask :func:`current` for it.
+Two sandboxes running at once in one process therefore share moto's state (that is
+moto's limit); the most recently started one's faults, timings and runner apply.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deployfw.sandbox.aws.faults import FaultSet
+
+
+@dataclass
+class Timings:
+    """How fast simulated work progresses, in seconds.
+
+    Tests want a blue/green deployment done in a couple of seconds; a demo may want it
+    slow enough to watch. ``0`` makes every step due at once, so the first read after
+    a create already sees the final state (what awscli's immediate first poll needs).
+    """
+
+    deploy_step: float = 0.4
+    """Seconds per CodeDeploy lifecycle step (Created->InProgress, each traffic shift)."""
+    rolling_step: float = 0.4
+    """Seconds per ECS rolling step (tasks started, deployment completed/failed)."""
+    build_phase: float = 0.05
+    """Minimum seconds spent in each CodeBuild bookkeeping phase (SUBMITTED, QUEUED...)."""
+    tick: float = 0.05
+    """Interval of the background ticker that advances work nobody polls."""
+
+
+@dataclass
+class ModuleRegistry:
+    """Which deployfw module owns which AWS resource, so faults can name modules."""
+
+    services: dict[tuple[str, str], str] = field(default_factory=dict)
+    deployment_groups: dict[tuple[str, str], str] = field(default_factory=dict)
+    projects: dict[str, str] = field(default_factory=dict)
+
+    def module_for_service(self, cluster: str, service: str) -> str:
+        """The module deploying ``cluster/service``; the service name when unregistered."""
+        return self.services.get((cluster.split("/")[-1], service.split("/")[-1]), service)
+
+    def module_for_group(self, application: str, group: str) -> str:
+        return self.deployment_groups.get((application, group), group)
+
+    def module_for_project(self, project: str) -> str:
+        return self.projects.get(project, project)
+
+
+BuildRunner = Callable[..., Any]
+
+
+@dataclass
+class SandboxContext:
+    """Everything the sandbox's backends share with its server and control endpoints."""
+
+    faults: FaultSet
+    timings: Timings = field(default_factory=Timings)
+    repo_root: Path | None = None
+    build_runner: BuildRunner | None = None
+    seed: int | None = None
+    registry: ModuleRegistry = field(default_factory=ModuleRegistry)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    rng: random.Random = field(init=False)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    endpoint_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+
+_stack: list[SandboxContext] = []
+_stack_lock = threading.Lock()
+
+
+def push(ctx: SandboxContext) -> None:
+    with _stack_lock:
+        _stack.append(ctx)
+
+
+def remove(ctx: SandboxContext) -> None:
+    with _stack_lock:
+        if ctx in _stack:
+            _stack.remove(ctx)
+
+
+def current() -> SandboxContext:
+    """The active sandbox's context, or a default one when moto runs without us."""
+    with _stack_lock:
+        if _stack:
+            return _stack[-1]
+    global _fallback
+    if _fallback is None:
+        _fallback = SandboxContext(faults=FaultSet())
+    return _fallback
+
+
+def any_running() -> bool:
+    with _stack_lock:
+        return bool(_stack)
+
+
+_fallback: SandboxContext | None = None

@@ -1,0 +1,104 @@
+"""Injected faults: the ``DEPLOYFW_SANDBOX_FAULTS`` syntax, parsed and consumed.
+
+``deploy:<module>`` and ``build:<module>`` are one-shot: they fail that module's *next*
+deployment or build and are then used up, which is what a retry-and-recover test needs.
+``throttle:<percent>`` and ``error:<percent>`` stay until replaced; they apply to every
+AWS call (never the control endpoints) with a seedable random draw.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+from deployfw.errors import InputError
+
+_KINDS = ("deploy", "build", "throttle", "error")
+
+
+@dataclass
+class FaultSet:
+    """A parsed fault list. Thread-safe: the server and the lifecycle code both use it."""
+
+    deploy: set[str] = field(default_factory=set)
+    build: set[str] = field(default_factory=set)
+    throttle: int = 0
+    error: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultSet:
+        """Parse ``"deploy:a,build:b,throttle:20,error:10"``; an empty string means none."""
+        faults = cls()
+        problems: list[str] = []
+        for raw in (text or "").split(","):
+            item = raw.strip()
+            if not item:
+                continue
+            kind, sep, value = item.partition(":")
+            kind, value = kind.strip(), value.strip()
+            if not sep or kind not in _KINDS or not value:
+                problems.append(
+                    f"bad fault {item!r}: expected one of deploy:<module>, build:<module>, "
+                    "throttle:<percent>, error:<percent>"
+                )
+                continue
+            if kind in ("deploy", "build"):
+                getattr(faults, kind).add(value)
+                continue
+            try:
+                percent = int(value)
+            except ValueError:
+                percent = -1
+            if not 0 <= percent <= 100:
+                problems.append(f"bad fault {item!r}: percent must be an integer 0..100")
+                continue
+            setattr(faults, kind, percent)
+        if problems:
+            raise InputError("; ".join(problems))
+        return faults
+
+    def replace(self, other: FaultSet) -> None:
+        """Take over ``other``'s faults in place (the backends hold a reference to us)."""
+        with self._lock:
+            self.deploy = set(other.deploy)
+            self.build = set(other.build)
+            self.throttle = other.throttle
+            self.error = other.error
+
+    def take_deploy(self, module: str) -> bool:
+        """True (once) if ``module``'s next deployment must fail its health checks."""
+        with self._lock:
+            if module in self.deploy:
+                self.deploy.discard(module)
+                return True
+            return False
+
+    def take_build(self, module: str) -> bool:
+        """True (once) if ``module``'s next build must fail."""
+        with self._lock:
+            if module in self.build:
+                self.build.discard(module)
+                return True
+            return False
+
+    def draw(self, rng: random.Random) -> str | None:
+        """Decide the fate of one AWS call: ``"throttle"``, ``"error"`` or ``None``."""
+        with self._lock:
+            throttle, error = self.throttle, self.error
+        if throttle and rng.random() * 100 < throttle:
+            return "throttle"
+        if error and rng.random() * 100 < error:
+            return "error"
+        return None
+
+    def __str__(self) -> str:
+        with self._lock:
+            items = [f"deploy:{m}" for m in sorted(self.deploy)]
+            items += [f"build:{m}" for m in sorted(self.build)]
+            if self.throttle:
+                items.append(f"throttle:{self.throttle}")
+            if self.error:
+                items.append(f"error:{self.error}")
+        return ",".join(items)
