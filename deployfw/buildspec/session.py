@@ -242,11 +242,19 @@ class PhaseSession:
         result.state = ShellState(env, cwd)
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGTERM the whole process group, then SIGKILL what is left after the grace."""
+        """SIGTERM the whole process group; SIGKILL whatever is left after the grace.
+
+        The grace covers the group, not only the shell: a ``docker build`` or
+        ``gradle`` child that handles SIGTERM gets its chance to clean up.
+        """
         _signal_group(proc, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=self.kill_grace)
-        _signal_group(proc, signal.SIGKILL)  # stragglers that ignored SIGTERM
+        deadline = time.monotonic() + self.kill_grace
+        while time.monotonic() < deadline:
+            proc.poll()
+            if proc.returncode is not None and not _group_alive(proc.pid):
+                return
+            time.sleep(_POLL_SECONDS)
+        _signal_group(proc, signal.SIGKILL)
         proc.wait()
 
 
@@ -262,6 +270,14 @@ def _resume_point(steps: list[Step], current: int) -> int:
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _pump(proc: subprocess.Popen[bytes], lines: queue.Queue[bytes | None]) -> None:
