@@ -1,0 +1,75 @@
+"""The ``local`` build backend: run the module's buildspec.yml on this machine.
+
+The same buildspec runner serves CodeBuild's stand-in in the sandbox and
+``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
+works there. The build runs in the repository root with the contract
+environment of :mod:`deployfw_local.buildenv`; it is expected to push
+``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
+with ``deployfw image build``), after which the runner asks the registry for
+the content tag's digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from deployfw.backends import ModuleJob, StageResult
+from deployfw.config import Config, Module
+from deployfw.errors import Problem
+from deployfw_local.buildenv import (
+    BuildInputs,
+    buildspec_path,
+    buildspec_problems,
+    contract_env,
+    load_module_buildspec,
+    source_dir,
+    timeout_seconds,
+    with_endpoint,
+)
+from deployfw_local.execute import aws_resolver, needs_secrets, run_with_deadline
+
+_ECR_ACCOUNT = re.compile(r"^(\d{12})\.dkr\.ecr")
+
+
+def account_from_uri(repository_uri: str) -> str:
+    """The AWS account of an ECR repository URI ('' for another registry)."""
+    match = _ECR_ACCOUNT.match(repository_uri)
+    return match.group(1) if match else ""
+
+
+class LocalBuild:
+    """Runs buildspecs in this process's machine; created per run (no external calls here)."""
+
+    backend_id = "local"
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def steps(self, module: Module, config: Config) -> Sequence[str]:
+        minutes = timeout_seconds(module) / 60
+        return [f"run {buildspec_path(module)} here in the repository root (deadline {minutes:g} min)"]
+
+    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
+        return buildspec_problems(config, module)
+
+    def build(self, job: ModuleJob) -> StageResult:
+        """Run the buildspec; InputError (file and line) when it is invalid."""
+        config, module = job.ctx.config, job.module
+        if job.image is None:
+            return StageResult(False, "no image reference: the registry stage did not prepare one")
+        spec, _ = load_module_buildspec(config, module)
+        inputs = BuildInputs(job.image, account_from_uri(job.image.repository_uri), job.ctx.region, job.ctx.run_id)
+        env = with_endpoint(contract_env(module, inputs), job.ctx.endpoint_url)
+        resolver = aws_resolver(job.ctx.region, job.ctx.endpoint_url) if needs_secrets(spec) else None
+        outcome = run_with_deadline(
+            spec,
+            workdir=source_dir(config),
+            env=env,
+            emit=job.log,
+            cancel=job.ctx.cancel,
+            timeout=timeout_seconds(module),
+            resolver=resolver,
+        )
+        return StageResult(outcome.ok, outcome.error, outcome.details(self.backend_id))
