@@ -17,6 +17,7 @@ through :func:`deployfw.redact.mask`.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -36,7 +37,7 @@ from deployfw.buildspec.model import (
 from deployfw.buildspec.names import expand_name
 from deployfw.buildspec.secrets import SecretResolver
 from deployfw.buildspec.session import PhaseSession, ShellState, Step
-from deployfw.errors import ExternalError
+from deployfw.errors import ExternalError, InputError
 
 # Phases whose failure ends the build when the buildspec gives no on-failure.
 _FATAL_BY_DEFAULT = frozenset({"install", "pre_build"})
@@ -74,10 +75,17 @@ def run_buildspec(
     they win over the buildspec's own). ``shell`` is used unless the
     buildspec sets ``env.shell``. ``resolver`` defaults to AWS when the
     buildspec names parameter-store or secrets-manager values. A resolver
-    failure is reported as a FAILED result before any phase runs.
+    failure is reported as a FAILED result before any phase runs; a missing
+    ``workdir`` or shell is an InputError, since nothing could run at all.
     """
-    return _Run(spec, Path(workdir), env, _Log(emit), cancel or threading.Event(),
-                phase_callback, spec.env.shell or shell).execute(resolver, artifacts_dir)
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise InputError(f"{spec.filename}: source directory {workdir} does not exist")
+    chosen = spec.env.shell or shell
+    if shutil.which(chosen) is None:
+        raise InputError(f"{spec.filename}: shell {chosen!r} is not installed here")
+    return _Run(spec, workdir, env, _Log(emit), cancel or threading.Event(),
+                phase_callback, chosen).execute(resolver, artifacts_dir)
 
 
 class _Run:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
+import pytest
 from buildspec_helpers import run
 
 from deployfw.buildspec import load_buildspec, run_buildspec
+from deployfw.errors import InputError
 
 
 def test_phases_run_in_codebuild_order_whatever_the_file_order(tmp_path: Path) -> None:
@@ -284,3 +289,32 @@ def test_same_spec_object_can_run_twice(tmp_path: Path) -> None:
         lines: list[str] = []
         result = run_buildspec(spec, workdir=tmp_path, env={}, emit=lines.append)
         assert result.status == "SUCCEEDED" and "x" in lines
+
+
+def test_a_background_process_holding_the_output_does_not_block_the_build(
+    tmp_path: Path,
+) -> None:
+    # Buildspecs start daemons in install (``nohup dockerd &``); the phase must still end.
+    started = time.monotonic()
+    done = run("""
+        version: 0.2
+        phases:
+          install:
+            commands:
+              - sleep 3 &
+              - echo "$!" > daemon.pid
+          build:
+            commands: [cat, echo built]
+        """, tmp_path)
+    assert done.result.status == "SUCCEEDED"
+    assert done.output == ["built"]  # cat reads /dev/null, not the phase script
+    assert time.monotonic() - started < 2
+    os.kill(int((tmp_path / "daemon.pid").read_text()), signal.SIGTERM)
+
+
+def test_missing_workdir_or_shell_is_bad_input(tmp_path: Path) -> None:
+    spec = load_buildspec("version: 0.2\nphases:\n  build:\n    commands: [echo x]\n", "b.yml")
+    with pytest.raises(InputError, match="does not exist"):
+        run_buildspec(spec, workdir=tmp_path / "nope", env={}, emit=print)
+    with pytest.raises(InputError, match="not installed"):
+        run_buildspec(spec, workdir=tmp_path, env={}, emit=print, shell="no-such-shell-xyz")
