@@ -127,7 +127,7 @@ class RunContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     ci_url: str | None = None
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
     def root(self) -> Path:

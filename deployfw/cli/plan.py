@@ -1,0 +1,35 @@
+"""``deployfw plan``: what run would do, with preflight findings; changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from deployfw.cli.app import App
+from deployfw.cli.options import json_flag, selection
+from deployfw.errors import InputError
+from deployfw.pipeline import plan_text, prepare
+from deployfw.plan import STOP_AFTER
+
+
+@click.command("plan")
+@selection
+@click.option("--stop-after", type=click.Choice(STOP_AFTER), default="deploy", show_default=True)
+@json_flag
+@click.pass_obj
+def command(
+    app: App,
+    base: str | None,
+    head: str | None,
+    select_all: bool,
+    modules: tuple[str, ...],
+    stop_after: str,
+    as_json: bool,
+) -> None:
+    """Show, for each affected module in dependency order, the backends and steps run would execute."""
+    prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
+    plan = prepared.plan
+    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan_text(plan))
+    if plan.findings:
+        raise InputError(plan.findings)

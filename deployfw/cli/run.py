@@ -1,0 +1,76 @@
+"""``deployfw run``: build, push and deploy every affected service module."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from deployfw.cli.app import App
+from deployfw.cli.options import selection
+from deployfw.errors import EXIT_FAILED, InputError
+from deployfw.events import EventLog
+from deployfw.pipeline import plan_text, prepare
+from deployfw.plan import STOP_AFTER
+from deployfw.runner import Runner, RunOptions, install_signal_handlers
+
+
+@click.command("run")
+@selection
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--max-parallel", type=click.IntRange(1, 64), default=4, show_default=True, help="Modules at once.")
+@click.option("--stop-after", type=click.Choice(STOP_AFTER), default="deploy", show_default=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")
+@click.option(
+    "--artifacts-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --stop-after push: write CodePipeline artifacts per module here.",
+)
+@click.pass_obj
+def command(
+    app: App,
+    base: str | None,
+    head: str | None,
+    select_all: bool,
+    modules: tuple[str, ...],
+    dry_run: bool,
+    max_parallel: int,
+    stop_after: str,
+    report_path: Path | None,
+    junit_path: Path | None,
+    artifacts_dir: Path | None,
+) -> None:
+    """Build, push and deploy every affected service module, in dependency order."""
+    if artifacts_dir is not None and stop_after == "build":
+        raise InputError("--artifacts-dir needs --stop-after push or deploy: artifacts name the pushed image")
+    prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
+    plan = prepared.plan
+    if plan.findings:
+        raise InputError(plan.findings)
+    if dry_run:
+        click.echo(plan_text(plan))
+        return
+    from deployfw_local.content import content_tag
+
+    events = EventLog()
+    install_signal_handlers(prepared.ctx.cancel, events)
+    events.emit("deployfw", "plan", plan_text(plan))
+    runner = Runner(
+        plan,
+        app.plugins.backends,
+        prepared.ctx,
+        app.plugins.hook,
+        events,
+        lambda ctx, module: content_tag(ctx.config, module, ctx.head),
+        RunOptions(max_parallel=max_parallel, artifacts_dir=artifacts_dir),
+    )
+    report = runner.run()
+    if report_path:
+        report.write_json(report_path)
+    if junit_path:
+        report.write_junit(junit_path)
+    click.echo(report.summary())
+    if report.failed:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,246 @@
+"""The executor: carries out a :class:`~deployfw.plan.Plan`, module by module.
+
+Modules run concurrently (``max_parallel``) but a module waits for the service
+modules it depends on; a failure never stops independent modules, and its
+dependents are reported ``skipped`` with the reason. Each module goes through:
+
+    registry.prepare -> registry.find(content tag)  (reuse: skip the build)
+                     -> build.build                  (pushes commit + content tags)
+    push:   registry.find(content tag) -> registry.promote(commit tag)
+    deploy: deploy.deploy(repo@sha256:digest)
+
+Cancellation (Ctrl-C / SIGTERM) sets ``ctx.cancel``: nothing new starts, and
+running backends stop their builds and roll back their deployments. Nothing is
+reported succeeded that did not succeed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployfw import redact
+from deployfw.backends import BackendRegistry, ModuleJob, RunContext, StageResult
+from deployfw.config import Module
+from deployfw.errors import DeployfwError
+from deployfw.events import EventLog
+from deployfw.plan import ModulePlan, Plan, backend_for
+from deployfw.report import ModuleReport, RunReport, StageReport
+
+ContentTagFn = Callable[[RunContext, Module], str]
+
+
+@dataclass
+class RunOptions:
+    max_parallel: int = 4
+    artifacts_dir: Path | None = None
+
+
+class Runner:
+    """Executes one plan; create one per run."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        registry: BackendRegistry,
+        ctx: RunContext,
+        hooks: Any,
+        events: EventLog,
+        content_tag: ContentTagFn,
+        options: RunOptions | None = None,
+    ) -> None:
+        self.plan = plan
+        self.registry = registry
+        self.ctx = ctx
+        self.hooks = hooks
+        self.events = events
+        self.content_tag = content_tag
+        self.options = options or RunOptions()
+        self.reports: dict[str, ModuleReport] = {m.name: ModuleReport(m.name) for m in plan.modules}
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def run(self) -> RunReport:
+        started = time.monotonic()
+        self.hooks.deployfw_run_start(ctx=self.ctx, modules=[m.name for m in self.plan.modules])
+        pending = {m.name: m for m in self.plan.modules}
+        running: dict[Future[None], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel), thread_name_prefix="module") as pool:
+            while pending or running:
+                for name, module_plan in list(pending.items()):
+                    verdict = self._ready(module_plan)
+                    if verdict is None:
+                        continue
+                    del pending[name]
+                    if verdict is True:
+                        running[pool.submit(self._run_module, module_plan)] = name
+                    else:
+                        self._skip(module_plan, verdict)
+                if not running:
+                    if pending:  # unreachable with a valid plan; never spin
+                        for module_plan in pending.values():
+                            self._skip(module_plan, "dependency never ran")
+                        pending.clear()
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED, timeout=0.5)
+                for future in done:
+                    running.pop(future)
+                    future.result()
+        report = RunReport(
+            self.plan.env,
+            self.plan.base,
+            self.plan.head,
+            self.ctx.run_id,
+            [self.reports[m.name] for m in self.plan.modules],
+            ci_url=self.ctx.ci_url,
+            seconds=time.monotonic() - started,
+        )
+        try:
+            self.hooks.deployfw_run_end(ctx=self.ctx, report=report.to_json())
+        except Exception as exc:  # a reporting plugin must not change the outcome
+            self.events.emit("deployfw", "report", f"warning: a run_end hook failed: {exc}")
+        return report
+
+    def _ready(self, module_plan: ModulePlan) -> bool | str | None:
+        """True to start, a reason string to skip, None to keep waiting."""
+        if self.ctx.cancel.is_set():
+            return "cancelled before it started"
+        for dep in module_plan.after:
+            status = self.reports[dep].status
+            if status == "failed" or (status == "skipped" and self.reports[dep].error):
+                return f"dependency {dep} {status}"
+            if status != "succeeded":
+                return None
+        return True
+
+    def _skip(self, module_plan: ModulePlan, reason: str) -> None:
+        report = self.reports[module_plan.name]
+        report.status, report.reason, report.error = "skipped", "; ".join(module_plan.reasons), reason
+        report.stages = [StageReport(s.stage, "skipped", error=reason) for s in module_plan.stages]
+        self.events.emit(module_plan.name, "skip", reason)
+        self._module_end(module_plan.name, report)
+
+    # -- one module ------------------------------------------------------------------
+
+    def _run_module(self, module_plan: ModulePlan) -> None:
+        module = self.ctx.config.modules[module_plan.name]
+        report = self.reports[module.name]
+        report.reason = "; ".join(module_plan.reasons)
+        self.hooks.deployfw_module_start(ctx=self.ctx, module=module)
+        job = ModuleJob(self.ctx, module, self.events.for_module(module.name, "build"))
+        stages = [s.stage for s in module_plan.stages]
+        try:
+            ok = self._stage(job, report, "build", lambda: self._build(job, report))
+            if ok and "push" in stages:
+                ok = self._stage(job, report, "push", lambda: self._push(job, report))
+            if ok and "deploy" in stages:
+                ok = self._stage(job, report, "deploy", lambda: self._deploy(job, report))
+            report.status = "succeeded" if ok else "failed"
+        except Exception as exc:  # a backend bug must not take the other modules down
+            report.status = "failed"
+            report.error = redact.mask(f"{type(exc).__name__}: {exc}")
+            self.events.emit(module.name, "error", report.error)
+        report.image = job.image_uri
+        for missing in stages[len(report.stages) :]:
+            report.stages.append(StageReport(missing, "skipped", error="an earlier stage failed"))
+        self._module_end(module.name, report)
+
+    def _stage(self, job: ModuleJob, report: ModuleReport, stage: str, body: Callable[[], StageResult]) -> bool:
+        if self.ctx.cancel.is_set():
+            report.error = report.error or f"cancelled before {stage}"
+            return False
+        job.log = self.events.for_module(job.module.name, stage)
+        started = time.monotonic()
+        try:
+            result = body()
+        except DeployfwError as exc:
+            result = StageResult(False, str(exc))
+        seconds = time.monotonic() - started
+        status = "succeeded" if result.ok else "failed"
+        error = redact.mask(result.error) if result.error else None
+        report.stages.append(StageReport(stage, status, round(seconds, 3), error))
+        if not result.ok:
+            report.error = error or f"{stage} failed"
+        self.events.emit(job.module.name, stage, f"{status} in {seconds:.1f}s" + (f": {error}" if error else ""))
+        self.hooks.deployfw_stage_end(ctx=self.ctx, module=job.module, stage=stage, result=result)
+        return result.ok
+
+    def _backend(self, section: str, module: Module) -> Any:
+        chosen = module.section(section)
+        assert chosen is not None
+        return backend_for(self.ctx, self.registry, section, chosen.backend)
+
+    def _build(self, job: ModuleJob, report: ModuleReport) -> StageResult:
+        registry = self._backend("registry", job.module)
+        content_tag = self.content_tag(self.ctx, job.module)
+        job.image = registry.prepare(job, content_tag)
+        existing = registry.find(job, content_tag)
+        backend_id = job.module.build.backend if job.module.build else ""
+        if existing:
+            job.digest = existing
+            report.build = {"backend": backend_id, "reused": True, "content_tag": content_tag, "digest": existing}
+            job.log(f"image with content tag {content_tag} exists ({existing}); build skipped")
+            return StageResult(True, details=report.build)
+        result = self._backend("build", job.module).build(job)
+        report.build = {"backend": backend_id, "reused": False, "content_tag": content_tag, **result.details}
+        return result
+
+    def _push(self, job: ModuleJob, report: ModuleReport) -> StageResult:
+        assert job.image is not None
+        registry = self._backend("registry", job.module)
+        digest = job.digest or registry.find(job, job.image.content_tag)
+        if not digest:
+            return StageResult(
+                False,
+                f"the build finished but {job.image.repository_uri} has no image tagged {job.image.content_tag}; "
+                "does the buildspec push to $REPOSITORY_URI with --tag $IMAGE_CONTENT_TAG?",
+            )
+        job.digest = digest
+        registry.promote(job, digest, [job.image.commit_tag])
+        report.build["digest"] = digest
+        job.log(f"{job.image_uri} tagged {job.image.commit_tag}")
+        if self.options.artifacts_dir is not None:
+            deployer = self._backend("deploy", job.module)
+            out = self.options.artifacts_dir / job.module.name
+            written = deployer.write_artifacts(job, out)
+            job.log(f"CodePipeline artifacts: {', '.join(p.name for p in written)} in {out}")
+        return StageResult(True, details={"digest": digest})
+
+    def _deploy(self, job: ModuleJob, report: ModuleReport) -> StageResult:
+        backend_id = job.module.deploy.backend if job.module.deploy else ""
+        result = self._backend("deploy", job.module).deploy(job)
+        report.deploy = {
+            "backend": backend_id,
+            "id": None,
+            "task_definition": None,
+            "rolled_back": False,
+            **result.details,
+        }
+        return result
+
+    def _module_end(self, name: str, report: ModuleReport) -> None:
+        module = self.ctx.config.modules[name]
+        try:
+            self.hooks.deployfw_module_end(ctx=self.ctx, module=module, status=report.status, error=report.error)
+        except Exception as exc:
+            self.events.emit(name, "report", f"warning: a module_end hook failed: {exc}")
+
+
+def install_signal_handlers(cancel: threading.Event, events: EventLog) -> None:
+    """First Ctrl-C/SIGTERM: stop cleanly (builds stopped, deployments rolled back). Second: exit now."""
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        name = signal.Signals(signum).name
+        events.emit("deployfw", "cancel", f"{name}: stopping builds and rolling back deployments in progress")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
