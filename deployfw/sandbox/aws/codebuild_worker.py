@@ -9,7 +9,6 @@ tails the log (as deployfw's codebuild backend does) sees the build as it happen
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
 import tempfile
 import threading
@@ -194,7 +193,8 @@ class BuildWorker(threading.Thread):
 
     def _environment(self, workdir: Path, sha: str | None) -> dict[str, str]:
         build = self.build
-        env = dict(os.environ)
+        # The runner starts from os.environ itself; ours are CodeBuild's variables only.
+        env: dict[str, str] = {}
         region = self.backend.region_name
         env.update(
             {
