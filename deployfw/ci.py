@@ -34,7 +34,9 @@ class CIContext:
 
 def detect_ci(environ: Mapping[str, str]) -> CIContext:
     """Recognise the CI system from its variables; a terminal when none match."""
-    env = {k: v for k, v in environ.items() if v}
+    # An all-zero SHA is how webhooks say "no previous commit" (first push of a branch):
+    # treat it as unset rather than as a commit to look for (and deepen a clone for).
+    env = {k: v for k, v in environ.items() if v and v != _NULL_SHA}
     if "JOB_NAME" in env and "BUILD_NUMBER" in env and "JENKINS_URL" in env:
         return CIContext(
             "jenkins",

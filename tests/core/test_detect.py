@@ -301,9 +301,7 @@ def test_unowned_paths_are_counted_and_affect_nothing(repo: GitRepoBuilder, dete
     assert result["unowned"] == 3
 
 
-def test_merge_base_ignores_changes_made_on_main_after_branching(
-    repo: GitRepoBuilder, detect_json: Detect
-) -> None:
+def test_merge_base_ignores_changes_made_on_main_after_branching(repo: GitRepoBuilder, detect_json: Detect) -> None:
     """base=main, head=feature: main's own later commit (svc/ab) is not the branch's change."""
     branch_point = repo.head
     repo.checkout(branch_point, new_branch="feature")
