@@ -31,12 +31,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = self.file or "<input>"
-        if self.line is not None:
+        where = self.file or ""
+        if self.file and self.line is not None:
             where = f"{where}:{self.line}"
-        if self.key:
-            return f"{where}: {self.key}: {self.message}"
-        return f"{where}: {self.message}"
+        parts = [p for p in (where, self.key, self.message) if p]
+        return ": ".join(parts)
 
 
 class DeployfwError(Exception):

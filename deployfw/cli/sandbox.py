@@ -1,0 +1,57 @@
+"""``deployfw sandbox``: serve the embedded AWS endpoint and Jenkins double in the foreground.
+
+The first four stdout lines are ``AWS_ENDPOINT_URL=...``, ``JENKINS_URL=...``,
+``JENKINS_USER=...`` and ``JENKINS_API_TOKEN=...`` (DESIGN.md "Sandbox
+contract"), so ``export $(deployfw sandbox | head -4)`` works; everything else
+goes to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from deployfw.cli.app import App
+
+
+@click.command("sandbox")
+@click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True, help="AWS endpoint port.")
+@click.option(
+    "--jenkins-port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Jenkins double port."
+)
+@click.option("--faults", help="Injected faults, e.g. deploy:user-api,throttle:20 (or DEPLOYFW_SANDBOX_FAULTS).")
+@click.pass_obj
+def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
+    """Seed the infrastructure modules.yaml describes, print how to reach it, and serve until interrupted."""
+    from deployfw.sandbox.session import SandboxSession, describe
+
+    if faults is not None:
+        os.environ["DEPLOYFW_SANDBOX_FAULTS"] = faults
+    config = app.load_config()
+    session = SandboxSession.start(config, port=port, jenkins_port=jenkins_port)
+    try:
+        env = session.environment()
+        for key in ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
+            click.echo(f"{key}={env[key]}")
+        click.echo(
+            f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
+            f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
+        )
+        for line in describe(session):
+            click.echo(f"seeded {line}", err=True)
+        click.echo(
+            f"faults: POST {env['AWS_ENDPOINT_URL']}/_sandbox/faults; "
+            f"request log: GET {env['AWS_ENDPOINT_URL']}/_sandbox/requests; Ctrl-C to stop",
+            err=True,
+        )
+        sys.stdout.flush()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        session.stop()
