@@ -94,8 +94,12 @@ def _color(job: Job, builds: list[Build]) -> str:
     return base + "_anime" if latest.building else base
 
 
-def job_json(controller: Controller, job: Job) -> Json:
-    """``job/.../api/json`` for a pipeline job."""
+def job_json(controller: Controller, job: Job, *, deep: bool = False) -> Json:
+    """``job/.../api/json`` for a pipeline job.
+
+    ``deep`` expands ``builds`` to whole build objects, as a ``tree=`` query can reach
+    into them on a real controller (``builds[number,actions[parameters[name,value]]]``).
+    """
     builds = controller.builds(job)
     completed = [b for b in builds if not b.building]
 
@@ -114,7 +118,7 @@ def job_json(controller: Controller, job: Job) -> Json:
         "name": job.name,
         "url": url,
         "buildable": not job.disabled,
-        "builds": [build_ref(b) for b in builds[:100]],
+        "builds": [build_json(controller, b) if deep else build_ref(b) for b in builds[:100]],
         "color": _color(job, builds),
         "firstBuild": build_ref(builds[-1]) if builds else None,
         "inQueue": queued is not None,

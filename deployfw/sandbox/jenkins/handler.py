@@ -305,7 +305,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         if parts == ["api", "json"]:
             if isinstance(item, Folder):
                 self._json(api.folder_json(controller, item))
-            self._json(api.job_json(controller, item))
+            self._json(api.job_json(controller, item, deep="tree" in self._params()))
         if isinstance(item, Job):
             self._job_action(item, parts, identity)
         self._error(404)
