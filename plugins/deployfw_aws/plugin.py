@@ -47,6 +47,7 @@ _ECS_COMMON: dict[str, Any] = {
     "service": {"type": "string", "minLength": 1, "description": "ECS service (default: module name)."},
     "taskdef": {"type": "string", "description": "Task definition template, from the repository root."},
     "container": {"type": "string", "description": "Container that receives the image (default: the first)."},
+    "family": {"type": "string", "minLength": 1, "description": "Value of ${FAMILY} in templates (default: service)."},
     "timeout_minutes": TIMEOUT,
 }
 _CODEDEPLOY: dict[str, Any] = {

@@ -1,0 +1,154 @@
+"""What every ECS deployer shares: the resolved deploy section, and honest waiting.
+
+:class:`Target` turns a module's ``deploy`` section (after defaults and the
+environment overlay) into the names AWS needs, with the documented defaults in
+one place so ``plan``, ``render`` and ``run`` never disagree about them.
+
+:class:`Wait` is the only way a deployer waits: a deadline, polls that start
+short (a deployment that is already over is noticed within a second) and back off
+to a cap (a 30-minute canary does not hammer the API), a return to short polls
+after every observed change, and a sleep that wakes at once on cancel. Clock and
+sleep are injected so tests run in no time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deployfw.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from deployfw.config import Config, Module
+
+CODEDEPLOY_BACKENDS = ("ecs-bluegreen", "ecs-nlb")
+ECS_BACKENDS = (*CODEDEPLOY_BACKENDS, "ecs-rolling")
+ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module's deploy section resolved: where it goes and from which templates."""
+
+    module: str
+    backend: str
+    cluster: str
+    service: str
+    family: str
+    container: str | None
+    container_port: int | None
+    health_check_path: str | None
+    taskdef: str
+    appspec: str | None
+    application: str
+    deployment_group: str
+    deployment_config: str | None
+    timeout_minutes: float | None
+
+    @property
+    def uses_codedeploy(self) -> bool:
+        return self.backend in CODEDEPLOY_BACKENDS
+
+    def option_key(self, option: str) -> str:
+        return f"modules.{self.module}.deploy.{option}"
+
+
+def target_of(config: Config, module: Module) -> Target:
+    """Resolve ``module``'s deploy section; defaults documented on each option in the schema."""
+    section = module.deploy
+    if section is None or section.backend not in ECS_BACKENDS:
+        backend = section.backend if section else None
+        raise InputError(
+            Problem(config.relative_file, None, f"modules.{module.name}.deploy",
+                    f"module {module.name!r} has deploy backend {backend!r}; rendering needs one of "
+                    f"{', '.join(ECS_BACKENDS)}")
+        )
+    options = section.options
+    service = options.get("service") or module.name
+    codedeploy = section.backend in CODEDEPLOY_BACKENDS
+    application = f"{config.project}-{module.name}" if config.project else module.name
+    return Target(
+        module=module.name,
+        backend=section.backend,
+        cluster=options.get("cluster") or "default",
+        service=service,
+        family=options.get("family") or service,
+        container=options.get("container"),
+        container_port=options.get("container_port"),
+        health_check_path=options.get("health_check_path"),
+        taskdef=options.get("taskdef") or _first_existing(config.root, module.path, ("taskdef.json",)),
+        appspec=(options.get("appspec") or _first_existing(config.root, module.path, ("appspec.yaml", "appspec.yml")))
+        if codedeploy
+        else None,
+        application=options.get("application") or application,
+        deployment_group=options.get("deployment_group") or module.name,
+        deployment_config=options.get("deployment_config"),
+        timeout_minutes=options.get("timeout_minutes"),
+    )
+
+
+def _first_existing(root: Path, folder: str, names: tuple[str, ...]) -> str:
+    """The module's own template, else the repository's shared one; the module's path when neither exists."""
+    candidates = [f"{folder}/{n}" for n in names] + list(names)
+    for candidate in candidates:
+        if (root / candidate).is_file():
+            return candidate
+    return candidates[0]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Poll delays: ``first`` seconds, multiplied by ``factor`` up to ``cap``."""
+
+    first: float = 0.5
+    factor: float = 2.0
+    cap: float = 10.0
+
+
+class Wait:
+    """A deadline plus backing-off pauses that end early on cancel."""
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        cancel: threading.Event,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.seconds = seconds
+        self.cancel = cancel
+        self._sleep = sleep or cancel.wait
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._delay = self._backoff.first
+        self.deadline = clock() + seconds
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    @property
+    def expired(self) -> bool:
+        return self._clock() >= self.deadline
+
+    def changed(self) -> None:
+        """Something moved: poll soon again, the next step often follows quickly."""
+        self._delay = self._backoff.first
+
+    def pause(self) -> None:
+        remaining = self.deadline - self._clock()
+        if remaining <= 0 or self.cancelled:
+            return
+        self._sleep(min(self._delay, remaining))
+        self._delay = min(self._delay * self._backoff.factor, self._backoff.cap)
+
+
+def minutes(seconds: float) -> str:
+    value = seconds / 60
+    return f"{value:g} min" if value >= 1 else f"{seconds:g} s"

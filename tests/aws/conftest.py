@@ -1,0 +1,74 @@
+"""Fixtures for the ECS deployer tests: small repositories on disk, and one AWS sandbox.
+
+The sandbox is session-scoped (moto's start-up dominates) and every test deploys
+its own module/service, so tests never share a deployment group or a fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_helpers import REGION, write_repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Callable[..., Path]:
+    def make(modules: dict[str, dict[str, Any]], files: dict[str, str] | None = None, **kwargs: Any) -> Path:
+        return write_repo(tmp_path / "repo", modules, files, **kwargs)
+
+    return make
+
+
+# -- the sandbox ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from deployfw.sandbox.aws import AwsSandbox, Timings
+
+    box = AwsSandbox(
+        repo_root=tmp_path_factory.mktemp("sandbox-repo"),
+        timings=Timings(deploy_step=0.1, rolling_step=0.1),
+        seed=11,
+        faults="",
+    ).start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(sandbox: Any) -> Callable[[str], Any]:
+    """Plain boto3 clients on the sandbox, to look at the outcome the way a user would."""
+
+    def make(service: str) -> Any:
+        return boto3.client(
+            service, region_name=REGION, endpoint_url=sandbox.endpoint_url,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+    return make
+
+
+@pytest.fixture
+def seeded(sandbox: Any) -> Callable[..., Any]:
+    """Seed one service's infrastructure (idempotent) and return what was created."""
+    from deployfw.sandbox.aws import ServiceInfra, seed
+
+    def make(module: str, **kwargs: Any) -> Any:
+        result = seed(sandbox, [ServiceInfra(module, "test-cluster", module, **kwargs)])
+        return result
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials so boto3 never looks for real ones."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
