@@ -52,7 +52,19 @@ class SandboxEcrBackend(ECRBackend):
                 "ImageDigestDoesNotMatchException",
                 f"The specified image digest {digest} does not match the digest of the manifest ({computed})",
             )
-        return super().put_image(repository_name, image_manifest, image_tag, image_manifest_mediatype, computed)
+        repository = self.repositories[repository_name]
+        if image_tag and repository.is_tag_immutable():
+            for image in repository.images:
+                if image_tag in image.image_tags and image.get_image_digest() != computed:
+                    raise EcrError(
+                        "ImageTagAlreadyExistsException",
+                        f"The image tag '{image_tag}' already exists in the '{repository_name}' "
+                        "repository and cannot be overwritten because the repository is "
+                        "immutable.",
+                    )
+        return super().put_image(
+            repository_name, image_manifest, image_tag, image_manifest_mediatype, computed
+        )
 
     def complete_layer_upload(  # type: ignore[override]
         self,
