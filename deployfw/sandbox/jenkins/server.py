@@ -13,6 +13,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from http.server import ThreadingHTTPServer
 from types import TracebackType
@@ -22,7 +23,7 @@ from deployfw.sandbox.jenkins.auth import Security
 from deployfw.sandbox.jenkins.builds import Build
 from deployfw.sandbox.jenkins.faults import Fault, FaultPlan
 from deployfw.sandbox.jenkins.handler import JenkinsHandler, Site
-from deployfw.sandbox.jenkins.jobs import Job, add_job
+from deployfw.sandbox.jenkins.jobs import Job, add_job, walk_jobs
 from deployfw.sandbox.jenkins.requestlog import LoggedRequest, RequestLog
 from deployfw.sandbox.jenkins.state import Controller, Timing
 
@@ -198,8 +199,6 @@ class JenkinsDouble:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no item is queued and no build runs; True if that happened in time."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._controller.lock:
@@ -212,8 +211,6 @@ class JenkinsDouble:
         return False
 
     def _all_jobs(self) -> list[Job]:
-        from deployfw.sandbox.jenkins.jobs import walk_jobs
-
         return walk_jobs(self._controller.root)
 
     def _job(self, full_name: str) -> Job:
