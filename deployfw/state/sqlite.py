@@ -277,4 +277,3 @@ class SqliteStore(StoreBase):
                 "UPDATE locks SET holder='', expires_at=0 WHERE scope=? AND module=? AND holder=?",
                 (scope.key, module, holder),
             )
-

@@ -1,0 +1,82 @@
+"""Registers the built-in state stores, ``sqlite`` and ``dynamodb``, like any third-party plugin would.
+
+A state-store factory takes ``(ctx, options)``: the run's :class:`RunContext` (for the
+repository root and the shared AWS boundary) and the options of the top-level
+``state:`` section without its ``backend`` key. The runner goes through
+:func:`deployfw.state.open.open_store`, which picks the factory by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deployfw.hookspecs import hookimpl
+from deployfw.state.store import StateStore
+
+DEFAULT_SQLITE_PATH = ".deployfw/state.db"
+DEFAULT_TABLE = "deployfw-state"
+
+SQLITE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": f"Database file, from the repository root (default {DEFAULT_SQLITE_PATH}).",
+        },
+    },
+}
+DYNAMODB_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "table": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_.-]{3,255}$",
+            "description": f"Table created by `deployfw state init` (default {DEFAULT_TABLE}).",
+        },
+        "region": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Region of the table when it differs from the deploy region (one table for all).",
+        },
+    },
+}
+
+
+def sqlite_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
+    """A file under the repository root: local and sandbox runs, one machine."""
+    from deployfw.state.sqlite import SqliteStore
+
+    path = Path(options.get("path") or DEFAULT_SQLITE_PATH)
+    return SqliteStore(path if path.is_absolute() else ctx.config.root / path)
+
+
+def dynamodb_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
+    """The shared table, reached through the run's AWS boundary (imported here: boto3 only when used)."""
+    from deployfw.state.dynamodb import DynamoStore
+    from deployfw_aws.clients import Aws, aws_for
+
+    region = options.get("region")
+    if region and region != ctx.region:
+        aws = ctx.resource(f"aws:{region}", lambda: Aws(region, endpoint_url=ctx.endpoint_url))
+    else:
+        aws = aws_for(ctx)
+    return DynamoStore(aws, options.get("table") or DEFAULT_TABLE)
+
+
+@hookimpl
+def deployfw_register_backends(registry: Any) -> None:
+    registry.add_state_store(
+        "sqlite",
+        sqlite_factory,
+        schema=SQLITE_SCHEMA,
+        description="Deploy records and locks in a sqlite file under .deployfw/ (one machine; the default)",
+    )
+    registry.add_state_store(
+        "dynamodb",
+        dynamodb_factory,
+        schema=DYNAMODB_SCHEMA,
+        description="Deploy records and locks in a DynamoDB table shared by every CI agent (conditional writes)",
+    )
