@@ -123,7 +123,7 @@ def load_config(
             raise InputError(Problem(display, None, None, "file not found")) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(Problem(display, None, None, f"cannot read: {exc}")) from None
-    doc = parse(text, display)
+    doc = parse(text, display, strict=False)
     return _Loader(doc, path, root, env, catalog, check_paths, env_optional).load()
 
 
@@ -186,9 +186,11 @@ class _Loader:
         data = self.doc.data
         if not isinstance(data, dict):
             raise InputError(Problem(self.doc.file, 1, None, "must be a mapping with version and modules"))
-        for key, message in validate(data, modules_schema()):
-            self.fail(key, message)
-        self.raise_if_problems()
+        shape = [self._at(key, message) for key, message in validate(data, modules_schema())]
+        self.problems.extend(self.doc.problems)  # duplicate keys: listed with whatever else is found
+        if shape:  # the semantic checks below need a well-shaped document
+            self.problems.extend(shape)
+            self.raise_if_problems()
 
         environments = tuple(sorted(data.get("environments") or {}))
         if self.env is not None and self.env_optional and self.env not in environments:
@@ -307,7 +309,10 @@ class _Loader:
             for k, v in merged.items()
             if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
         }
-        for key, message in validate(options, {"type": "object", **choices[backend]}):
+        # A backend that does not say otherwise accepts only the keys it declares (DESIGN.md:
+        # "each backend validates its own section and reports unknown keys").
+        section_schema = {"type": "object", "additionalProperties": False, **choices[backend]}
+        for key, message in validate(options, section_schema):
             origin = self._origin(name, stage, str(key[0])) if key else ("modules", name, stage)
             self.fail((*origin, *key[1:]), f"{message} ({stage} backend {backend!r})")
         return Section(backend, options)

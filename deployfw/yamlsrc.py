@@ -44,6 +44,7 @@ class Document:
     file: str
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # duplicate keys, with ``strict=False``
 
     def line(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -120,8 +121,12 @@ class _Builder:
         yield from own
 
 
-def parse(text: str, file: str) -> Document:
-    """Parse one YAML document; syntax errors and duplicate keys become :class:`InputError`."""
+def parse(text: str, file: str, *, strict: bool = True) -> Document:
+    """Parse one YAML document; syntax errors and duplicate keys become :class:`InputError`.
+
+    With ``strict=False`` duplicate keys (the first one kept) are returned in
+    ``Document.problems`` instead, so a caller can list them with its own findings.
+    """
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -138,9 +143,7 @@ def parse(text: str, file: str) -> Document:
         data = builder.build(root, ())
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise InputError(
-            Problem(file, mark.line + 1 if mark else None, None, str(exc.problem))
-        ) from None
-    if builder.problems:
+        raise InputError(Problem(file, mark.line + 1 if mark else None, None, str(exc.problem))) from None
+    if builder.problems and strict:
         raise InputError(builder.problems)
-    return Document(file, data, builder.lines)
+    return Document(file, data, builder.lines, builder.problems)
