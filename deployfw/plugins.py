@@ -63,7 +63,7 @@ class PluginManager:
             self._sources[name] = ("builtin", __version__)
         if entry_points:
             self._load_entry_points()
-        self._pm.check_pending()
+        self._check_pending()
         self.backends = self._collect_backends()
 
     def _load_entry_points(self) -> None:
@@ -75,6 +75,28 @@ class PluginManager:
         for plugin, dist in self._pm.list_plugin_distinfo():
             name = self._pm.get_name(plugin) or repr(plugin)
             self._sources[name] = (dist.project_name, dist.version)
+
+    def _check_pending(self) -> None:
+        """pluggy's ``check_pending`` as bad input: a misspelt hook would otherwise never be called.
+
+        Every unknown hook of every plugin is reported at once, with the hooks that
+        do exist, instead of pluggy's traceback naming the first one only.
+        """
+        callers = {name: caller for name, caller in vars(self._pm.hook).items() if not name.startswith("_")}
+        known = ", ".join(sorted(name for name, caller in callers.items() if caller.has_spec()))
+        problems = [
+            Problem(None, None, f"plugins.{impl.plugin_name}", f"unknown hook {name!r}; known hooks: {known}")
+            for name, caller in callers.items()
+            if not caller.has_spec()
+            for impl in caller.get_hookimpls()
+            if not impl.optionalhook
+        ]
+        if problems:
+            raise InputError(problems)
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:  # anything pluggy checks that the loop above does not
+            raise InputError(Problem(None, None, "plugins", str(exc))) from exc
 
     def _collect_backends(self) -> BackendRegistry:
         registry = BackendRegistry()
@@ -96,11 +118,24 @@ class PluginManager:
         return self._pm.hook
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register an in-process plugin (tests, embedding) and refresh the backend registry."""
-        self._pm.register(plugin, name=name)
-        self._sources.setdefault(self._pm.get_name(plugin) or "", ("inline", ""))
-        self._pm.check_pending()
-        self.backends = self._collect_backends()
+        """Register an in-process plugin (tests, embedding) and refresh the backend registry.
+
+        A plugin that fails validation or backend registration is unregistered again
+        before the :class:`InputError` propagates, so the manager stays usable.
+        """
+        try:
+            self._pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise InputError(Problem(None, None, f"plugins.{name or plugin!r}", str(exc))) from exc
+        plugin_name = self._pm.get_name(plugin) or ""
+        self._sources.setdefault(plugin_name, ("inline", ""))
+        try:
+            self._check_pending()
+            self.backends = self._collect_backends()
+        except InputError:
+            self._pm.unregister(plugin)
+            self._sources.pop(plugin_name, None)
+            raise
 
     def plugins(self) -> list[PluginInfo]:
         rows = []
