@@ -65,6 +65,7 @@ class StubRunner:
         resolver: Any = None, phase_callback: Callable[[str], None] | None = None,
     ) -> StubResult:
         import os
+        import signal
 
         result = StubResult("SUCCEEDED")
         full_env = {**os.environ, **env}
@@ -79,11 +80,11 @@ class StubRunner:
                     return result
                 proc = subprocess.Popen(
                     command, shell=True, cwd=workdir, env=full_env, text=True,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                 )
                 while proc.poll() is None:
                     if cancel is not None and cancel.wait(0.02):
-                        proc.kill()
+                        os.killpg(proc.pid, signal.SIGKILL)
                 out = proc.stdout.read() if proc.stdout else ""
                 for line in out.splitlines():
                     emit(line)
