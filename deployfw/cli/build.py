@@ -7,10 +7,12 @@ import sys
 import click
 
 from deployfw.cli.app import App
+from deployfw.cli.options import global_options
 
 
 @click.command("build")
 @click.argument("module_name", metavar="MODULE")
+@global_options
 @click.pass_obj
 def command(app: App, module_name: str) -> None:
     """Run MODULE's buildspec.yml here with CodeBuild's semantics and the build contract's variables."""

@@ -9,7 +9,7 @@ import click
 
 from deployfw.ci import detect_ci
 from deployfw.cli.app import App
-from deployfw.cli.options import json_flag, selection
+from deployfw.cli.options import global_options, json_flag, selection
 from deployfw.detect import detect
 from deployfw.gitrepo import GitRepo
 from deployfw.revisions import resolve_range
@@ -18,6 +18,7 @@ from deployfw.revisions import resolve_range
 @click.command("detect")
 @selection
 @json_flag
+@global_options
 @click.pass_obj
 def command(
     app: App, base: str | None, head: str | None, select_all: bool, modules: tuple[str, ...], as_json: bool

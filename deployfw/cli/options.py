@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from deployfw.cli.app import App
+
 
 def selection(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--base/--head/--all/-m``: the same selection for every command that picks modules."""
@@ -30,3 +32,26 @@ def selection(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+
+
+def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Also accept ``-e/--env`` and ``--sandbox`` after the subcommand (``deployfw run --sandbox``)."""
+
+    def set_env(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.find_object(App).env = value
+
+    def set_sandbox(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_object(App).sandbox = True
+
+    func = click.option(
+        "-e", "--env", callback=set_env, expose_value=False, help="Environment overlay (same as before the command)."
+    )(func)
+    return click.option(
+        "--sandbox",
+        is_flag=True,
+        callback=set_sandbox,
+        expose_value=False,
+        help="Run against the embedded AWS + Jenkins sandbox (same as before the command).",
+    )(func)

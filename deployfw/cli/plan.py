@@ -7,7 +7,7 @@ import json
 import click
 
 from deployfw.cli.app import App
-from deployfw.cli.options import json_flag, selection
+from deployfw.cli.options import global_options, json_flag, selection
 from deployfw.errors import InputError
 from deployfw.pipeline import plan_text, prepare
 from deployfw.plan import STOP_AFTER
@@ -17,6 +17,7 @@ from deployfw.plan import STOP_AFTER
 @selection
 @click.option("--stop-after", type=click.Choice(STOP_AFTER), default="deploy", show_default=True)
 @json_flag
+@global_options
 @click.pass_obj
 def command(
     app: App,

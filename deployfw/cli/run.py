@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from deployfw.cli.app import App
-from deployfw.cli.options import selection
+from deployfw.cli.options import global_options, selection
 from deployfw.errors import EXIT_FAILED, InputError
 from deployfw.events import EventLog
 from deployfw.pipeline import plan_text, prepare
@@ -28,6 +28,7 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
     type=click.Path(file_okay=False, path_type=Path),
     help="With --stop-after push: write CodePipeline artifacts per module here.",
 )
+@global_options
 @click.pass_obj
 def command(
     app: App,
