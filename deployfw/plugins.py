@@ -100,7 +100,8 @@ class PluginManager:
 
     def _collect_backends(self) -> BackendRegistry:
         registry = BackendRegistry()
-        for impl in reversed(self._pm.hook.deployfw_register_backends.get_hookimpls()):
+        # Registration order (built-ins, entry points, inline), so a duplicate id blames the newcomer.
+        for impl in self._pm.hook.deployfw_register_backends.get_hookimpls():
             registry.set_owner(impl.plugin_name, self._sources.get(impl.plugin_name, ("", ""))[1])
             try:
                 impl.function(registry=registry)
