@@ -55,8 +55,11 @@ def test_repository_buildspec_and_failure(aws_client, aws_wait, no_faults):
 def test_build_fault_fails_next_build_only(aws_sandbox, aws_client, aws_wait, no_faults):
     cb = aws_client("codebuild")
     aws_sandbox.set_faults("build:fail-api")
-    first = _finished(cb, aws_wait, cb.start_build(projectName="fail-api-build", buildspecOverride=INLINE)["build"]["id"])
-    second = _finished(cb, aws_wait, cb.start_build(projectName="fail-api-build", buildspecOverride=INLINE)["build"]["id"])
+    results = []
+    for _ in range(2):
+        started = cb.start_build(projectName="fail-api-build", buildspecOverride=INLINE)["build"]
+        results.append(_finished(cb, aws_wait, started["id"]))
+    first, second = results
     assert (first["buildStatus"], second["buildStatus"]) == ("FAILED", "SUCCEEDED")
 
 
