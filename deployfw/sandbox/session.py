@@ -46,7 +46,7 @@ class SandboxSession:
             seeded = seed(aws, [infra_of(config, m) for m in _deployable(config)], region=region)
             for module in config.modules.values():
                 if module.build is not None and module.build.backend == "jenkins":
-                    add_jenkins_job(jenkins, config, module)
+                    add_jenkins_job(jenkins, config, module, aws.endpoint_url)
         except BaseException:
             aws.stop()
             jenkins.stop()
@@ -114,18 +114,40 @@ def _container(config: Config, module: Module, taskdef: str, name: str | None, p
     return name or chosen.get("name") or module.name, port or int(mappings[0].get("containerPort") or 8080)
 
 
-def add_jenkins_job(jenkins: JenkinsDouble, config: Config, module: Module) -> None:
-    """A Jenkins job that builds one module with ``deployfw build``, like the Jenkinsfile's example job."""
+def add_jenkins_job(jenkins: JenkinsDouble, config: Config, module: Module, endpoint_url: str | None = None) -> None:
+    """A Jenkins job that builds one module with ``deployfw build``, like the Jenkinsfile's example job.
+
+    It defines every parameter the ``jenkins`` backend sends (so none is dropped) and,
+    given the sandbox's ``endpoint_url``, carries the AWS endpoint and dummy credentials
+    in its environment: the build pushes to the sandbox's ECR even when the double is
+    served by ``deployfw sandbox`` for a ``deployfw run`` in another shell.
+    """
+    from deployfw_jenkins.client import RUN_ID_PARAMETER
+    from deployfw_jenkins.jobspec import job_name, parameter_names
+
     assert module.build is not None
-    job = str(module.build.options.get("job") or f"{module.name}-build")
-    folder = module.build.options.get("folder")
-    full_name = f"{folder}/{job}" if folder else job
-    command = [sys.executable, "-m", "deployfw", "-c", str(config.file), "build", module.name]
+    command = [sys.executable, "-m", "deployfw", "-c", str(config.file)]
+    if config.env:
+        command += ["-e", config.env]
+    region = config.region or "us-east-1"
+    env: dict[str, str] = {}
+    if endpoint_url:
+        env = {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox-secret",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+        }
+    # Parameters override the job's environment in a build, so their defaults must not blank it out.
+    defaults = dict.fromkeys([*parameter_names(module), RUN_ID_PARAMETER], "")
+    defaults.update({k: v for k, v in env.items() if k in defaults}, DEPLOYFW_MODULE=module.name)
     jenkins.add_job(
-        full_name,
-        command=command,
-        parameters={"DEPLOYFW_MODULE": module.name, "GIT_COMMIT": "", "IMAGE_TAG": "", "DEPLOYFW_RUN_ID": ""},
+        job_name(module),
+        command=[*command, "build", module.name],
+        parameters=defaults,
         cwd=str(config.root),
+        env=env,
         module=module.name,
     )
 

@@ -49,6 +49,7 @@ from deployfw.redact import mask
 from deployfw_jenkins.credentials import JenkinsCredentials
 from deployfw_jenkins.errors import (
     JenkinsAuthError,
+    JenkinsCancelled,
     JenkinsError,
     JenkinsNotFound,
     JenkinsRefused,
@@ -239,18 +240,23 @@ class JenkinsClient:
         return list(json.loads(response).get("builds") or [])
 
     # -- queue ----------------------------------------------------------------------
-    def wait_for_build(self, queued: Queued | int, deadline: float) -> int:
+    def wait_for_build(self, queued: Queued | int, deadline: float, cancel: threading.Event | None = None) -> int:
         """Follow a queue item until its build starts; returns the build number.
 
         Raises :class:`QueueItemCancelled` if someone cancelled it in Jenkins,
         :class:`QueueItemExpired` if Jenkins forgot it and no build carries its run id,
         and :class:`JenkinsTimeout` (after cancelling the item, so no build nobody watches
-        starts later) if it is still queued at ``deadline``.
+        starts later) if it is still queued at ``deadline``. When ``cancel`` is set the
+        item is cancelled in Jenkins and :class:`JenkinsCancelled` raised - unless its
+        build started in the meantime, whose number is then returned so the caller
+        (who sees ``cancel`` set) can stop it.
         """
         self.connect()
         ticket = queued if isinstance(queued, Queued) else Queued("", queued, None)
         interval = self._poll.initial
         while True:
+            if cancel is not None and cancel.is_set():
+                return self._withdraw(ticket)
             try:
                 item = self._call(
                     f"read queue item {ticket.queue_id}",
@@ -275,8 +281,26 @@ class JenkinsClient:
                     f"Jenkins queue item {ticket.queue_id} ({ticket.job or 'job'}) did not start before "
                     f"the deadline (still waiting: {item.get('why') or 'no reason given'}); cancelled it"
                 )
-            self._sleep(min(interval, remaining))
+            if cancel is not None:
+                cancel.wait(min(interval, remaining))
+            else:
+                self._sleep(min(interval, remaining))
             interval = min(interval * self._poll.factor, self._poll.maximum)
+
+    def _withdraw(self, ticket: Queued) -> int:
+        """Cancel a queue item for a cancelled run; the build number if it had already started."""
+        self.cancel_queue(ticket.queue_id)
+        try:
+            item = self._call(f"read queue item {ticket.queue_id}", self._server.get_queue_item, ticket.queue_id)
+        except JenkinsNotFound:
+            item = {}
+        executable = item.get("executable") or {}
+        if executable.get("number") is not None:
+            return int(executable["number"])
+        raise JenkinsCancelled(
+            f"cancelled while Jenkins queue item {ticket.queue_id} ({ticket.job or 'job'}) was waiting; "
+            "the item was cancelled in Jenkins"
+        )
 
     def _expired(self, ticket: Queued) -> int:
         if ticket.job and ticket.run_id:

@@ -38,6 +38,10 @@ class QueueItemExpired(JenkinsError):
     """The queue item is gone (Jenkins forgets left items after ~5 minutes) and no build was found."""
 
 
+class JenkinsCancelled(JenkinsError):
+    """deployfw itself was cancelled while waiting; what it had queued was withdrawn."""
+
+
 class JenkinsTimeout(JenkinsError):
     """A deadline passed: the queue wait, the build, or the retry budget of one call."""
 
