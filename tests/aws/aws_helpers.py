@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,9 @@ class Lines:
         return "\n".join(self.lines)
 
 
-def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: str = "run-1") -> ModuleJob:
+def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: str | None = None) -> ModuleJob:
     """A deploy job with the image already pushed (repository URI + digest)."""
+    run_id = run_id or f"run-{uuid.uuid4().hex[:8]}"  # unique: a shared deployment group must not match
     ctx = RunContext(config=config, head="0" * 40, run_id=run_id, region=REGION, endpoint_url=endpoint_url)
     uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{module}"
     image = ImageRef(module, uri, "c0ffee", "content")

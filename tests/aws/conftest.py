@@ -53,16 +53,27 @@ def aws(sandbox: Any) -> Callable[[str], Any]:
     return make
 
 
-@pytest.fixture
-def seeded(sandbox: Any) -> Callable[..., Any]:
-    """Seed one service's infrastructure (idempotent) and return what was created."""
+CANARY = "CodeDeployDefault.ECSCanary10Percent5Minutes"
+
+
+@pytest.fixture(scope="session")
+def infra(sandbox: Any) -> Any:
+    """The services the tests deploy to, seeded once (seeding costs about a second per service).
+
+    Tests share them one after another: each deployment ends (succeeded, failed or
+    stopped) before the test returns, and every test uses its own run id.
+    """
     from deployfw.sandbox.aws import ServiceInfra, seed
 
-    def make(module: str, **kwargs: Any) -> Any:
-        result = seed(sandbox, [ServiceInfra(module, "test-cluster", module, **kwargs)])
-        return result
-
-    return make
+    return seed(
+        sandbox,
+        [
+            ServiceInfra("bg-api", "test-cluster", "bg-api"),
+            ServiceInfra("canary-api", "test-cluster", "canary-api", deployment_config=CANARY),
+            ServiceInfra("nlb-api", "test-cluster", "nlb-api", deploy_kind="nlb"),
+            ServiceInfra("roll-api", "test-cluster", "roll-api", deploy_kind="rolling"),
+        ],
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,387 @@
+"""CodeDeploy ECS blue/green (``ecs-bluegreen``) and its NLB variant (``ecs-nlb``).
+
+One deploy, in order:
+
+1. render and check the templates (:mod:`deployfw_aws.render`) - bad input stops
+   here, before AWS is touched;
+2. GetDeploymentGroup: its wait settings give the deadline, its service must be the
+   module's, its last attempted deployment may be this run's own (a retried run);
+3. RegisterTaskDefinition with the image by digest;
+4. CreateDeployment with the AppSpec inline (content + sha256), the deployment config
+   from modules.yaml, auto-rollback on failure and on stop, and a description that
+   carries the run id. The call is made exactly once: when its answer is lost
+   (timeout, reset, 5xx) the group's active deployments are searched for that run id
+   before another attempt, because a blind retry would start a second deployment;
+5. GetDeployment until a terminal state, polling soon and then less often up to a
+   cap, with every change logged (and the traffic split, for canary/linear configs);
+6. on failure, timeout or cancel: StopDeployment with auto-rollback. A deployment
+   that rolled back is reported failed, always.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from deployfw.backends import ModuleJob, RunContext, StageResult
+from deployfw.errors import InputError, Problem
+from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
+from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, Backoff, Target, Wait, minutes, target_of
+from deployfw_aws.render import Rendered, needs_account_id, preflight_problems, render_module
+
+if TYPE_CHECKING:
+    from deployfw.config import Config, Module
+
+ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
+TERMINAL = ("Succeeded", "Failed", "Stopped")
+ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]
+MAX_WAIT_MINUTES = 360  # CodeDeploy's own cap on the ready and termination waits
+STOP_WAIT_SECONDS = 300.0  # how long to follow a rollback we asked for
+# Minutes of traffic shifting of the predefined ECS configs (custom ones count 0).
+SHIFT_MINUTES = {
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": 5,
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": 15,
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": 10,
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": 30,
+}
+
+
+def _marker(ctx: RunContext, module: str) -> str:
+    """What a deployment's description carries so this run can recognise it later."""
+    return f"deployfw run {ctx.run_id} module {module}"
+
+
+class BlueGreenDeploy:
+    """``ecs-bluegreen``: a CodeDeploy ECS deployment with canary, linear or all-at-once traffic."""
+
+    backend_id = "ecs-bluegreen"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+
+    # -- plan ------------------------------------------------------------------------------
+
+    def steps(self, module: Module, config: Config) -> Sequence[str]:
+        target = target_of(config, module)
+        config_name = self._forced_config() or target.deployment_config or "the group's deployment config"
+        wait = (
+            f"{target.timeout_minutes:g} min" if target.timeout_minutes
+            else "the group's ready + termination waits + traffic shifting + 10 min (30..360 min)"
+        )
+        return [
+            f"render {target.taskdef} and {target.appspec} with the image by digest",
+            f"register task definition from {target.taskdef}",
+            f"create CodeDeploy deployment in {target.application}/{target.deployment_group} "
+            f"with {config_name}",
+            f"wait up to {wait}; stop and roll back on failure, timeout or cancel",
+        ]
+
+    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
+        return preflight_problems(config, module)
+
+    # -- run -------------------------------------------------------------------------------
+
+    def deploy(self, job: ModuleJob) -> StageResult:
+        config, module = job.ctx.config, job.module
+        target = target_of(config, module)
+        details: dict[str, Any] = {
+            "backend": self.backend_id,
+            "id": None,
+            "task_definition": None,
+            "rolled_back": False,
+            "status": None,
+            "application": target.application,
+            "deployment_group": target.deployment_group,
+            "deployment_config": None,
+            "error_information": None,
+        }
+        if job.image_uri is None:
+            return StageResult(False, "no image digest to deploy", details)
+        aws = aws_for(job.ctx)
+        try:
+            account = aws.account_id() if needs_account_id(config, module) else None
+            rendered = render_module(config, module, job.image_uri, account_id=account,
+                                     region=config.region or job.ctx.region)
+        except InputError as exc:
+            return StageResult(False, str(exc), details)
+        except AwsError as exc:
+            return StageResult(False, str(exc), details)
+        try:
+            return self._deploy(job, aws, target, rendered, details)
+        except AwsError as exc:
+            return StageResult(False, str(exc), details)
+
+    def _deploy(
+        self, job: ModuleJob, aws: Aws, target: Target, rendered: Rendered, details: dict[str, Any]
+    ) -> StageResult:
+        group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
+                         deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
+        problem = self._check_group(group, target)
+        if problem:
+            return StageResult(False, problem, details)
+        config_name = self._forced_config() or target.deployment_config or group.get("deploymentConfigName")
+        details["deployment_config"] = config_name
+        adopted = self._adopt(job, aws, group)
+        if adopted is not None:
+            deployment_id, taskdef_arn = adopted
+            job.log(f"resuming deployment {deployment_id}, which this run ({job.ctx.run_id}) already started")
+        else:
+            if job.ctx.cancel.is_set():
+                return StageResult(False, "cancelled before deploying; nothing changed", details)
+            taskdef_arn = aws.call("ecs", "register_task_definition", **rendered.taskdef)["taskDefinition"][
+                "taskDefinitionArn"
+            ]
+            job.log(f"registered task definition {taskdef_arn.rsplit('/', 1)[-1]} ({rendered.image_uri})")
+            details["task_definition"] = taskdef_arn
+            if job.ctx.cancel.is_set():
+                return StageResult(False, "cancelled before deploying; the service was not changed", details)
+            deployment_id = self._create(job, aws, target, rendered, taskdef_arn, config_name)
+        details.update(id=deployment_id, task_definition=taskdef_arn)
+        seconds = self._deadline_seconds(target, group, config_name)
+        job.log(f"deployment {deployment_id} in {target.application}/{target.deployment_group} with "
+                f"{config_name}; waiting up to {minutes(seconds)}")
+        return self._track(job, aws, target, deployment_id, config_name, seconds, details)
+
+    # -- hooks for the NLB variant ---------------------------------------------------------
+
+    def _forced_config(self) -> str | None:
+        return None
+
+    def _check_group(self, group: dict[str, Any], target: Target) -> str | None:
+        """The group must deploy the module's service (a copy-pasted group name deploys someone else's)."""
+        services = group.get("ecsServices") or []
+        wanted = (target.cluster.rsplit("/", 1)[-1], target.service.rsplit("/", 1)[-1])
+        got = [(s.get("clusterName", ""), s.get("serviceName", "")) for s in services]
+        if got and wanted not in got:
+            where = ", ".join(f"{c}/{s}" for c, s in got)
+            return (f"deployment group {target.application}/{target.deployment_group} deploys {where}, but "
+                    f"modules.yaml says {wanted[0]}/{wanted[1]}")
+        return None
+
+    # -- creating exactly one deployment ----------------------------------------------------
+
+    def _adopt(self, job: ModuleJob, aws: Aws, group: dict[str, Any]) -> tuple[str, str | None] | None:
+        """This run's deployment when the group's latest attempt is ours, running or done (a retried run)."""
+        last = group.get("lastAttemptedDeployment") or {}
+        if last.get("status") not in (*ACTIVE, "Succeeded") or not last.get("deploymentId"):
+            return None  # a failed or stopped attempt is retried with a new deployment
+        info = aws.call("codedeploy", "get_deployment", deploymentId=last["deploymentId"])["deploymentInfo"]
+        if _marker(job.ctx, job.module.name) not in (info.get("description") or ""):
+            return None
+        return info["deploymentId"], _appspec_task_definition(info)
+
+    def _create(
+        self, job: ModuleJob, aws: Aws, target: Target, rendered: Rendered, taskdef_arn: str, config_name: str | None
+    ) -> str:
+        content = rendered.appspec_text(taskdef_arn) or ""
+        params: dict[str, Any] = {
+            "applicationName": target.application,
+            "deploymentGroupName": target.deployment_group,
+            "revision": {
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {"content": content, "sha256": hashlib.sha256(content.encode()).hexdigest()},
+            },
+            "description": f"{_marker(job.ctx, job.module.name)}: {rendered.image_uri}",
+            "autoRollbackConfiguration": {"enabled": True, "events": ROLLBACK_EVENTS},
+        }
+        if config_name and (target.deployment_config or self._forced_config()):
+            params["deploymentConfigName"] = config_name
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            try:
+                # deadline=0: one attempt. The retry policy must not repeat a call that starts a deployment.
+                return str(aws.call("codedeploy", "create_deployment", deadline=0, **params)["deploymentId"])
+            except AwsError as exc:
+                if not _ambiguous(exc) or attempt == attempts:
+                    raise
+                job.log(f"CreateDeployment got no clear answer ({exc.code or 'connection'}); "
+                        "looking for the deployment this run may have started")
+                found = self._find_ours(job, aws, target)
+                if found:
+                    job.log(f"found deployment {found}, created by this run; following it")
+                    return found
+                if exc.code == "DeploymentLimitExceededException":
+                    raise
+                (self._sleep or job.ctx.cancel.wait)(self._backoff.first * attempt)
+        raise AssertionError("unreachable")
+
+    def _find_ours(self, job: ModuleJob, aws: Aws, target: Target) -> str | None:
+        """An active deployment of the group whose description carries this run's marker."""
+        ids = aws.call("codedeploy", "list_deployments", applicationName=target.application,
+                       deploymentGroupName=target.deployment_group,
+                       includeOnlyStatuses=list(ACTIVE)).get("deployments") or []
+        marker = _marker(job.ctx, job.module.name)
+        for deployment_id in ids:
+            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
+            if marker in (info.get("description") or ""):
+                return str(deployment_id)
+        return None
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def _deadline_seconds(self, target: Target, group: dict[str, Any], config_name: str | None) -> float:
+        """``timeout_minutes``, else like awscli: the group's ready + termination waits + shifting + 10 min."""
+        if target.timeout_minutes:
+            return float(target.timeout_minutes) * 60
+        bg = group.get("blueGreenDeploymentConfiguration") or {}
+        ready = (bg.get("deploymentReadyOption") or {}).get("waitTimeInMinutes") or 0
+        termination = (bg.get("terminateBlueInstancesOnDeploymentSuccess") or {}).get(
+            "terminationWaitTimeInMinutes"
+        ) or 0
+        shifting = SHIFT_MINUTES.get(config_name or "", 0)
+        return float(min(MAX_WAIT_MINUTES, max(30, ready + termination + shifting + 10))) * 60
+
+    def _track(
+        self,
+        job: ModuleJob,
+        aws: Aws,
+        target: Target,
+        deployment_id: str,
+        config_name: str | None,
+        seconds: float,
+        details: dict[str, Any],
+    ) -> StageResult:
+        wait = Wait(seconds, cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
+        shifting = config_name not in (None, ECS_ALL_AT_ONCE)
+        status: str | None = None
+        messages = 0
+        split: str | None = None
+        while True:
+            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
+            for message in (info.get("deploymentStatusMessages") or [])[messages:]:
+                job.log(f"deployment {deployment_id}: {message}")
+                messages += 1
+                wait.changed()
+            if info["status"] != status:
+                status = info["status"]
+                job.log(f"deployment {deployment_id}: {status}")
+                wait.changed()
+            if status in TERMINAL:
+                return self._outcome(job, info, details)
+            if shifting and status == "InProgress":
+                now = self._traffic(aws, target, deployment_id)
+                if now and now != split:
+                    split = now
+                    job.log(f"deployment {deployment_id}: traffic {now}")
+                    wait.changed()
+            if job.ctx.cancel.is_set():
+                return self._stop(job, aws, deployment_id, details, "cancelled")
+            if wait.expired:
+                return self._stop(job, aws, deployment_id, details, f"timed out after {minutes(seconds)}")
+            wait.pause()
+
+    def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> str | None:
+        """The current split, e.g. ``blue 90% / green 10%``, from the deployment's ECS target."""
+        try:
+            found = aws.call("codedeploy", "get_deployment_target", deploymentId=deployment_id,
+                             targetId=f"{target.cluster.rsplit('/', 1)[-1]}:{target.service.rsplit('/', 1)[-1]}")
+        except AwsError:
+            return None  # progress display only; the deployment's own status decides
+        sets = ((found.get("deploymentTarget") or {}).get("ecsTarget") or {}).get("taskSetsInfo") or []
+        parts = [f"{s.get('taskSetLabel', '?').lower()} {float(s.get('trafficWeight', 0)):g}%" for s in sets]
+        return " / ".join(parts) or None
+
+    def _stop(self, job: ModuleJob, aws: Aws, deployment_id: str, details: dict[str, Any], reason: str) -> StageResult:
+        job.log(f"{reason}: stopping deployment {deployment_id} with rollback")
+        try:
+            aws.call("codedeploy", "stop_deployment", deploymentId=deployment_id, autoRollbackEnabled=True)
+        except AwsError as exc:
+            if exc.code != "DeploymentAlreadyCompletedException":
+                details["status"] = "Unknown"
+                return StageResult(False, f"{reason}; stopping deployment {deployment_id} failed: {exc}", details)
+        follow = Wait(STOP_WAIT_SECONDS, cancel=_never(), sleep=self._sleep, clock=self._clock, backoff=self._backoff)
+        while True:
+            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
+            if info["status"] in TERMINAL or follow.expired:
+                break
+            follow.pause()
+        if info["status"] == "Succeeded":  # it finished before the stop arrived: say so
+            result = self._outcome(job, info, details)
+            result.ok = False
+            result.error = f"{reason} after deployment {deployment_id} had already succeeded; it stays deployed"
+            return result
+        return self._outcome(job, info, details, reason=reason, stop_requested=True)
+
+    def _outcome(
+        self,
+        job: ModuleJob,
+        info: dict[str, Any],
+        details: dict[str, Any],
+        *,
+        reason: str | None = None,
+        stop_requested: bool = False,
+    ) -> StageResult:
+        status = info["status"]
+        error = info.get("errorInformation") or None
+        rollback = info.get("rollbackInfo") or {}
+        rolled_back = bool(rollback.get("rollbackDeploymentId")) or (stop_requested and status == "Stopped")
+        details.update(status=status, error_information=error, rolled_back=rolled_back)
+        if rollback.get("rollbackDeploymentId"):
+            details["rollback_deployment_id"] = rollback["rollbackDeploymentId"]
+        if status == "Succeeded" and reason is None:
+            job.log(f"deployment {info['deploymentId']} succeeded")
+            return StageResult(True, None, details)
+        parts = [reason] if reason else []
+        if error:
+            parts.append(f"{error.get('code', 'ERROR')}: {error.get('message', '')}".strip())
+        if not parts:
+            parts.append(f"deployment {info['deploymentId']} ended {status}")
+        if rolled_back:
+            parts.append("rolled back; traffic is on the original task set")
+        message = "; ".join(parts)
+        job.log(f"deployment {info['deploymentId']} {status}: {message}")
+        return StageResult(False, message, details)
+
+
+class NlbDeploy(BlueGreenDeploy):
+    """``ecs-nlb``: the same deployment behind a Network Load Balancer - all at once, nothing else."""
+
+    backend_id = "ecs-nlb"
+
+    def _forced_config(self) -> str | None:
+        return ECS_ALL_AT_ONCE
+
+    def _check_group(self, group: dict[str, Any], target: Target) -> str | None:
+        configured = group.get("deploymentConfigName")
+        if configured and configured != ECS_ALL_AT_ONCE:
+            return (f"deployment group {target.application}/{target.deployment_group} uses {configured}; behind a "
+                    f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE}")
+        return super()._check_group(group, target)
+
+
+def _ambiguous(exc: AwsError) -> bool:
+    """The request may have been carried out: no answer, a 5xx/throttle, or a limit hit by our own deployment."""
+    return exc.code is None or exc.code in RETRYABLE_CODES or exc.code == "DeploymentLimitExceededException"
+
+
+def _appspec_task_definition(info: dict[str, Any]) -> str | None:
+    """The task definition an existing deployment's inline AppSpec names."""
+    content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
+    try:
+        doc = yaml.safe_load(content or "")
+        for resource in doc.get("Resources") or []:
+            for value in resource.values():
+                return str(value["Properties"]["TaskDefinition"])
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError):
+        pass
+    return None
+
+
+def _never() -> Any:
+    import threading
+
+    return threading.Event()
