@@ -25,6 +25,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from deployfw.config import Config, Module
 from deployfw.detect import glob_regex
@@ -114,6 +115,11 @@ class ContentTagger:
         build = module.effective.get("build")
         registry = module.effective.get("registry")
         return TAG_PREFIX + content_digest(self.files(module), build, registry)[:DIGEST_HEX]
+
+
+def tagger_for(ctx: Any) -> ContentTagger:
+    """The run's shared :class:`ContentTagger` (one ``git ls-tree`` per run), from a ``RunContext``."""
+    return ctx.resource("content-tagger", lambda: ContentTagger(ctx.config, ctx.head))
 
 
 def content_tag(config: Config, module: Module, head: str, repo: GitRepo | None = None) -> str:

@@ -283,3 +283,47 @@ def test_plan_steps_and_preflight_make_no_calls(cb: Any) -> None:
     assert "cb-ok-build" in steps[0] and "services/cb-ok/buildspec.yml" in steps[0]
     assert build.preflight(config.modules["cb-ok"], config) == []
     assert sandbox.requests() == []
+
+
+class ScriptedAws:
+    """A stand-in boundary for :func:`start_once` alone: StartBuild answers come from a script."""
+
+    def __init__(self, starts: list[Any], existing: list[dict[str, Any]] | None = None) -> None:
+        self.starts = starts
+        self.existing = existing or []
+        self.calls: list[str] = []
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        self.calls.append(operation)
+        if operation == "start_build":
+            answer = self.starts.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return {"build": answer}
+        if operation == "list_builds_for_project":
+            return {"ids": [b["id"] for b in self.existing]}
+        if operation == "batch_get_builds":
+            return {"builds": [b for b in self.existing if b["id"] in params["ids"]]}
+        raise AssertionError(operation)
+
+
+def test_start_once_retries_only_when_no_build_of_the_run_exists() -> None:
+    from deployfw_aws.codebuild_start import start_once
+
+    throttled = AwsError("codebuild", "start_build", "Rate exceeded", "ThrottlingException")
+    other_run = {"id": "p:old", "environment": {"environmentVariables": [{"name": "DEPLOYFW_RUN_ID", "value": "r0"}]}}
+    aws = ScriptedAws([throttled, {"id": "p:new"}], existing=[other_run])
+    params = {"projectName": "p"}
+    logged: list[str] = []
+
+    build = start_once(aws, params, run_id="r1", module="m", log=logged.append, wait=lambda _s: False)  # type: ignore[arg-type]
+
+    assert build["id"] == "p:new"
+    assert aws.calls == ["start_build", "list_builds_for_project", "batch_get_builds", "start_build"]
+    assert "ThrottlingException" in logged[0]
+
+    refused = AwsError("codebuild", "start_build", "no such project", "ResourceNotFoundException")
+    aws = ScriptedAws([refused])
+    with pytest.raises(AwsError, match="no such project"):
+        start_once(aws, params, run_id="r1", module="m", log=logged.append, wait=lambda _s: False)  # type: ignore[arg-type]
+    assert aws.calls == ["start_build"]
