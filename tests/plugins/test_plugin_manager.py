@@ -112,13 +112,16 @@ def test_config_validation_uses_the_plugins_backend_and_schema(tmp_path: Path) -
     assert config.modules["user-api"].deploy is not None
     assert config.modules["user-api"].deploy.get("fleet") == "blue"
 
-    config_file.write_text(MODULES_YAML.replace("backend: ecs-rolling, cluster: test", "backend: fleet, batch: 0"))
+    config_file.write_text(
+        MODULES_YAML.replace("backend: ecs-rolling, cluster: test", "backend: fleet, batch: 0, colour: red")
+    )
     with pytest.raises(InputError) as bad:
         load_config(config_file, catalog=after.backends.catalog(), check_paths=False)
     message = str(bad.value)
-    assert "modules.yaml:" in message
-    assert "fleet" in message  # the required key the plugin's schema asks for
-    assert "batch" in message  # and its minimum
+    # Every violation of the plugin's own section schema, located, in one error.
+    assert "modules.yaml:7: defaults.deploy.batch: must be at least 1 (deploy backend 'fleet')" in message
+    assert "defaults.deploy.colour: unknown key; valid keys: batch, fleet" in message
+    assert "modules.user-api.deploy: missing required key 'fleet'" in message
 
 
 def test_duplicate_backend_id_names_both_plugins() -> None:
