@@ -12,9 +12,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from deployfw.errors import InputError
-
-_KINDS = ("deploy", "build", "throttle", "error")
+from deployfw.sandbox.faults import parse_faults
 
 
 @dataclass
@@ -30,34 +28,8 @@ class FaultSet:
     @classmethod
     def parse(cls, text: str | None) -> FaultSet:
         """Parse ``"deploy:a,build:b,throttle:20,error:10"``; an empty string means none."""
-        faults = cls()
-        problems: list[str] = []
-        for raw in (text or "").split(","):
-            item = raw.strip()
-            if not item:
-                continue
-            kind, sep, value = item.partition(":")
-            kind, value = kind.strip(), value.strip()
-            if not sep or kind not in _KINDS or not value:
-                problems.append(
-                    f"bad fault {item!r}: expected one of deploy:<module>, build:<module>, "
-                    "throttle:<percent>, error:<percent>"
-                )
-                continue
-            if kind in ("deploy", "build"):
-                getattr(faults, kind).add(value)
-                continue
-            try:
-                percent = int(value)
-            except ValueError:
-                percent = -1
-            if not 0 <= percent <= 100:
-                problems.append(f"bad fault {item!r}: percent must be an integer 0..100")
-                continue
-            setattr(faults, kind, percent)
-        if problems:
-            raise InputError("; ".join(problems))
-        return faults
+        spec = parse_faults(text)
+        return cls(set(spec.deploy), set(spec.build), spec.throttle, spec.error)
 
     def replace(self, other: FaultSet) -> None:
         """Take over ``other``'s faults in place (the backends hold a reference to us)."""

@@ -17,10 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-from deployfw.errors import InputError
+from deployfw.sandbox.faults import parse_faults
 
 FaultKind = Literal["status", "delay", "reset", "empty"]
-_SPEC_KINDS = ("deploy", "build", "throttle", "error")
 
 
 @dataclass(frozen=True)
@@ -106,28 +105,10 @@ class FaultPlan:
 
 
 def parse_spec(spec: str | None) -> tuple[set[str], int]:
-    """Parse ``"build:a,error:10"`` into (modules whose next build fails, error percent)."""
-    build: set[str] = set()
-    error = 0
-    problems: list[str] = []
-    for raw in (spec or "").split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        kind, sep, value = (part.strip() for part in item.partition(":"))
-        if not sep or kind not in _SPEC_KINDS or not value:
-            problems.append(
-                f"bad fault {item!r}: expected one of deploy:<module>, build:<module>, "
-                "throttle:<percent>, error:<percent>"
-            )
-        elif kind == "build":
-            build.add(value)
-        elif kind == "error":
-            if not value.isdigit() or not 0 <= int(value) <= 100:
-                problems.append(f"bad fault {item!r}: percent must be an integer 0..100")
-            else:
-                error = int(value)
-        # deploy:/throttle: concern the AWS sandbox; accepted so one string serves both.
-    if problems:
-        raise InputError("; ".join(problems))
-    return build, error
+    """Parse ``"build:a,error:10"`` into (modules whose next build fails, error percent).
+
+    The syntax is shared with the AWS sandbox (:mod:`deployfw.sandbox.faults`);
+    ``deploy:`` and ``throttle:`` concern the AWS sandbox and are accepted but unused here.
+    """
+    parsed = parse_faults(spec)
+    return set(parsed.build), parsed.error
