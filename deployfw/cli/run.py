@@ -53,7 +53,7 @@ def command(
     if dry_run:
         click.echo(plan_text(plan))
         return
-    from deployfw_local.content import content_tag
+    from deployfw_local.content import tagger_for
 
     events = EventLog()
     install_signal_handlers(prepared.ctx.cancel, events)
@@ -64,7 +64,7 @@ def command(
         prepared.ctx,
         app.plugins.hook,
         events,
-        lambda ctx, module: content_tag(ctx.config, module, ctx.head),
+        lambda ctx, module: tagger_for(ctx).tag(module),
         RunOptions(max_parallel=max_parallel, artifacts_dir=artifacts_dir),
     )
     report = runner.run()
