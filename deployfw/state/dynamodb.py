@@ -187,7 +187,11 @@ class DynamoStore(StoreBase):
         raise RuntimeError(f"deploy record of {module} run {run_id} kept changing under us")
 
     def record_progress(self, scope: Scope, module: str, run_id: str, **fields: Any) -> None:
-        self._update(scope, module, run_id, lambda record, _item: (apply_fields(record, fields), None, None))
+        def change(record: DeployRecord, _item: dict[str, Any]) -> tuple[DeployRecord | None, None, None]:
+            new = apply_fields(record, fields)
+            return (None if new == record else new), None, None  # equal: a repeated write had landed
+
+        self._update(scope, module, run_id, change)
 
     def record_end(
         self, scope: Scope, module: str, run_id: str, outcome: Outcome, error: str | None = None, **fields: Any
