@@ -6,6 +6,24 @@ The pieces, one job each: :mod:`~deployfw.state.model` (records and scopes),
 (the built-in backends), :mod:`~deployfw.state.plugin` (their registration) and
 :mod:`~deployfw.state.open` (how a run gets its store). Nothing here imports boto3
 until a DynamoDB store is opened.
+
+How the runner uses it for one module (``store = open_store(registry, ctx, config_state_section)``,
+``scope = run_scope(ctx)``)::
+
+    lease = store.acquire(scope, module, ctx.run_id, mode=mode, wait_deadline=...)  # LockHeldError: exit 3
+    while (stale := store.in_flight(scope, module)) is not None:   # a dead or superseded run's deploy
+        ...await/stop stale.deployment_id (or find it by run id) ...
+        store.record_end(scope, module, stale.run_id, outcome)     # "abandoned" if nothing was created
+    base = store.last_success(scope, module)                       # its .commit is the module's base
+    ... build, push; lease.check() between stages ...
+    store.record_start(DeployRecord(scope, module, ctx.run_id, head, image_digest=..., backend=...))
+    lease.verify()                                                 # store read right before CreateDeployment
+    ... create the deployment ...
+    store.record_progress(scope, module, ctx.run_id, deployment_id=..., task_definition=...)
+    ... wait, calling lease.check() each poll (Superseded: stop waiting, leave the deployment and
+        its "started" record to the new holder, which recovers it through in_flight) ...
+    store.record_end(scope, module, ctx.run_id, "succeeded" | "failed" | "rolled_back", error=...)
+    lease.release()
 """
 
 from __future__ import annotations

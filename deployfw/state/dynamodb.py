@@ -81,8 +81,8 @@ class DynamoStore(StoreBase):
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        return self.aws.call("dynamodb", operation, TableName=self.table, **params)
+    def _call(self, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
+        return self.aws.call("dynamodb", operation, deadline=deadline, TableName=self.table, **params)
 
     @staticmethod
     def _record_key(scope: Scope, module: str, run_id: str) -> dict[str, Any]:
@@ -145,16 +145,14 @@ class DynamoStore(StoreBase):
             Item={"pk": _s(record.scope.key), "sk": _s(f"H#{record.module}"), "module": _s(record.module)},
         )
         try:
-            self._call(
-                "put_item",
-                Item=self._item(record, 1),
-                ConditionExpression="attribute_not_exists(sk) OR outcome = :started",
-                ExpressionAttributeValues={":started": _s("started")},
-            )
+            self._call("put_item", Item=self._item(record, 1), ConditionExpression="attribute_not_exists(sk)")
         except Exception as exc:
             if not _condition_failed(exc):
                 raise
-            raise ValueError(f"run {record.run_id} already concluded {record.module}") from None
+            found = self._get(record.scope, record.module, record.run_id)
+            if found is not None and found[0].finished:
+                raise ValueError(f"run {record.run_id} already concluded {record.module}: {found[0].outcome}") from None
+            # Still "started": a repeated call; the first write (and any progress since) stands.
 
     def _update(
         self, scope: Scope, module: str, run_id: str, change: Callable[[DeployRecord, dict[str, Any]], Any]
@@ -343,6 +341,7 @@ class DynamoStore(StoreBase):
                 Key=self._lock_key(scope, module),
                 UpdateExpression="SET expires_at = :e",
                 ConditionExpression="holder = :h",
+                deadline=lease_seconds / 3,  # a renewal retried past the next tick is worthless
                 ExpressionAttributeValues={":e": _n(expires), ":h": _s(holder)},
             )
         except Exception as exc:

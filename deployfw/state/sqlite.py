@@ -141,8 +141,10 @@ class SqliteStore(StoreBase):
             record = record.replace(started_at=now_utc(self._clock()))
         with self._tx() as con:
             existing = self._get(con, record.scope, record.module, record.run_id)
-            if existing is not None and existing.finished:
-                raise ValueError(f"run {record.run_id} already concluded {record.module}: {existing.outcome}")
+            if existing is not None:
+                if existing.finished:
+                    raise ValueError(f"run {record.run_id} already concluded {record.module}: {existing.outcome}")
+                return  # a repeated call: the first write (and any progress since) stands
             self._put(con, record)
 
     def record_progress(self, scope: Scope, module: str, run_id: str, **fields: Any) -> None:

@@ -38,7 +38,8 @@ class StateStore(Protocol):
     def record_start(self, record: DeployRecord) -> None:
         """Write ``record`` with outcome "started", just *before* the deployment is created.
 
-        Idempotent for the same (scope, module, run_id) while the record is still "started".
+        Idempotent: a repeated call for the same (scope, module, run_id) changes nothing (the first
+        write and any progress since stand); for a concluded record it raises ValueError.
         ``started_at`` is filled in from the store's clock when missing.
         """
 

@@ -53,8 +53,9 @@ def test_lifecycle_start_progress_end(open_store: Callable[..., StoreBase]) -> N
 
 def test_record_start_is_idempotent_while_started(store: StoreBase) -> None:
     store.record_start(rec("run-1", "abc1234"))
-    store.record_start(rec("run-1", "abc1234"))  # a retried write
-    assert [r.run_id for r in store.history(SCOPE, "user-api")] == ["run-1"]
+    store.record_progress(SCOPE, "user-api", "run-1", deployment_id="d-1")
+    store.record_start(rec("run-1", "abc1234"))  # a repeated call must not lose the deployment id
+    assert [(r.run_id, r.deployment_id) for r in store.history(SCOPE, "user-api")] == [("run-1", "d-1")]
 
 
 def test_misuse_is_refused(store: StoreBase) -> None:
