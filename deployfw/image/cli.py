@@ -31,7 +31,7 @@ def image() -> None:
 
 
 @image.command("build")
-@click.argument("context", metavar="DIR", type=click.Path(path_type=Path))
+@click.argument("context", metavar="DIR", type=click.Path(path_type=str))
 @click.option("--entrypoint", help="Entrypoint: JSON array or shell words.")
 @click.option("--cmd", help="Default command: JSON array or shell words.")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Environment variable.")
@@ -67,7 +67,7 @@ def image() -> None:
     help="With --push: write imageDetail.json (CodePipeline ECS blue/green) here.",
 )
 def build(
-    context: Path,
+    context: str,
     entrypoint: str | None,
     cmd: str | None,
     env: tuple[str, ...],
@@ -84,7 +84,11 @@ def build(
     image_detail: Path | None,
 ) -> None:
     """Pack DIR into a reproducible image; print its digest (and REPO_URI@DIGEST when pushed)."""
-    if not context.is_dir():
+    if not context.strip():
+        # An unset shell variable (`"$CONTEXT"`) must not silently pack the current folder.
+        raise InputError("DIR is empty: name the folder to pack (is a shell variable unset?)")
+    context_dir = Path(context)
+    if not context_dir.is_dir():
         raise InputError(f"{context}: context directory not found")
     spec = ImageSpec(
         entrypoint=parse_command(entrypoint, "--entrypoint"),
@@ -103,7 +107,7 @@ def build(
     if image_detail is not None and target is None:
         raise InputError("--image-detail needs --push")
 
-    built = build_image(context, spec)
+    built = build_image(context_dir, spec)
     if output is not None:
         write_oci_layout(built, output, ref_name=target[0].tag if target else None)
         click.echo(f"wrote OCI layout {output}", err=True)

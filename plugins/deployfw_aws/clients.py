@@ -107,7 +107,9 @@ class Aws:
                 self._clients[service] = self._session.client(service, **kwargs)
             return self._clients[service]
 
-    def call(self, service: str, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
+    def call(
+        self, service: str, operation: str, /, *, deadline: float | None = None, **params: Any
+    ) -> dict[str, Any]:
         """Call ``operation`` (snake_case) with the retry policy; raise :class:`AwsError` when it fails."""
         method = getattr(self.client(service), operation)
         retrying = tenacity.Retrying(
