@@ -152,6 +152,8 @@ class Build:
             code = 128 - code
         if code == 0:
             return "SUCCESS"
+        if code == self.job.unstable_return:  # sh(script: ..., unstableReturn: N)
+            return "UNSTABLE"
         with self._lock:
             self._line(f"ERROR: script returned exit code {code}\n")
         return "FAILURE"

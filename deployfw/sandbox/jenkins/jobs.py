@@ -2,7 +2,8 @@
 
 A job here is a parameterised pipeline job whose "pipeline" is one real command
 (argv, cwd, environment), so a build's console and result are produced by real work
-rather than scripted text. Parameters follow Jenkins's rules: only parameters the job
+rather than scripted text. Like the shell step's ``unstableReturn``, one exit code may
+be declared to mark the build UNSTABLE instead of FAILURE. Parameters follow Jenkins's rules: only parameters the job
 defines are read from a trigger, and their defaults fill the gaps.
 """
 
@@ -28,6 +29,7 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)
     module: str | None = None
     disabled: bool = False
+    unstable_return: int | None = None
     next_build_number: int = 1
 
     @property
@@ -68,6 +70,7 @@ def add_job(
     env: Mapping[str, str] | None,
     module: str | None,
     disabled: bool,
+    unstable_return: int | None = None,
 ) -> Job:
     """Create (or replace) the job ``a/b/c``, creating folders ``a`` and ``a/b`` on the way."""
     parts = [p for p in full_name.split("/")]
@@ -95,6 +98,7 @@ def add_job(
         env=dict(env or {}),
         module=module,
         disabled=disabled,
+        unstable_return=unstable_return,
         next_build_number=existing.next_build_number if existing else 1,
     )
     folder.children[parts[-1]] = job

@@ -140,6 +140,7 @@ class JenkinsDouble:
         env: Mapping[str, str] | None = None,
         module: str | None = None,
         disabled: bool = False,
+        unstable_return: int | None = None,
     ) -> Job:
         """Create (or replace) job ``full_name`` (``folder/job`` creates folders).
 
@@ -147,7 +148,9 @@ class JenkinsDouble:
         environment, plus Jenkins's build variables and the build's parameters.
         ``parameters`` maps each defined parameter to its default; a job without any is
         not parameterised (``buildWithParameters`` answers 500). ``module`` names the
-        deployfw module the job builds, for the ``build:<module>`` fault.
+        deployfw module the job builds, for the ``build:<module>`` fault. A command
+        exiting with ``unstable_return`` ends the build UNSTABLE (the shell step's
+        ``unstableReturn``) rather than FAILURE.
         """
         with self._controller.lock:
             return add_job(
@@ -159,6 +162,7 @@ class JenkinsDouble:
                 env=env,
                 module=module,
                 disabled=disabled,
+                unstable_return=unstable_return,
             )
 
     def set_job_disabled(self, full_name: str, disabled: bool = True) -> None:
