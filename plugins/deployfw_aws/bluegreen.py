@@ -31,7 +31,7 @@ from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, Backoff, Target, Wait, minutes, target_of
-from deployfw_aws.render import Rendered, needs_account_id, preflight_problems, render_module
+from deployfw_aws.render import Rendered, preflight_problems, render_job
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
@@ -96,8 +96,7 @@ class BlueGreenDeploy:
     # -- run -------------------------------------------------------------------------------
 
     def deploy(self, job: ModuleJob) -> StageResult:
-        config, module = job.ctx.config, job.module
-        target = target_of(config, module)
+        target = target_of(job.ctx.config, job.module)
         details: dict[str, Any] = {
             "backend": self.backend_id,
             "id": None,
@@ -113,16 +112,9 @@ class BlueGreenDeploy:
             return StageResult(False, "no image digest to deploy", details)
         aws = aws_for(job.ctx)
         try:
-            account = aws.account_id() if needs_account_id(config, module) else None
-            rendered = render_module(config, module, job.image_uri, account_id=account,
-                                     region=config.region or job.ctx.region)
-        except InputError as exc:
-            return StageResult(False, str(exc), details)
-        except AwsError as exc:
-            return StageResult(False, str(exc), details)
-        try:
+            rendered = render_job(job, aws.account_id)
             return self._deploy(job, aws, target, rendered, details)
-        except AwsError as exc:
+        except (InputError, AwsError) as exc:
             return StageResult(False, str(exc), details)
 
     def _deploy(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from deployfw_aws.located import load_json, load_yaml, problem
 from deployfw_aws.placeholders import TASK_DEFINITION_PLACEHOLDER, fill, used
 
 if TYPE_CHECKING:
+    from deployfw.backends import ModuleJob
     from deployfw.config import Config, Module
 
 ARTIFACT_LIMIT = 3 * 1024 * 1024  # CodePipeline reads at most 3 MB of a deploy action's input artifact
@@ -186,6 +188,15 @@ def render_module(
                     f"read at most {ARTIFACT_LIMIT // 1024 // 1024} MB")
         )
     return rendered
+
+
+def render_job(job: ModuleJob, account_id: Callable[[], str]) -> Rendered:
+    """What a deployer registers: ``job``'s image by digest; the account is looked up only if a template needs it."""
+    config, module = job.ctx.config, job.module
+    if job.image_uri is None:
+        raise InputError(Problem(None, None, f"modules.{module.name}", "no image digest to deploy"))
+    account = account_id() if needs_account_id(config, module) else None
+    return render_module(config, module, job.image_uri, account_id=account, region=config.region or job.ctx.region)
 
 
 def preflight_problems(config: Config, module: Module) -> list[Problem]:

@@ -1,0 +1,242 @@
+"""``ecs-rolling``: an ECS rolling update that watches its own deployment.
+
+The ServicesStable waiter answers "is the service steady?", which is the wrong
+question: it returns early after a forced deployment and calls a circuit-breaker
+rollback a success, because the rolled-back service *is* steady. This deployer
+instead remembers the id of the PRIMARY deployment its UpdateService created and
+follows that deployment's ``rolloutState`` in DescribeServices:
+
+- ``COMPLETED`` - succeeded;
+- ``FAILED`` - the circuit breaker gave up; with rollback on, ECS starts a new
+  deployment of the previous task definition: failed, ``rolled_back`` true;
+- gone from the list - replaced: by a deployment of the previous task definition
+  (the rollback finished first) or by someone else's (superseded): failed either way.
+
+The circuit breaker is switched on (enable + rollback) on every update, keeping the
+service's other deployment settings. On cancel or timeout the service is updated
+back to the task definition it ran before, and the deploy is reported failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from deployfw.backends import ModuleJob, RunContext, StageResult
+from deployfw.errors import InputError, Problem
+from deployfw_aws.clients import Aws, AwsError, aws_for
+from deployfw_aws.deploy_common import Backoff, Target, Wait, call_params, minutes, target_of
+from deployfw_aws.render import preflight_problems, render_job
+
+if TYPE_CHECKING:
+    from deployfw.config import Config, Module
+
+DEFAULT_TIMEOUT_MINUTES = 30
+CIRCUIT_BREAKER = {"enable": True, "rollback": True}
+
+
+class RollingDeploy:
+    """UpdateService with the deployment circuit breaker, tracked by deployment id."""
+
+    backend_id = "ecs-rolling"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+
+    def steps(self, module: Module, config: Config) -> Sequence[str]:
+        target = target_of(config, module)
+        timeout = target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES
+        return [
+            f"render {target.taskdef} with the image by digest",
+            f"register task definition from {target.taskdef}",
+            f"update service {target.cluster}/{target.service} with the deployment circuit breaker (rollback on)",
+            f"wait up to {timeout:g} min for that deployment to complete; a circuit-breaker rollback is a failure; "
+            "roll back to the previous task definition on cancel or timeout",
+        ]
+
+    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
+        return preflight_problems(config, module)
+
+    def deploy(self, job: ModuleJob) -> StageResult:
+        target = target_of(job.ctx.config, job.module)
+        details: dict[str, Any] = {
+            "backend": self.backend_id,
+            "id": None,
+            "task_definition": None,
+            "rolled_back": False,
+            "status": None,
+            "cluster": target.cluster,
+            "service": target.service,
+            "previous_task_definition": None,
+        }
+        if job.image_uri is None:
+            return StageResult(False, "no image digest to deploy", details)
+        aws = aws_for(job.ctx)
+        try:
+            rendered = render_job(job, aws.account_id)
+            return self._deploy(job, aws, target, rendered.taskdef, details)
+        except (InputError, AwsError) as exc:
+            return StageResult(False, str(exc), details)
+
+    def _deploy(
+        self, job: ModuleJob, aws: Aws, target: Target, taskdef: dict[str, Any], details: dict[str, Any]
+    ) -> StageResult:
+        service = self._describe(aws, target)
+        if service is None:
+            return StageResult(False, f"service {target.cluster}/{target.service} does not exist", details)
+        controller = (service.get("deploymentController") or {}).get("type", "ECS")
+        if controller != "ECS":
+            return StageResult(
+                False,
+                f"service {target.cluster}/{target.service} uses the {controller} deployment controller; "
+                "use the ecs-bluegreen backend for CODE_DEPLOY services",
+                details,
+            )
+        previous = service.get("taskDefinition")
+        details["previous_task_definition"] = previous
+        old_events = {e.get("id") for e in service.get("events") or []}
+        if job.ctx.cancel.is_set():
+            return StageResult(False, "cancelled before deploying; nothing changed", details)
+        arn = aws.call("ecs", "register_task_definition", **taskdef)["taskDefinition"]["taskDefinitionArn"]
+        details["task_definition"] = arn
+        job.log(f"registered task definition {arn.rsplit('/', 1)[-1]}")
+        if job.ctx.cancel.is_set():
+            return StageResult(False, "cancelled before deploying; the service was not changed", details)
+        configuration = {**(service.get("deploymentConfiguration") or {}), "deploymentCircuitBreaker": CIRCUIT_BREAKER}
+        updated = call_params(aws, "ecs", "update_service", {
+            "cluster": target.cluster, "service": target.service, "taskDefinition": arn,
+            "deploymentConfiguration": configuration,
+        })["service"]
+        primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
+        if primary is None or primary.get("taskDefinition") != arn:
+            return StageResult(False, "UpdateService started no deployment of the new task definition", details)
+        deployment_id = primary["id"]
+        details["id"] = deployment_id
+        seconds = float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60
+        job.log(f"deployment {deployment_id} of {target.cluster}/{target.service} started; "
+                f"waiting up to {minutes(seconds)}")
+        return self._track(job, aws, target, deployment_id, arn, previous, old_events, seconds, details)
+
+    def _describe(self, aws: Aws, target: Target) -> dict[str, Any] | None:
+        found = aws.call("ecs", "describe_services", cluster=target.cluster, services=[target.service])
+        services = [s for s in found.get("services") or [] if s.get("status") != "INACTIVE"]
+        return services[0] if services else None
+
+    def _track(
+        self,
+        job: ModuleJob,
+        aws: Aws,
+        target: Target,
+        deployment_id: str,
+        arn: str,
+        previous: str | None,
+        seen_events: set[Any],
+        seconds: float,
+        details: dict[str, Any],
+    ) -> StageResult:
+        wait = Wait(seconds, cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
+        shown: tuple[Any, ...] | None = None
+        while True:
+            service = self._describe(aws, target)
+            if service is None:
+                return StageResult(False, f"service {target.cluster}/{target.service} disappeared", details)
+            for event in reversed(service.get("events") or []):  # ECS lists newest first
+                if event.get("id") not in seen_events:
+                    seen_events.add(event.get("id"))
+                    job.log(f"event: {event.get('message')}")
+            deployments = service.get("deployments") or []
+            ours = next((d for d in deployments if d.get("id") == deployment_id), None)
+            if ours is None:
+                return self._replaced(job, deployments, previous, details)
+            state = _rollout_state(ours, deployments)
+            now = (state, ours.get("runningCount"), ours.get("pendingCount"), ours.get("failedTasks"))
+            if now != shown:
+                shown = now
+                job.log(f"deployment {deployment_id}: {state}, running {now[1]}, pending {now[2]}, failed {now[3]}")
+                wait.changed()
+            details["status"] = state
+            if state == "COMPLETED":
+                job.log(f"deployment {deployment_id} completed")
+                return StageResult(True, None, details)
+            if state == "FAILED":
+                return self._failed(job, ours, deployments, previous, details)
+            if job.ctx.cancel.is_set():
+                return self._roll_back(job, aws, target, previous, details, "cancelled")
+            if wait.expired:
+                return self._roll_back(job, aws, target, previous, details, f"timed out after {minutes(seconds)}")
+            wait.pause()
+
+    def _failed(
+        self,
+        job: ModuleJob,
+        ours: dict[str, Any],
+        deployments: list[dict[str, Any]],
+        previous: str | None,
+        details: dict[str, Any],
+    ) -> StageResult:
+        rollback = next(
+            (d for d in deployments if d.get("id") != ours.get("id") and d.get("taskDefinition") == previous
+             and d.get("status") == "PRIMARY"),
+            None,
+        )
+        details["rolled_back"] = rollback is not None
+        if rollback is not None:
+            details["rollback_deployment_id"] = rollback.get("id")
+        reason = ours.get("rolloutStateReason") or "the deployment failed"
+        message = f"deployment {ours.get('id')} FAILED: {reason}"
+        if rollback is not None:
+            message += f"; circuit breaker rolled back to {str(previous).rsplit('/', 1)[-1]}"
+        job.log(message)
+        return StageResult(False, message, details)
+
+    def _replaced(
+        self, job: ModuleJob, deployments: list[dict[str, Any]], previous: str | None, details: dict[str, Any]
+    ) -> StageResult:
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        running = primary.get("taskDefinition")
+        if previous and running == previous:
+            details.update(rolled_back=True, status="FAILED", rollback_deployment_id=primary.get("id"))
+            message = (f"deployment {details['id']} was replaced by a rollback to "
+                       f"{previous.rsplit('/', 1)[-1]} (circuit breaker)")
+        else:
+            details["status"] = "SUPERSEDED"
+            message = f"deployment {details['id']} was superseded by another deployment ({running})"
+        job.log(message)
+        return StageResult(False, message, details)
+
+    def _roll_back(
+        self, job: ModuleJob, aws: Aws, target: Target, previous: str | None, details: dict[str, Any], reason: str
+    ) -> StageResult:
+        if not previous:
+            return StageResult(False, f"{reason}; no previous task definition to roll back to", details)
+        job.log(f"{reason}: rolling {target.cluster}/{target.service} back to {previous.rsplit('/', 1)[-1]}")
+        try:
+            updated = call_params(aws, "ecs", "update_service", {
+                "cluster": target.cluster, "service": target.service, "taskDefinition": previous,
+            })["service"]
+        except AwsError as exc:
+            return StageResult(False, f"{reason}; rolling back failed: {exc}", details)
+        primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+        details.update(rolled_back=True, rollback_deployment_id=primary.get("id"))
+        return StageResult(False, f"{reason}; rolled back to {previous.rsplit('/', 1)[-1]}", details)
+
+
+def _rollout_state(ours: dict[str, Any], deployments: list[dict[str, Any]]) -> str:
+    """``rolloutState``, or - for an ECS that does not report it - COMPLETED once ours is alone and full."""
+    state = ours.get("rolloutState")
+    if state:
+        return str(state)
+    if len(deployments) == 1 and ours.get("runningCount") == ours.get("desiredCount"):
+        return "COMPLETED"
+    return "IN_PROGRESS"
