@@ -11,7 +11,9 @@ them. Nothing here imports a backend: backends are checked through the
 from __future__ import annotations
 
 import copy
+import os
 import posixpath
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -81,6 +83,7 @@ class Config:
     modules: Mapping[str, Module]
     environments: tuple[str, ...]
     order: tuple[str, ...]  # dependencies first
+    state: Mapping[str, Any] | None = None  # the ``state:`` section: backend id and its options
 
     @property
     def relative_file(self) -> str:
@@ -166,6 +169,7 @@ class _Loader:
         self.env_optional = env_optional
         self.problems: list[Problem] = []
         self.lines: dict[KeyPath, int] = dict(doc.lines)
+        self._real_dirs: dict[str, str | None] = {}
 
     def fail(self, key: KeyPath, message: str) -> None:
         self.problems.append(self._at(key, message))
@@ -203,6 +207,7 @@ class _Loader:
             data = self._apply_overlay(data)
 
         modules = self._modules(data)
+        state = self._state(data.get("state"))
         self.raise_if_problems()
         order = tuple(graph.topological_order({m.name: m.depends_on for m in modules.values()}))
         return Config(
@@ -217,7 +222,23 @@ class _Loader:
             modules=modules,
             environments=environments,
             order=order,
+            state=state,
         )
+
+    def _state(self, section: dict | None) -> dict | None:
+        """Check the ``state:`` section against the state-store backends, like a stage section."""
+        if not section or self.catalog is None:
+            return section
+        choices = self.catalog.get("state", {})
+        backend = section.get("backend", "sqlite")
+        if backend not in choices:
+            valid = ", ".join(sorted(choices)) or "none installed"
+            self.fail(("state", "backend"), f"unknown state backend {backend!r}; valid: {valid}")
+            return None
+        options = {k: v for k, v in section.items() if k != "backend"}
+        for key, message in validate(options, {"type": "object", **choices[backend]}):
+            self.fail(("state", *key), f"{message} (state backend {backend!r})")
+        return section
 
     def _apply_overlay(self, data: dict) -> dict:
         overlay = data["environments"][self.env] or {}
@@ -345,6 +366,33 @@ class _Loader:
         if cycle and len(cycle) > 2:
             self.fail(("modules", cycle[0], "depends_on"), f"dependency cycle: {' -> '.join(cycle)}")
 
+    def _real_dir(self, rel: str) -> str | None:
+        """Real path of folder ``rel`` below the root, or None when it is not a directory.
+
+        One ``lstat`` per module with the parents' answers cached: ``Path.resolve`` per
+        module costs a syscall per path component, which shows at thousands of modules.
+        """
+        if not rel:
+            return str(self.root)
+        if rel in self._real_dirs:
+            return self._real_dirs[rel]
+        parent, _, leaf = rel.rpartition("/")
+        base = self._real_dir(parent)
+        result = None
+        if base is not None:
+            candidate = os.path.join(base, leaf)
+            try:
+                mode = os.lstat(candidate).st_mode
+            except OSError:
+                mode = 0
+            if stat.S_ISLNK(mode):
+                candidate = os.path.realpath(candidate)
+                result = candidate if os.path.isdir(candidate) else None
+            elif stat.S_ISDIR(mode):
+                result = candidate
+        self._real_dirs[rel] = result
+        return result
+
     def _check_paths(self, modules: Mapping[str, Module]) -> None:
         owners: dict[str, str] = {}
         for module in modules.values():
@@ -354,10 +402,11 @@ class _Loader:
                 continue
             owners[module.path] = module.name
             if self.check_paths:
-                folder = self.root / module.path
-                if not folder.is_dir():
+                real = self._real_dir(module.path)
+                root = str(self.root)
+                if real is None:
                     self.fail(key, f"folder {module.path!r} does not exist")
-                elif folder.resolve() != folder.absolute() and not folder.resolve().is_relative_to(self.root):
+                elif real != root and not real.startswith(root.rstrip("/") + "/"):
                     self.fail(key, f"{module.path!r} leaves the repository through a symlink")
             if module.path == "":
                 self.fail(key, "a module cannot own the whole repository root")

@@ -94,6 +94,10 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
             "enum": list(EXECUTION_MODES),
             "description": "What a run does when another run holds a module's lock.",
         },
+        "state": {
+            **section_schema("state", backends.get("state")),
+            "description": "Where deploy records and locks live (default: sqlite under .deployfw/).",
+        },
         "defaults": {
             "type": "object",
             "additionalProperties": False,

@@ -30,5 +30,7 @@ def command(app: App, as_json: bool) -> None:
     for row in backends:
         click.echo(f"  {row['stage']:<9} {row['id']:<15} {row['plugin']} {row['version']}  {row['description']}")
     click.echo("Plugins:")
+    width = max((len(row["source"]) for row in plugins), default=8)
     for row in plugins:
-        click.echo(f"  {row['name']:<15} {row['version']:<8} {row['source']:<10} hooks: {', '.join(row['hooks'])}")
+        hooks = ", ".join(row["hooks"])
+        click.echo(f"  {row['name']:<15} {row['version']:<8} {row['source']:<{width}}  hooks: {hooks}")
