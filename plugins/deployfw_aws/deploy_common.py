@@ -149,39 +149,6 @@ class Wait:
         self._delay = min(self._delay * self._backoff.factor, self._backoff.cap)
 
 
-def call_params(aws: Any, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``aws.call`` for operations with a parameter named ``service`` (ECS UpdateService).
-
-    :meth:`Aws.call` takes the AWS service name as its own ``service`` argument, so
-    ``aws.call("ecs", "update_service", service=...)`` cannot be written. The parameter
-    travels as ``deployfwService`` through the same boundary (same retry policy) and a
-    botocore hook on the client puts it back before validation.
-    """
-    if "service" not in params:
-        return dict(aws.call(service, operation, **params))
-    client = aws.client(service)
-    client.meta.events.register(
-        f"provide-client-params.{service}.{_operation_name(client, operation)}",
-        _restore_service_param,
-        unique_id="deployfw-service-param",
-    )
-    renamed = {k: v for k, v in params.items() if k != "service"} | {_RENAMED: params["service"]}
-    return dict(aws.call(service, operation, **renamed))
-
-
-_RENAMED = "deployfwService"
-
-
-def _restore_service_param(params: dict[str, Any], **_: Any) -> None:
-    value = params.pop(_RENAMED, None)
-    if value is not None:
-        params["service"] = value
-
-
-def _operation_name(client: Any, method: str) -> str:
-    return str(client.meta.method_to_api_mapping.get(method, method))
-
-
 def minutes(seconds: float) -> str:
     value = seconds / 60
     return f"{value:g} min" if value >= 1 else f"{seconds:g} s"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import Aws, AwsError, aws_for
-from deployfw_aws.deploy_common import Backoff, Target, Wait, call_params, minutes, target_of
+from deployfw_aws.deploy_common import Backoff, Target, Wait, minutes, target_of
 from deployfw_aws.render import preflight_problems, render_job
 
 if TYPE_CHECKING:
@@ -114,10 +114,8 @@ class RollingDeploy:
         if job.ctx.cancel.is_set():
             return StageResult(False, "cancelled before deploying; the service was not changed", details)
         configuration = {**(service.get("deploymentConfiguration") or {}), "deploymentCircuitBreaker": CIRCUIT_BREAKER}
-        updated = call_params(aws, "ecs", "update_service", {
-            "cluster": target.cluster, "service": target.service, "taskDefinition": arn,
-            "deploymentConfiguration": configuration,
-        })["service"]
+        updated = aws.call("ecs", "update_service", cluster=target.cluster, service=target.service,
+                           taskDefinition=arn, deploymentConfiguration=configuration)["service"]
         primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), None)
         if primary is None or primary.get("taskDefinition") != arn:
             return StageResult(False, "UpdateService started no deployment of the new task definition", details)
@@ -222,9 +220,8 @@ class RollingDeploy:
             return StageResult(False, f"{reason}; no previous task definition to roll back to", details)
         job.log(f"{reason}: rolling {target.cluster}/{target.service} back to {previous.rsplit('/', 1)[-1]}")
         try:
-            updated = call_params(aws, "ecs", "update_service", {
-                "cluster": target.cluster, "service": target.service, "taskDefinition": previous,
-            })["service"]
+            updated = aws.call("ecs", "update_service", cluster=target.cluster, service=target.service,
+                               taskDefinition=previous)["service"]
         except AwsError as exc:
             return StageResult(False, f"{reason}; rolling back failed: {exc}", details)
         primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), {})

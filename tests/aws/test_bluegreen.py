@@ -131,7 +131,9 @@ class LostAnswer(Aws):
 
     lost = False
 
-    def call(self, service: str, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
+    def call(
+        self, service: str, operation: str, /, *, deadline: float | None = None, **params: Any
+    ) -> dict[str, Any]:
         result = super().call(service, operation, deadline=deadline, **params)
         if operation == "create_deployment" and not self.lost:
             self.lost = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from aws_helpers import load, make_job, module_files
 
@@ -104,15 +103,11 @@ class ScriptedAws:
 
     def __init__(self) -> None:
         self.describes = 0
-        self._ecs = boto3.client("ecs", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")  # never called
-
-    def client(self, service: str) -> Any:
-        return self._ecs
 
     def account_id(self) -> str:
         return "123456789012"
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         td = "arn:aws:ecs:us-east-1:123456789012:task-definition/roll-api:"
         if operation == "register_task_definition":
             return {"taskDefinition": {"taskDefinitionArn": td + "8"}}
