@@ -166,6 +166,9 @@ class ModuleJob:
     log: Callable[[str], None]
     image: ImageRef | None = None
     digest: str | None = None
+    # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
+    # deployment exists, so a run killed while waiting can be recovered by the next one.
+    progress: Callable[..., None] = field(default=lambda **_: None, repr=False)
 
     @property
     def image_uri(self) -> str | None:

@@ -40,10 +40,12 @@ class ModulePlan:
     reasons: tuple[str, ...]
     after: tuple[str, ...]  # service modules of this plan that must deploy first
     stages: tuple[StagePlan, ...]
+    base: str | None = None  # the commit this module's change is measured from
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "base": self.base,
             "reasons": list(self.reasons),
             "after": list(self.after),
             "stages": [s.to_json() for s in self.stages],
@@ -59,6 +61,8 @@ class Plan:
     libraries: tuple[str, ...]  # affected, propagated to dependents, never deployed
     stop_after: str = "deploy"
     findings: tuple[Problem, ...] = field(default=())
+    up_to_date: tuple[tuple[str, str], ...] = ()  # (module, last deployed commit) not affected since
+
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,7 @@ class Plan:
             "stop_after": self.stop_after,
             "modules": [m.to_json() for m in self.modules],
             "libraries": list(self.libraries),
+            "up_to_date": [{"name": n, "deployed": c} for n, c in self.up_to_date],
             "findings": [str(p) for p in self.findings],
         }
 
@@ -85,6 +90,8 @@ def make_plan(
     ctx: RunContext,
     *,
     stop_after: str = "deploy",
+    bases: dict[str, str] | None = None,
+    up_to_date: tuple[tuple[str, str], ...] = (),
 ) -> Plan:
     """Turn a detection into per-module stage plans, with every backend's preflight findings."""
     affected: dict[str, Affected] = {m.name: m for m in detection.modules}
@@ -104,7 +111,8 @@ def make_plan(
             spec = registry.get(section_name, section.backend)
             stages.append(StagePlan(stage, section.backend, spec.plugin, tuple(backend.steps(module, config))))
         after = tuple(d for d in _service_dependencies(config, module) if d in affected)
-        modules.append(ModulePlan(name, affected[name].reasons, after, tuple(stages)))
+        base = (bases or {}).get(name, detection.base)
+        modules.append(ModulePlan(name, affected[name].reasons, after, tuple(stages), base))
     return Plan(
         config.env,
         detection.base,
@@ -113,6 +121,7 @@ def make_plan(
         libraries,
         stop_after,
         tuple(dict.fromkeys(findings)),
+        up_to_date,
     )
 
 

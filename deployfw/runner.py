@@ -31,6 +31,8 @@ from deployfw.errors import DeployfwError
 from deployfw.events import EventLog
 from deployfw.plan import ModulePlan, Plan, backend_for
 from deployfw.report import ModuleReport, RunReport, StageReport
+from deployfw.runstate import RunState
+from deployfw.state import Superseded
 
 ContentTagFn = Callable[[RunContext, Module], str]
 
@@ -53,6 +55,7 @@ class Runner:
         events: EventLog,
         content_tag: ContentTagFn,
         options: RunOptions | None = None,
+        state: RunState | None = None,
     ) -> None:
         self.plan = plan
         self.registry = registry
@@ -61,11 +64,20 @@ class Runner:
         self.events = events
         self.content_tag = content_tag
         self.options = options or RunOptions()
+        self.state = state
         self.reports: dict[str, ModuleReport] = {m.name: ModuleReport(m.name) for m in plan.modules}
 
     # -- scheduling ----------------------------------------------------------------
 
     def run(self) -> RunReport:
+        """Run every module; the caller has already taken the locks (``RunState.acquire_all``)."""
+        try:
+            return self._run()
+        finally:
+            if self.state is not None:
+                self.state.release_all()
+
+    def _run(self) -> RunReport:
         started = time.monotonic()
         self.hooks.deployfw_run_start(ctx=self.ctx, modules=[m.name for m in self.plan.modules])
         pending = {m.name: m for m in self.plan.modules}
@@ -135,12 +147,18 @@ class Runner:
         job = ModuleJob(self.ctx, module, self.events.for_module(module.name, "build"))
         stages = [s.stage for s in module_plan.stages]
         try:
+            self._recover(job)
             ok = self._stage(job, report, "build", lambda: self._build(job, report))
             if ok and "push" in stages:
                 ok = self._stage(job, report, "push", lambda: self._push(job, report))
             if ok and "deploy" in stages:
                 ok = self._stage(job, report, "deploy", lambda: self._deploy(job, report))
             report.status = "succeeded" if ok else "failed"
+        except Superseded as exc:
+            # A newer run took this module over; it finishes (or recovers) what is in flight.
+            report.status, report.error = "skipped", None
+            report.reason = f"superseded by run {exc.by_run or 'unknown'}; stopped at a safe point"
+            self.events.emit(module.name, "lock", report.reason)
         except Exception as exc:  # a backend bug must not take the other modules down
             report.status = "failed"
             report.error = redact.mask(f"{type(exc).__name__}: {exc}")
@@ -154,10 +172,14 @@ class Runner:
         if self.ctx.cancel.is_set():
             report.error = report.error or f"cancelled before {stage}"
             return False
+        if self.state is not None:
+            self.state.check(job.module.name)  # a safe point: Superseded propagates
         job.log = self.events.for_module(job.module.name, stage)
         started = time.monotonic()
         try:
             result = body()
+        except Superseded:
+            raise
         except DeployfwError as exc:
             result = StageResult(False, str(exc))
         seconds = time.monotonic() - started
@@ -213,7 +235,20 @@ class Runner:
 
     def _deploy(self, job: ModuleJob, report: ModuleReport) -> StageResult:
         backend_id = job.module.deploy.backend if job.module.deploy else ""
-        result = self._backend("deploy", job.module).deploy(job)
+        name = job.module.name
+        if self.state is not None:
+            self.state.started(name, self.ctx.head, image_uri=job.image_uri, digest=job.digest, backend=backend_id)
+            job.progress = self.state.progress(name)
+        try:
+            result = self._backend("deploy", job.module).deploy(job)
+        except BaseException as exc:
+            if self.state is not None and not isinstance(exc, Superseded):
+                self.state.ended(name, "failed", redact.mask(str(exc)), {})
+            raise
+        if self.state is not None:
+            rolled_back = bool(result.details.get("rolled_back"))
+            outcome = "succeeded" if result.ok else "rolled_back" if rolled_back else "failed"
+            self.state.ended(name, outcome, result.error, result.details)
         report.deploy = {
             "backend": backend_id,
             "id": None,
@@ -222,6 +257,29 @@ class Runner:
             **result.details,
         }
         return result
+
+    def _recover(self, job: ModuleJob) -> None:
+        """Conclude what a killed or superseded run left in flight for this module, before starting anew.
+
+        A deployment that still exists is awaited through the deploy backend's ``recover``
+        (so it is never started twice and never left running unobserved); a record
+        without one, or a backend without ``recover``, is concluded ``abandoned``.
+        """
+        if self.state is None:
+            return
+        while (stale := self.state.in_flight(job.module.name)) is not None:
+            log = self.events.for_module(job.module.name, "recover")
+            deployer = self._backend("deploy", job.module)
+            recover = getattr(deployer, "recover", None)
+            if stale.deployment_id and recover is not None:
+                log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
+                outcome, error = recover(job, stale.deployment_id)
+            else:
+                outcome, error = "abandoned", "the run that started it ended before a deployment existed"
+                if stale.deployment_id:
+                    error = f"deployment {stale.deployment_id} cannot be observed by {type(deployer).__name__}"
+            log(f"run {stale.run_id}: {outcome}" + (f" ({error})" if error else ""))
+            self.state.conclude(stale, outcome, error)
 
     def _module_end(self, name: str, report: ModuleReport) -> None:
         module = self.ctx.config.modules[name]

@@ -28,6 +28,18 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
     type=click.Path(file_okay=False, path_type=Path),
     help="With --stop-after push: write CodePipeline artifacts per module here.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["queue", "supersede", "fail"]),
+    help="When another run holds a module's lock: wait, take over, or exit 3 (default: modules.yaml, else queue).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=3600,
+    show_default=True,
+    help="Seconds to wait for a lock in queue mode.",
+)
 @global_options
 @click.pass_obj
 def command(
@@ -42,17 +54,31 @@ def command(
     report_path: Path | None,
     junit_path: Path | None,
     artifacts_dir: Path | None,
+    mode: str | None,
+    lock_timeout: float,
 ) -> None:
     """Build, push and deploy every affected service module, in dependency order."""
     if artifacts_dir is not None and stop_after == "build":
         raise InputError("--artifacts-dir needs --stop-after push or deploy: artifacts name the pushed image")
-    prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
+    prepared = prepare(
+        app,
+        base=base,
+        head=head,
+        select_all=select_all,
+        modules=modules,
+        stop_after=stop_after,
+        use_state=not dry_run,
+    )
     plan = prepared.plan
     if plan.findings:
         raise InputError(plan.findings)
     if dry_run:
         click.echo(plan_text(plan))
         return
+    config = prepared.config
+    if prepared.state is not None:
+        modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
+        prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
     from deployfw_local.content import tagger_for
 
     events = EventLog()
@@ -66,6 +92,7 @@ def command(
         events,
         lambda ctx, module: tagger_for(ctx).tag(module),
         RunOptions(max_parallel=max_parallel, artifacts_dir=artifacts_dir),
+        prepared.state,
     )
     report = runner.run()
     if report_path:

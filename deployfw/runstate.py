@@ -1,0 +1,118 @@
+"""Where a run meets the state store: per-module bases, locks and deploy records.
+
+A run (not ``plan``, not ``--dry-run``) opens the store once, takes every planned
+module's lock before anything changes (so ``fail`` mode exits 3 with nothing
+done, and two runs never interleave on one service), concludes deploys a killed
+run left in flight, records each deploy before it is created and after it ends,
+and releases the locks at the end. State is keyed by AWS account, region and
+environment; against a non-AWS endpoint (the sandbox) the endpoint is part of
+the account key, so sandbox runs and real runs never mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from deployfw.backends import BackendRegistry, RunContext
+from deployfw.state import DeployRecord, Lease, LockMode, Scope, StateStore, open_store, run_scope
+
+
+def scope_for(ctx: RunContext) -> Scope:
+    """The run's scope; a custom endpoint (sandbox, LocalStack) is folded into the account key."""
+    scope = run_scope(ctx)
+    if ctx.endpoint_url:
+        host = urlparse(ctx.endpoint_url).netloc or ctx.endpoint_url
+        return Scope(f"{scope.account}@{host}", scope.region, scope.env)
+    return scope
+
+
+@dataclass
+class RunState:
+    store: StateStore
+    scope: Scope
+    run_id: str
+    leases: dict[str, Lease] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, registry: BackendRegistry, ctx: RunContext, section: Mapping[str, Any] | None) -> RunState:
+        return cls(open_store(registry, ctx, section), scope_for(ctx), ctx.run_id)
+
+    # -- before the run ----------------------------------------------------------------
+
+    def last_successes(self, modules: Iterable[str]) -> dict[str, DeployRecord]:
+        found = {}
+        for name in modules:
+            record = self.store.last_success(self.scope, name)
+            if record is not None:
+                found[name] = record
+        return found
+
+    def acquire_all(self, modes: Mapping[str, str], *, wait_seconds: float | None) -> None:
+        """Lock every module (sorted, so concurrent runs cannot deadlock); all or nothing."""
+        try:
+            for name in sorted(modes):
+                self.leases[name] = self.store.acquire(
+                    self.scope, name, self.run_id, mode=LockMode(modes[name]), wait_deadline=wait_seconds
+                )
+        except BaseException:
+            self.release_all()
+            raise
+
+    # -- during a module -----------------------------------------------------------------
+
+    def check(self, name: str) -> None:
+        """A safe point: raises :class:`~deployfw.state.Superseded` when a newer run took the module over."""
+        lease = self.leases.get(name)
+        if lease is not None:
+            lease.check()
+
+    def in_flight(self, name: str) -> DeployRecord | None:
+        return self.store.in_flight(self.scope, name)
+
+    def conclude(self, record: DeployRecord, outcome: str, error: str | None = None) -> None:
+        self.store.record_end(self.scope, record.module, record.run_id, outcome, error=error)
+
+    def started(self, name: str, commit: str, *, image_uri: str | None, digest: str | None, backend: str) -> None:
+        lease = self.leases.get(name)
+        if lease is not None:
+            lease.verify()  # read the store right before the non-idempotent call
+        self.store.record_start(
+            DeployRecord(
+                self.scope,
+                name,
+                self.run_id,
+                commit,
+                image_digest=digest,
+                image_uri=image_uri,
+                backend=backend,
+            )
+        )
+
+    def progress(self, name: str) -> Callable[..., None]:
+        """The ``job.progress`` callback: deployers report the deployment id as soon as it exists."""
+
+        def report(**fields: Any) -> None:
+            known = {k: v for k, v in fields.items() if k in ("deployment_id", "task_definition")}
+            if known:
+                self.store.record_progress(self.scope, name, self.run_id, **known)
+
+        return report
+
+    def ended(self, name: str, outcome: str, error: str | None, details: Mapping[str, Any]) -> None:
+        self.store.record_end(
+            self.scope,
+            name,
+            self.run_id,
+            outcome,
+            error=error,
+            deployment_id=details.get("id"),
+            task_definition=details.get("task_definition"),
+        )
+
+    def release_all(self) -> None:
+        for lease in self.leases.values():
+            lease.release()
+        self.leases.clear()
