@@ -253,7 +253,7 @@ def detect(
     outside = 0
     if prefix:
         lead = prefix + "/"
-        inside = [p[len(lead):] for p in raw if p.startswith(lead)]
+        inside = [p[len(lead) :] for p in raw if p.startswith(lead)]
         outside = len(raw) - len(inside)
         raw = inside
     config_path = config.relative_file

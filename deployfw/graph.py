@@ -29,7 +29,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
             if nxt not in edges:
                 continue  # unknown targets are reported elsewhere
             if state.get(nxt) == 1:
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if not state.get(nxt):
                 state[nxt] = 1
                 path.append(nxt)
@@ -68,9 +68,7 @@ def reverse_edges(edges: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     return reverse
 
 
-def dependents_of(
-    seeds: Iterable[str], reverse: Mapping[str, Sequence[str]]
-) -> dict[str, str]:
+def dependents_of(seeds: Iterable[str], reverse: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Every module reachable from ``seeds`` through reverse edges -> the direct dependency it came through."""
     via: dict[str, str] = {}
     queue = list(seeds)
