@@ -8,9 +8,13 @@ their results, and the requests that reached the controller.
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +43,7 @@ region: us-east-1
 defaults:
   build: {backend: jenkins}
   registry: {backend: ecr}
-  deploy: {backend: ecs-bluegreen, cluster: test-cluster}
+  deploy: {backend: ecs-bluegreen, cluster: test-cluster, taskdef: taskdef.json, appspec: appspec.yml}
 modules:
   api:
     path: services/api
@@ -62,8 +66,11 @@ phases:
         --push "$REPOSITORY_URI" --tag "$IMAGE_TAG" --tag "$IMAGE_CONTENT_TAG"
 """
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 FILES = {
     "modules.yaml": MODULES_YAML,
+    "taskdef.json": (REPOSITORY / "taskdef.json").read_text(encoding="utf-8"),
+    "appspec.yml": (REPOSITORY / "appspec.yml").read_text(encoding="utf-8"),
     "services/api/buildspec.yml": PUSH_BUILDSPEC,
     "services/api/app/main.py": "print('api')\n",
     "services/flaky/buildspec.yml": PUSH_BUILDSPEC,
@@ -353,6 +360,53 @@ def test_rejected_token_fails_clearly_without_triggering_or_leaking_it(
     assert [r for r in double.requests() if r.method == "POST"] == []
 
 
+def test_rejected_token_fails_the_run_with_exit_1_and_no_deploy_call(
+    double: JenkinsDouble, config: Config, shop: GitRepoBuilder, aws_sandbox: Any
+) -> None:
+    # flaky: no test pushes its image, so the run cannot reuse one and must build
+    add_jenkins_job(double, config, config.modules["flaky"], aws_sandbox.endpoint_url)
+    bad = "e" * 34
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JENKINS_", "AWS_", "GIT_", "CODEBUILD_"))}
+    env.update(
+        {
+            **double.environment(),
+            "JENKINS_API_TOKEN": bad,
+            "AWS_ENDPOINT_URL": aws_sandbox.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+    )
+    env.pop("JOB_NAME", None)
+    before = len(aws_requests(aws_sandbox))
+    report = shop.path.parent / "auth-report.json"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "deployfw", "run", "-m", "flaky", "--report", str(report)],
+        cwd=shop.path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "rejected the API token of user 'deployfw' (HTTP 401)" in output
+    assert "check JENKINS_USER and JENKINS_API_TOKEN" in output and bad not in output
+    (module,) = json.loads(report.read_text())["modules"]
+    assert module["status"] == "failed" and "rejected the API token" in module["error"]
+    assert [(s["stage"], s["status"]) for s in module["stages"]] == [
+        ("build", "failed"),
+        ("push", "skipped"),
+        ("deploy", "skipped"),
+    ]
+    operations = {c.get("operation") for c in aws_requests(aws_sandbox)[before:]}
+    assert not operations & {"RegisterTaskDefinition", "CreateDeployment", "UpdateService"}, operations
+    assert [r for r in double.requests() if r.method == "POST"] == []
+
+
+def aws_requests(sandbox: Any) -> list[dict[str, Any]]:
+    """The AWS sandbox's request log, read as a user would (``GET /_sandbox/requests``)."""
+    with urllib.request.urlopen(f"{sandbox.endpoint_url}/_sandbox/requests", timeout=10) as answer:
+        return list(json.load(answer))
+
+
 def test_missing_credentials_are_a_preflight_problem_reported_once(
     config: Config, shop: GitRepoBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -436,8 +490,6 @@ def test_steps_describe_the_job_and_deadlines(config: Config, shop: GitRepoBuild
 
 
 def test_plugin_registers_jenkins_without_importing_python_jenkins(tmp_path: Path) -> None:
-    import subprocess
-
     code = (
         "import sys\nfrom deployfw.plugins import PluginManager\n"
         "spec = PluginManager(entry_points=False).backends.get('build', 'jenkins')\n"

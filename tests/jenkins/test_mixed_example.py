@@ -1,0 +1,76 @@
+"""The bundled example's ``mixed`` environment, end to end from a clean clone.
+
+user-api and product-api build on the sandbox's Jenkins double (folder jobs running
+``deployfw build MODULE``), order-api on the sandbox's CodeBuild and payment-api
+here; all four deploy through CodeDeploy/ECS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+MODULES = ("order-api", "payment-api", "product-api", "user-api")
+BUILT_BY = {"order-api": "codebuild", "payment-api": "local", "product-api": "jenkins", "user-api": "jenkins"}
+_OUTSIDE = ("JENKINS_", "CODEBUILD_", "GITHUB_", "GIT_", "AWS_", "DEPLOYFW_")
+_CI_NAMES = {"JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "CI"}
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean clone of this repository's committed HEAD."""
+    path = tmp_path_factory.mktemp("mixed") / "shop"
+    subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(path)], check=True)
+    return path
+
+
+def terminal_env(**overrides: str) -> dict[str, str]:
+    """This environment without any CI, AWS or Jenkins variables: a run from a plain terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE) and k not in _CI_NAMES}
+    env.update(overrides)
+    return env
+
+
+def deployfw(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deployfw", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_mixed_environment_deploys_every_module_from_a_clean_clone(clone: Path) -> None:
+    done = deployfw(
+        clone,
+        "-e", "mixed", "--sandbox", "run", "--all", "--junit", "out.xml", "--report", "out.json",
+        env=terminal_env(),
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((clone / "out.json").read_text())
+    assert report["status"] == "succeeded" and report["env"] == "mixed"
+    modules = {m["name"]: m for m in report["modules"]}
+    assert sorted(modules) == list(MODULES)
+    for name, module in modules.items():
+        assert module["status"] == "succeeded", module
+        assert module["build"]["backend"] == BUILT_BY[name]
+        assert module["image"] and "@sha256:" in module["image"]
+        assert module["deploy"]["id"]
+    for name in ("user-api", "product-api"):
+        build = modules[name]["build"]
+        assert build["job"] == f"shop/{name}-build" and build["result"] == "SUCCESS"
+        assert build["url"].endswith(f"/job/shop/job/{name}-build/{build['number']}/")
+    # the Jenkins consoles were streamed into the run's log with the module prefix
+    assert "user-api     build  | Finished: SUCCESS" in done.stderr
+    assert "product-api  build  | deployfw build product-api: SUCCEEDED" in done.stderr
+
+    suite = ET.parse(clone / "out.xml").getroot()
+    cases = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]
+    expected = {(f"deployfw.{m}", stage) for m in MODULES for stage in ("build", "push", "deploy")}
+    assert len(cases) == len(expected) and set(cases) == expected
+    assert not [c for c in suite.iter("testcase") if len(c)], "no failure or skipped elements"
