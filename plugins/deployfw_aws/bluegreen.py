@@ -253,11 +253,11 @@ class BlueGreenDeploy:
         messages = 0
         split: str | None = None
         while True:
+            wait.pause()  # first: no deployment is over the moment it is created
             info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
             for message in (info.get("deploymentStatusMessages") or [])[messages:]:
                 job.log(f"deployment {deployment_id}: {message}")
                 messages += 1
-                wait.changed()
             if info["status"] != status:
                 status = info["status"]
                 job.log(f"deployment {deployment_id}: {status}")
@@ -269,12 +269,10 @@ class BlueGreenDeploy:
                 if now and now != split:
                     split = now
                     job.log(f"deployment {deployment_id}: traffic {now}")
-                    wait.changed()
             if job.ctx.cancel.is_set():
                 return self._stop(job, aws, deployment_id, details, "cancelled")
             if wait.expired:
                 return self._stop(job, aws, deployment_id, details, f"timed out after {minutes(seconds)}")
-            wait.pause()
 
     def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> str | None:
         """The current split, e.g. ``blue 90% / green 10%``, from the deployment's ECS target."""

@@ -7,7 +7,7 @@ one place so ``plan``, ``render`` and ``run`` never disagree about them.
 :class:`Wait` is the only way a deployer waits: a deadline, polls that start
 short (a deployment that is already over is noticed within a second) and back off
 to a cap (a 30-minute canary does not hammer the API), a return to short polls
-after every observed change, and a sleep that wakes at once on cancel. Clock and
+after every change of state, and a sleep that wakes at once on cancel. Clock and
 sleep are injected so tests run in no time.
 """
 
@@ -138,7 +138,7 @@ class Wait:
         return self._clock() >= self.deadline
 
     def changed(self) -> None:
-        """Something moved: poll soon again, the next step often follows quickly."""
+        """The state moved: poll soon again, the next state often follows quickly."""
         self._delay = self._backoff.first
 
     def pause(self) -> None:

@@ -146,6 +146,7 @@ class RollingDeploy:
         wait = Wait(seconds, cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
         shown: tuple[Any, ...] | None = None
         while True:
+            wait.pause()  # first: no rollout is over the moment it starts
             service = self._describe(aws, target)
             if service is None:
                 return StageResult(False, f"service {target.cluster}/{target.service} disappeared", details)
@@ -160,9 +161,10 @@ class RollingDeploy:
             state = _rollout_state(ours, deployments)
             now = (state, ours.get("runningCount"), ours.get("pendingCount"), ours.get("failedTasks"))
             if now != shown:
+                if shown is None or now[0] != shown[0]:
+                    wait.changed()
                 shown = now
                 job.log(f"deployment {deployment_id}: {state}, running {now[1]}, pending {now[2]}, failed {now[3]}")
-                wait.changed()
             details["status"] = state
             if state == "COMPLETED":
                 job.log(f"deployment {deployment_id} completed")
@@ -173,7 +175,6 @@ class RollingDeploy:
                 return self._roll_back(job, aws, target, previous, details, "cancelled")
             if wait.expired:
                 return self._roll_back(job, aws, target, previous, details, f"timed out after {minutes(seconds)}")
-            wait.pause()
 
     def _failed(
         self,
