@@ -31,9 +31,11 @@ from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, Backoff, Target, Wait, minutes, target_of
-from deployfw_aws.render import Rendered, preflight_problems, render_job
+from deployfw_aws.render import Rendered, preflight_problems, render_job, write_artifacts
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from deployfw.config import Config, Module
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
@@ -92,6 +94,14 @@ class BlueGreenDeploy:
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return preflight_problems(config, module)
+
+    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
+        """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).
+
+        The same render a deploy registers, so a pipeline that deploys the files gets
+        exactly what ``deployfw run`` would have deployed.
+        """
+        return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
 
     # -- run -------------------------------------------------------------------------------
 

@@ -27,9 +27,11 @@ from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import Backoff, Target, Wait, minutes, target_of
-from deployfw_aws.render import preflight_problems, render_job
+from deployfw_aws.render import preflight_problems, render_job, write_artifacts
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from deployfw.config import Config, Module
 
 DEFAULT_TIMEOUT_MINUTES = 30
@@ -67,6 +69,14 @@ class RollingDeploy:
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return preflight_problems(config, module)
+
+    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
+        """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).
+
+        The same render a deploy registers, so a pipeline that deploys the files gets
+        exactly what ``deployfw run`` would have deployed.
+        """
+        return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
 
     def deploy(self, job: ModuleJob) -> StageResult:
         target = target_of(job.ctx.config, job.module)
