@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 ARTIFACT_LIMIT = 3 * 1024 * 1024  # CodePipeline reads at most 3 MB of a deploy action's input artifact
 PREFLIGHT_IMAGE = "000000000000.dkr.ecr.us-east-1.amazonaws.com/preflight@sha256:" + "0" * 64
 PREFLIGHT_ACCOUNT = "000000000000"
+_ECR_HOST = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,18 @@ def needs_account_id(config: Config, module: Module) -> bool:
 def render_module(
     config: Config, module: Module, image_uri: str, *, account_id: str | None, region: str | None
 ) -> Rendered:
-    """Fill and check ``module``'s templates for ``image_uri``; raise InputError with every problem."""
+    """Fill and check ``module``'s templates for ``image_uri``; raise InputError with every problem.
+
+    ``account_id``/``region`` may be None: an ECR image URI supplies both when a template needs them.
+    """
     target = target_of(config, module)
     problems: list[Problem] = []
+    ecr = _ECR_HOST.match(image_uri)  # an ECR image names its account and region: `render` needs no AWS call
     values: dict[str, str | None] = {
         "IMAGE": image_uri,
         "IMAGE1_NAME": image_uri,
-        "ACCOUNT_ID": account_id,
-        "REGION": region or config.region,
+        "ACCOUNT_ID": account_id or (ecr.group(1) if ecr else None),
+        "REGION": region or config.region or (ecr.group(2) if ecr else None),
         "ENV": config.env,
         "MODULE": module.name,
         "SERVICE": target.service,

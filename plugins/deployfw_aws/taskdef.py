@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
+from deployfw import redact
 from deployfw.errors import Problem
 from deployfw.yamlsrc import Document, KeyPath
 from deployfw_aws.located import problem
@@ -95,7 +96,8 @@ def _type_name(text: str) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short rendering of a bad value; masked, since task definitions do carry environment values."""
+    text = redact.mask(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

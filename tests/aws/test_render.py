@@ -264,3 +264,10 @@ def test_artifact_over_three_megabytes_is_refused(repo: Any) -> None:
     assert (problem.file, problem.key) == ("services/user-api/taskdef.json", "artifact")
     assert "3 MB" in problem.message
     assert ARTIFACT_LIMIT == 3 * 1024 * 1024
+
+
+def test_account_and_region_come_from_an_ecr_image_when_not_given(repo: Any) -> None:
+    root = repo({"user-api": BLUEGREEN}, module_files("user-api"), environments={"dev": {}})
+    config = load(root, "dev")
+    rendered = render_module(config, config.modules["user-api"], IMAGE, account_id=None, region=None)
+    assert rendered.taskdef["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/ecs-task-exc-role"
