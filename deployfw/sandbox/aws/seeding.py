@@ -1,21 +1,22 @@
 """Create, idempotently, the AWS infrastructure deployfw's service modules deploy to.
 
 The lead maps ``modules.yaml`` onto :class:`ServiceInfra`; this module only turns that
-list into resources, through ordinary boto3 calls against the sandbox endpoint (so
-seeding goes through exactly the validation every client meets). Re-running with the
-same list creates nothing new; it also registers which module owns which service,
-deployment group and CodeBuild project, so ``deploy:<module>``/``build:<module>``
-faults find their target.
+list into resources. It calls the sandbox's moto backends in-process, with the arguments
+moto's own request handlers would pass them for the equivalent boto3 calls (plus the
+handlers' own validation where they add any), and under the sandbox lock like any request.
+Going through boto3 and HTTP instead cost ~100 round trips and a botocore client per
+service (each parsing its service model) - most of ``deployfw sandbox``'s start-up - for
+the same resources. Re-running with the same list creates nothing new; it also registers
+which module owns which service, deployment group and CodeBuild project, so
+``deploy:<module>``/``build:<module>`` faults find their target.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from botocore.exceptions import ClientError
 
 from deployfw.sandbox.aws.server import ACCOUNT_ID, AwsSandbox
 
@@ -86,74 +87,69 @@ def _short(name: str, suffix: str, limit: int = 32) -> str:
     return f"{name[: limit - len(suffix) - 1]}-{suffix}"
 
 
-def _try(call: Callable[[], Any], *codes: str) -> Any:
-    try:
-        return call()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in codes:
-            return None
-        raise
-
-
 class _Seeder:
-    def __init__(self, sandbox: AwsSandbox, region: str) -> None:
-        self.sandbox, self.region = sandbox, region
-        self._clients: dict[str, Any] = {}
+    """Seeding for one region, straight against moto's backends (see the module docstring).
 
-    def c(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = self.sandbox.client(service, self.region)
-        return self._clients[service]
+    Each method mirrors the boto3 calls a client would make (describe, then create what
+    is missing) and passes what moto's request handler for that call would pass.
+    """
+
+    def __init__(self, region: str) -> None:
+        from moto.codebuild.models import codebuild_backends
+        from moto.codedeploy.models import codedeploy_backends
+        from moto.ec2.models import ec2_backends
+        from moto.ecr.models import ecr_backends
+        from moto.ecs.models import ecs_backends
+        from moto.elbv2.models import elbv2_backends
+        from moto.iam.models import iam_backends
+        from moto.logs.models import logs_backends
+        from moto.utilities.utils import get_partition
+
+        self.region = region
+        self.ec2 = ec2_backends[ACCOUNT_ID][region]
+        self.elb = elbv2_backends[ACCOUNT_ID][region]
+        self.ecs = ecs_backends[ACCOUNT_ID][region]
+        self.ecr = ecr_backends[ACCOUNT_ID][region]
+        self.cd = codedeploy_backends[ACCOUNT_ID][region]
+        self.cb = codebuild_backends[ACCOUNT_ID][region]
+        self.logs = logs_backends[ACCOUNT_ID][region]
+        self.iam = iam_backends[ACCOUNT_ID][get_partition(region)]
 
     # -- shared network and roles ------------------------------------------------------------
 
     def network(self) -> tuple[str, list[str], str]:
-        ec2 = self.c("ec2")
-        vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [_TAG]}])["Vpcs"]
+        ec2 = self.ec2
+        vpcs = ec2.describe_vpcs(filters={"tag:Name": [_TAG]})
         if vpcs:
-            vpc_id = vpcs[0]["VpcId"]
+            vpc_id = vpcs[0].id
         else:
-            vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-            ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": _TAG}])
-            ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
-        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-        subnet_ids = [s["SubnetId"] for s in sorted(subnets, key=lambda s: s["CidrBlock"])]
+            vpc_id = ec2.create_vpc("10.42.0.0/16", ipv6_cidr_block_network_border_group=self.region).id
+            ec2.create_tags([vpc_id], {"Name": _TAG})
+            ec2.modify_vpc_attribute(vpc_id, "enable_dns_hostnames", True)
+        subnets = ec2.describe_subnets(filters={"vpc-id": [vpc_id]})
+        subnet_ids = [s.id for s in sorted(subnets, key=lambda s: s.cidr_block)]
         zones = [f"{self.region}a", f"{self.region}b"]
         for index in range(len(subnet_ids), 2):
-            subnet_ids.append(
-                ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.42.{index}.0/24", AvailabilityZone=zones[index])[
-                    "Subnet"
-                ]["SubnetId"]
-            )
-        groups = ec2.describe_security_groups(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [_TAG]}]
-        )["SecurityGroups"]
-        sg_id = (
-            groups[0]["GroupId"]
-            if groups
-            else ec2.create_security_group(GroupName=_TAG, Description="deployfw sandbox services", VpcId=vpc_id)[
-                "GroupId"
-            ]
-        )
+            subnet_ids.append(ec2.create_subnet(vpc_id, f"10.42.{index}.0/24", None, zones[index], None, tags={}).id)
+        groups = ec2.describe_security_groups(filters={"vpc-id": [vpc_id], "group-name": [_TAG]})
+        sg_id = groups[0].id if groups else ec2.create_security_group(_TAG, "deployfw sandbox services", vpc_id, {}).id
         return vpc_id, subnet_ids[:2], sg_id
 
     def roles(self) -> dict[str, str]:
-        iam = self.c("iam")
         trust = {
             "ecsTaskExecutionRole": "ecs-tasks.amazonaws.com",
             "deployfw-codedeploy-role": "codedeploy.amazonaws.com",
             "deployfw-codebuild-role": "codebuild.amazonaws.com",
         }
+        existing = {role.name for role in self.iam.roles.values()}
         arns: dict[str, str] = {}
         for name, principal in trust.items():
             doc = {
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}],
             }
-            _try(
-                lambda n=name, d=doc: iam.create_role(RoleName=n, AssumeRolePolicyDocument=json.dumps(d)),
-                "EntityAlreadyExists",
-            )
+            if name not in existing:
+                self.iam.create_role(name, json.dumps(doc), None, None, None, [], 3600)
             arns[name] = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
         return arns
 
@@ -173,77 +169,88 @@ class _Seeder:
         return SeededService(infra, lb_arn, tgs, listeners, taskdef_arn, repo_uri)
 
     def _repository(self, infra: ServiceInfra) -> str:
-        ecr = self.c("ecr")
-        found = _try(
-            lambda: ecr.describe_repositories(repositoryNames=[infra.repository]),
-            "RepositoryNotFoundException",
-        )
-        if found:
-            return str(found["repositories"][0]["repositoryUri"])
-        return str(ecr.create_repository(repositoryName=infra.repository)["repository"]["repositoryUri"])
+        found = self.ecr.repositories.get(infra.repository)
+        if found is None:
+            found = self.ecr.create_repository(
+                repository_name=infra.repository,
+                registry_id=None,
+                encryption_config=None,
+                image_scan_config=None,
+                image_tag_mutability=None,
+                image_tag_mutability_exclusion_filters=None,
+                tags=[],
+            )
+        return str(found.uri)
 
     def _load_balancer(
         self, infra: ServiceInfra, vpc_id: str, subnets: list[str], sg: str
     ) -> tuple[str, tuple[str, str], tuple[str, str]]:
-        elb = self.c("elbv2")
+        elb = self.elb
         nlb = infra.deploy_kind == "nlb"
         name = _short(infra.service, "nlb" if nlb else "alb")
-        found = _try(lambda: elb.describe_load_balancers(Names=[name]), "LoadBalancerNotFound")
-        if found and found["LoadBalancers"]:
-            lb_arn = found["LoadBalancers"][0]["LoadBalancerArn"]
-        else:
-            kwargs: dict[str, Any] = {"Name": name, "Subnets": subnets, "Type": "network" if nlb else "application"}
-            if not nlb:
-                kwargs["SecurityGroups"] = [sg]
-            lb_arn = elb.create_load_balancer(**kwargs)["LoadBalancers"][0]["LoadBalancerArn"]
+        balancer = next((lb for lb in elb.load_balancers.values() if lb.name == name), None)
+        if balancer is None:
+            balancer = elb.create_load_balancer(
+                name=name,
+                security_groups=[] if nlb else [sg],
+                subnet_ids=subnets,
+                subnet_mappings=[],
+                scheme=None,  # type: ignore[arg-type]  # what the handler passes when Scheme is absent
+                loadbalancer_type="network" if nlb else "application",
+                ip_address_type="ipv4",
+                tags=None,
+            )
+        lb_arn = str(balancer.arn)
         protocol = "TCP" if nlb else "HTTP"
         tgs = []
         for color in ("blue", "green"):
             tg_name = _short(infra.service, color)
-            got = _try(lambda n=tg_name: elb.describe_target_groups(Names=[n]), "TargetGroupNotFound")
-            if got and got["TargetGroups"]:
-                tgs.append(got["TargetGroups"][0]["TargetGroupArn"])
-                continue
-            kwargs = {
-                "Name": tg_name,
-                "Protocol": protocol,
-                "Port": infra.container_port,
-                "VpcId": vpc_id,
-                "TargetType": "ip",
-            }
-            if not nlb:
-                kwargs["HealthCheckPath"] = infra.health_check_path
-            tgs.append(elb.create_target_group(**kwargs)["TargetGroups"][0]["TargetGroupArn"])
-        existing = {
-            int(listener["Port"]): listener["ListenerArn"]
-            for listener in elb.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
-        }
+            group = next((tg for tg in elb.target_groups.values() if tg.name == tg_name), None)
+            if group is None:
+                group = elb.create_target_group(
+                    tg_name,
+                    vpc_id=vpc_id,
+                    protocol=protocol,
+                    protocol_version=None,
+                    port=infra.container_port,
+                    healthcheck_protocol=None,
+                    healthcheck_port=None,
+                    healthcheck_path=None if nlb else infra.health_check_path,
+                    healthcheck_interval_seconds=None,
+                    healthcheck_timeout_seconds=None,
+                    healthcheck_enabled=None,
+                    healthy_threshold_count=None,
+                    unhealthy_threshold_count=None,
+                    matcher=None,
+                    ip_address_type=None,
+                    target_type="ip",
+                    tags=None,
+                )
+            tgs.append(str(group.arn))
+        existing = {int(listener.port): str(listener.arn) for listener in elb.describe_listeners(lb_arn, [])}
         listeners = []
         for port in infra.listener_ports:
             if port not in existing:
                 existing[port] = elb.create_listener(
-                    LoadBalancerArn=lb_arn,
-                    Protocol=protocol,
-                    Port=port,
-                    DefaultActions=[{"Type": "forward", "TargetGroupArn": tgs[0]}],
-                )["Listeners"][0]["ListenerArn"]
+                    load_balancer_arn=lb_arn,
+                    protocol=protocol,
+                    port=port,
+                    ssl_policy="ELBSecurityPolicy-2016-08",
+                    certificate=None,
+                    actions=[{"Type": "forward", "TargetGroupArn": tgs[0]}],
+                    alpn_policy=[],
+                    tags=None,
+                ).arn
             listeners.append(existing[port])
         return lb_arn, (tgs[0], tgs[1]), (listeners[0], listeners[1])
 
     def _task_definition(self, infra: ServiceInfra, repo_uri: str, roles: dict[str, str]) -> str:
-        ecs = self.c("ecs")
-        got = _try(lambda: ecs.describe_task_definition(taskDefinition=infra.service), "ClientException")
-        if got:
-            return str(got["taskDefinition"]["taskDefinitionArn"])
+        if self.ecs.task_definitions.get(infra.service):
+            return str(self.ecs.describe_task_definition(infra.service).arn)
         return str(
-            ecs.register_task_definition(
-                family=infra.service,
-                executionRoleArn=roles["ecsTaskExecutionRole"],
-                networkMode="awsvpc",
-                requiresCompatibilities=["FARGATE"],
-                cpu="256",
-                memory="512",
-                containerDefinitions=[
+            self.ecs.register_task_definition(
+                infra.service,
+                [
                     {
                         "name": infra.container_name,
                         "image": f"{repo_uri}:initial",
@@ -253,48 +260,80 @@ class _Seeder:
                         "portMappings": [{"containerPort": infra.container_port, "protocol": "tcp"}],
                     }
                 ],
-            )["taskDefinition"]["taskDefinitionArn"]
+                volumes=None,
+                network_mode="awsvpc",
+                tags=None,
+                placement_constraints=None,
+                requires_compatibilities=["FARGATE"],
+                cpu="256",
+                memory="512",
+                task_role_arn=None,
+                execution_role_arn=roles["ecsTaskExecutionRole"],
+                proxy_configuration=None,
+                inference_accelerators=None,
+                runtime_platform=None,
+                ipc_mode=None,
+                pid_mode=None,
+                ephemeral_storage=None,
+            ).arn
         )
 
     def _ecs_service(self, infra: ServiceInfra, taskdef: str, tg: str, network: dict[str, Any]) -> None:
-        ecs = self.c("ecs")
-        _try(lambda: ecs.create_cluster(clusterName=infra.cluster))
-        found = ecs.describe_services(cluster=infra.cluster, services=[infra.service])["services"]
-        if any(s["status"] == "ACTIVE" for s in found):
+        ecs = self.ecs
+        if infra.cluster not in ecs.clusters:  # CreateCluster of an existing name returns it unchanged, as in AWS
+            ecs.create_cluster(infra.cluster)
+        found, _ = ecs.describe_services(infra.cluster, [infra.service])
+        if any(s.status == "ACTIVE" for s in found):
             return
         lbs = [{"targetGroupArn": tg, "containerName": infra.container_name, "containerPort": infra.container_port}]
-        common: dict[str, Any] = {
-            "cluster": infra.cluster,
-            "serviceName": infra.service,
-            "desiredCount": infra.desired_count,
-            "launchType": "FARGATE",
-            "networkConfiguration": network,
-            "loadBalancers": lbs,
-        }
-        if infra.deploy_kind == "rolling":
-            ecs.create_service(
-                taskDefinition=taskdef,
-                deploymentController={"type": "ECS"},
-                deploymentConfiguration={
+        rolling = infra.deploy_kind == "rolling"
+        service = ecs.create_service(
+            infra.cluster,
+            infra.service,
+            infra.desired_count,
+            taskdef,
+            lbs,
+            None,
+            None,
+            {"type": "ECS" if rolling else "CODE_DEPLOY"},
+            "FARGATE",
+            network_configuration=network,
+            service_registries=None,
+            platform_version=None,
+            propagate_tags="NONE",
+            role_arn=None,
+        )
+        # What SandboxEcsResponse.create_service adds after moto's handler.
+        ecs.service_created(
+            service,
+            (
+                {
                     "deploymentCircuitBreaker": {"enable": True, "rollback": True},
                     "maximumPercent": 200,
                     "minimumHealthyPercent": 100,
-                },
-                **common,
-            )
-            return
-        ecs.create_service(taskDefinition=taskdef, deploymentController={"type": "CODE_DEPLOY"}, **common)
-        task_set = ecs.create_task_set(
-            cluster=infra.cluster,
-            service=infra.service,
-            taskDefinition=taskdef,
-            launchType="FARGATE",
-            networkConfiguration=network,
-            loadBalancers=lbs,
-        )["taskSet"]
-        ecs.update_service_primary_task_set(
-            cluster=infra.cluster, service=infra.service, primaryTaskSet=task_set["taskSetArn"]
+                }
+                if rolling
+                else None
+            ),
         )
+        if rolling:
+            return
+        task_set = ecs.create_task_set(
+            infra.service,
+            infra.cluster,
+            taskdef,
+            external_id=None,
+            network_configuration=network,
+            load_balancers=lbs,
+            service_registries=None,
+            launch_type="FARGATE",
+            capacity_provider_strategy=None,
+            platform_version=None,
+            scale=None,
+            client_token=None,
+            tags=None,
+        )
+        ecs.update_service_primary_task_set(infra.cluster, infra.service, task_set.task_set_arn)
 
     def _codedeploy(
         self,
@@ -303,31 +342,34 @@ class _Seeder:
         listeners: tuple[str, str],
         roles: dict[str, str],
     ) -> None:
-        cd = self.c("codedeploy")
-        _try(
-            lambda: cd.create_application(applicationName=infra.application, computePlatform="ECS"),
-            "ApplicationAlreadyExistsException",
-        )
-        if _try(
-            lambda: cd.get_deployment_group(applicationName=infra.application, deploymentGroupName=infra.group),
-            "DeploymentGroupDoesNotExistException",
-        ):
+        cd = self.cd
+        if infra.application not in cd.applications:
+            cd.create_application(application_name=infra.application, compute_platform="ECS", tags=None)
+        if infra.group in cd.deployment_groups.get(infra.application, {}):
             return
         cd.create_deployment_group(
-            applicationName=infra.application,
-            deploymentGroupName=infra.group,
-            deploymentConfigName=(
+            application_name=infra.application,
+            deployment_group_name=infra.group,
+            deployment_config_name=(
                 "CodeDeployDefault.ECSAllAtOnce" if infra.deploy_kind == "nlb" else infra.deployment_config
             ),
-            serviceRoleArn=roles["deployfw-codedeploy-role"],
-            deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-            blueGreenDeploymentConfiguration={
+            ec2_tag_filters=None,
+            on_premises_instance_tag_filters=None,
+            auto_scaling_groups=None,
+            service_role_arn=roles["deployfw-codedeploy-role"],
+            trigger_configurations=None,
+            alarm_configuration=None,
+            auto_rollback_configuration={
+                "enabled": True,
+                "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"],
+            },
+            outdated_instances_strategy=None,
+            deployment_style={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+            blue_green_deployment_configuration={
                 "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 0},
                 "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0},
             },
-            autoRollbackConfiguration={"enabled": True, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]},
-            ecsServices=[{"serviceName": infra.service, "clusterName": infra.cluster}],
-            loadBalancerInfo={
+            load_balancer_info={
                 "targetGroupPairInfoList": [
                     {
                         "targetGroups": [
@@ -339,47 +381,77 @@ class _Seeder:
                     }
                 ]
             },
+            ec2_tag_set=None,
+            ecs_services=[{"serviceName": infra.service, "clusterName": infra.cluster}],
+            on_premises_tag_set=None,
+            tags=None,
+            termination_hook_enabled=None,
         )
 
     def _codebuild(self, infra: ServiceInfra, roles: dict[str, str], repo_uri: str) -> None:
-        cb = self.c("codebuild")
+        from moto.codebuild import responses as handlers
+
         group = f"/aws/codebuild/{infra.project}"
-        _try(lambda: self.c("logs").create_log_group(logGroupName=group), "ResourceAlreadyExistsException")
-        if cb.batch_get_projects(names=[infra.project])["projects"]:
+        if group not in self.logs.groups:
+            self.logs.create_log_group(group, None, kmsKeyId=None)
+        if infra.project in self.cb.codebuild_projects:
             return
-        cb.create_project(
-            name=infra.project,
-            source={
-                "type": "CODECOMMIT",
-                "location": f"https://git-codecommit.{self.region}.amazonaws.com/v1/repos/{infra.module}",
-                "buildspec": infra.buildspec,
-            },
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "image": "aws/codebuild/standard:7.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-                "privilegedMode": True,
-                "environmentVariables": [
-                    {"name": "MODULE", "value": infra.module, "type": "PLAINTEXT"},
-                    {"name": "REPOSITORY_URI", "value": repo_uri, "type": "PLAINTEXT"},
-                ],
-            },
-            serviceRole=roles["deployfw-codebuild-role"],
-            logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": group}},
+        source = {
+            "type": "CODECOMMIT",
+            "location": f"https://git-codecommit.{self.region}.amazonaws.com/v1/repos/{infra.module}",
+            "buildspec": infra.buildspec,
+        }
+        artifacts = {"type": "NO_ARTIFACTS"}
+        environment = {
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "privilegedMode": True,
+            "environmentVariables": [
+                {"name": "MODULE", "value": infra.module, "type": "PLAINTEXT"},
+                {"name": "REPOSITORY_URI", "value": repo_uri, "type": "PLAINTEXT"},
+            ],
+        }
+        role = roles["deployfw-codebuild-role"]
+        # CreateProject's handler validates before calling the backend; so do we.
+        handlers._validate_required_params_source(source)
+        handlers._validate_required_params_service_role(ACCOUNT_ID, self.region, role)
+        handlers._validate_required_params_artifacts(artifacts)
+        handlers._validate_required_params_environment(environment)
+        handlers._validate_required_params_project_name(infra.project)
+        self.cb.create_project(
+            project_name=infra.project,
+            description=None,
+            project_source=source,
+            artifacts=artifacts,
+            environment=environment,
+            service_role=role,
+            tags=None,
+            cache=None,
+            timeout=None,
+            queued_timeout=None,
+            source_version=None,
+            logs_config={"cloudWatchLogs": {"status": "ENABLED", "groupName": group}},
+            vpc_config=None,
         )
 
 
 def seed(sandbox: AwsSandbox, infra: Sequence[ServiceInfra], region: str = "us-east-1") -> SeedResult:
-    """Create everything ``infra`` needs in ``region``; safe to call again."""
-    seeder = _Seeder(sandbox, region)
-    vpc_id, subnets, sg = seeder.network()
-    roles = seeder.roles()
-    services: dict[str, SeededService] = {}
-    registry = sandbox.ctx.registry
-    for item in infra:
-        registry.services[(item.cluster, item.service)] = item.module
-        registry.deployment_groups[(item.application, item.group)] = item.module
-        registry.projects[item.project] = item.module
-        services[item.module] = seeder.service(item, vpc_id, subnets, sg, roles)
+    """Create everything ``infra`` needs in ``region``; safe to call again.
+
+    Holds the sandbox lock throughout, as every request does: the ticker and request
+    threads must not see a half-created service.
+    """
+    sandbox.endpoint_url  # noqa: B018 - raises unless started (moto's backends are ours only then)
+    with sandbox.ctx.lock:
+        seeder = _Seeder(region)
+        vpc_id, subnets, sg = seeder.network()
+        roles = seeder.roles()
+        services: dict[str, SeededService] = {}
+        registry = sandbox.ctx.registry
+        for item in infra:
+            registry.services[(item.cluster, item.service)] = item.module
+            registry.deployment_groups[(item.application, item.group)] = item.module
+            registry.projects[item.project] = item.module
+            services[item.module] = seeder.service(item, vpc_id, subnets, sg, roles)
     return SeedResult(vpc_id, subnets, sg, roles, services)
