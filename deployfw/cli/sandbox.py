@@ -16,6 +16,9 @@ import threading
 import click
 
 from deployfw.cli.app import App
+from deployfw.errors import InputError
+
+TIMINGS_ENV = "DEPLOYFW_SANDBOX_TIMINGS"
 
 
 @click.command("sandbox")
@@ -31,9 +34,12 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
 
     if faults is not None:
         os.environ["DEPLOYFW_SANDBOX_FAULTS"] = faults
+    timings = parse_timings(os.environ.get(TIMINGS_ENV, ""))
     config = app.load_config()
     session = SandboxSession.start(config, port=port, jenkins_port=jenkins_port)
     try:
+        for name, seconds in timings.items():
+            setattr(session.aws.timings, name, seconds)
         env = session.environment()
         for key in ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
             click.echo(f"{key}={env[key]}")
@@ -55,3 +61,28 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
         stop.wait()
     finally:
         session.stop()
+
+
+def parse_timings(text: str) -> dict[str, float]:
+    """``deploy_step=0.05,rolling_step=0.05`` (fields of ``Timings``): tests speed simulated work up.
+
+    Checked before the sandbox starts, so a typo is bad input (exit 2) rather than silently slow tests.
+    """
+    from dataclasses import fields
+
+    from deployfw.sandbox.aws.context import Timings
+
+    known = {f.name for f in fields(Timings)}
+    parsed: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = (p.strip() for p in item.partition("="))
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if name not in known or seconds < 0:
+            raise InputError(
+                f"{TIMINGS_ENV}: bad item {item!r}; expected <name>=<seconds>, name one of {', '.join(sorted(known))}"
+            )
+        parsed[name] = seconds
+    return parsed
