@@ -45,15 +45,18 @@ def deployfw(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.Completed
 
 
 def test_mixed_environment_deploys_every_module_from_a_clean_clone(clone: Path) -> None:
+    # as a Jenkins pipeline runs it (JENKINS_URL itself comes from the sandbox)
+    pipeline = {"JOB_NAME": "shop-deploy", "BUILD_NUMBER": "7", "BUILD_URL": "https://ci.example/job/shop-deploy/7/"}
     done = deployfw(
         clone,
         "-e", "mixed", "--sandbox", "run", "--all", "--junit", "out.xml", "--report", "out.json",
-        env=terminal_env(),
+        env=terminal_env(**pipeline),
     )  # fmt: skip
 
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((clone / "out.json").read_text())
     assert report["status"] == "succeeded" and report["env"] == "mixed"
+    assert report["ci_url"] == pipeline["BUILD_URL"]
     modules = {m["name"]: m for m in report["modules"]}
     assert sorted(modules) == list(MODULES)
     for name, module in modules.items():
