@@ -30,8 +30,25 @@ import yaml
 from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
-from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, Backoff, Target, Wait, minutes, target_of
-from deployfw_aws.render import Rendered, preflight_problems, render_job, write_artifacts
+from deployfw_aws.deploy_common import (
+    ECS_ALL_AT_ONCE,
+    Backoff,
+    Target,
+    Wait,
+    describe_service,
+    minutes,
+    short_arn,
+    target_of,
+    task_definition_image,
+)
+from deployfw_aws.render import (
+    Rendered,
+    needs_account_id,
+    preflight_problems,
+    render_job,
+    render_module,
+    write_artifacts,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -105,9 +122,9 @@ class BlueGreenDeploy:
 
     # -- run -------------------------------------------------------------------------------
 
-    def deploy(self, job: ModuleJob) -> StageResult:
-        target = target_of(job.ctx.config, job.module)
-        details: dict[str, Any] = {
+    def _details(self, target: Target) -> dict[str, Any]:
+        """The report's deploy details, the same keys for deploy and redeploy."""
+        return {
             "backend": self.backend_id,
             "id": None,
             "task_definition": None,
@@ -118,6 +135,10 @@ class BlueGreenDeploy:
             "deployment_config": None,
             "error_information": None,
         }
+
+    def deploy(self, job: ModuleJob) -> StageResult:
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
         if job.image_uri is None:
             return StageResult(False, "no image digest to deploy", details)
         aws = aws_for(job.ctx)
@@ -128,8 +149,15 @@ class BlueGreenDeploy:
             return StageResult(False, str(exc), details)
 
     def _deploy(
-        self, job: ModuleJob, aws: Aws, target: Target, rendered: Rendered, details: dict[str, Any]
+        self,
+        job: ModuleJob,
+        aws: Aws,
+        target: Target,
+        rendered: Rendered,
+        details: dict[str, Any],
+        registered: str | None = None,
     ) -> StageResult:
+        """Create and follow one deployment; ``registered`` (a rollback) skips RegisterTaskDefinition."""
         group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
                          deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
         problem = self._check_group(group, target)
@@ -144,19 +172,106 @@ class BlueGreenDeploy:
         else:
             if job.ctx.cancel.is_set():
                 return StageResult(False, "cancelled before deploying; nothing changed", details)
-            taskdef_arn = aws.call("ecs", "register_task_definition", **rendered.taskdef)["taskDefinition"][
-                "taskDefinitionArn"
-            ]
-            job.log(f"registered task definition {taskdef_arn.rsplit('/', 1)[-1]} ({rendered.image_uri})")
+            if registered:
+                taskdef_arn = registered
+            else:
+                taskdef_arn = aws.call("ecs", "register_task_definition", **rendered.taskdef)["taskDefinition"][
+                    "taskDefinitionArn"
+                ]
+                job.log(f"registered task definition {taskdef_arn.rsplit('/', 1)[-1]} ({rendered.image_uri})")
             details["task_definition"] = taskdef_arn
+            job.progress(task_definition=taskdef_arn)
             if job.ctx.cancel.is_set():
                 return StageResult(False, "cancelled before deploying; the service was not changed", details)
             deployment_id = self._create(job, aws, target, rendered, taskdef_arn, config_name)
         details.update(id=deployment_id, task_definition=taskdef_arn)
+        # Recorded at once: a run killed from here on leaves a deployment its successor can find.
+        job.progress(**{k: v for k, v in (("deployment_id", deployment_id), ("task_definition", taskdef_arn)) if v})
         seconds = self._deadline_seconds(target, group, config_name)
         job.log(f"deployment {deployment_id} in {target.application}/{target.deployment_group} with "
                 f"{config_name}; waiting up to {minutes(seconds)}")
         return self._track(job, aws, target, deployment_id, config_name, seconds, details)
+
+    # -- recovery, rollback, status ---------------------------------------------------------
+
+    def recover(self, job: ModuleJob, deployment_id: str) -> tuple[str, str | None]:
+        """Conclude a deployment a killed run left behind, without ever starting a second one.
+
+        An active deployment is followed with deploy's own deadline and backoff (cancel or
+        timeout stop it with rollback); a finished one is read. The answer is the state
+        store outcome: "succeeded", "rolled_back", "failed", or "abandoned" when CodeDeploy no
+        longer knows the deployment.
+        """
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        details["id"] = deployment_id
+        aws = aws_for(job.ctx)
+        try:
+            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
+        except AwsError as exc:
+            if exc.code == "DeploymentDoesNotExistException":
+                return "abandoned", f"deployment {deployment_id} no longer exists in CodeDeploy"
+            raise
+        details["task_definition"] = _appspec_task_definition(info)
+        if info["status"] in TERMINAL:
+            result = self._outcome(job, info, details)
+        else:
+            group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
+                             deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
+            config_name = info.get("deploymentConfigName") or group.get("deploymentConfigName")
+            seconds = self._deadline_seconds(target, group, config_name)
+            job.log(f"deployment {deployment_id} is {info['status']}; waiting up to {minutes(seconds)}")
+            result = self._track(job, aws, target, deployment_id, config_name, seconds, details)
+        return outcome_of(result), result.error
+
+    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
+        """Deploy an already registered task definition (``deployfw rollback``): no render of a new image.
+
+        The AppSpec is the module's template around that ARN; waiting, stop-with-rollback and
+        the details are deploy's.
+        """
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        details["task_definition"] = task_definition_arn
+        aws = aws_for(job.ctx)
+        try:
+            image, status = task_definition_image(aws, task_definition_arn, target.container)
+            if image is None:
+                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
+            if status == "INACTIVE":
+                return StageResult(False, f"task definition {short_arn(task_definition_arn)} was deregistered "
+                                          "(INACTIVE); ECS cannot deploy it again", details)
+            config, module = job.ctx.config, job.module
+            account = aws.account_id() if needs_account_id(config, module) else None
+            rendered = render_module(config, module, image, account_id=account,
+                                     region=config.region or job.ctx.region)
+            job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
+            return self._deploy(job, aws, target, rendered, details, registered=task_definition_arn)
+        except (InputError, AwsError) as exc:
+            return StageResult(False, str(exc), details)
+
+    def describe(self, job: ModuleJob) -> dict[str, Any]:
+        """What runs now: the service's PRIMARY task set's task definition and image, and the last deployment."""
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        live: dict[str, Any] = {"backend": self.backend_id, "cluster": target.cluster, "service": target.service}
+        service = describe_service(aws, target)
+        if service is None:
+            return {**live, "exists": False, "task_definition": None, "image": None}
+        primary = next((s for s in service.get("taskSets") or [] if s.get("status") == "PRIMARY"), None)
+        arn = primary.get("taskDefinition") if primary else service.get("taskDefinition")
+        image, _ = task_definition_image(aws, arn, target.container)
+        live.update(exists=True, task_definition=arn, image=image, running=service.get("runningCount"),
+                    desired=service.get("desiredCount"))
+        try:
+            group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
+                             deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
+        except AwsError:
+            group = {}
+        last = group.get("lastAttemptedDeployment") or {}
+        live["last_deployment"] = {"id": last.get("deploymentId"), "status": last.get("status")} if last else None
+        live["in_progress"] = last.get("status") in ACTIVE
+        return live
 
     # -- hooks for the NLB variant ---------------------------------------------------------
 
@@ -361,6 +476,13 @@ class NlbDeploy(BlueGreenDeploy):
             return (f"deployment group {target.application}/{target.deployment_group} uses {configured}; behind a "
                     f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE}")
         return super()._check_group(group, target)
+
+
+def outcome_of(result: StageResult) -> str:
+    """The state store outcome of a deploy result: a rollback is its own outcome, and a failure."""
+    if result.ok:
+        return "succeeded"
+    return "rolled_back" if result.details.get("rolled_back") else "failed"
 
 
 def _ambiguous(exc: AwsError) -> bool:

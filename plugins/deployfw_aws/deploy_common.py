@@ -152,3 +152,37 @@ class Wait:
 def minutes(seconds: float) -> str:
     value = seconds / 60
     return f"{value:g} min" if value >= 1 else f"{seconds:g} s"
+
+
+# -- reading what runs: shared by recover, redeploy and describe ----------------------------
+
+
+def describe_service(aws: Any, target: Target) -> dict[str, Any] | None:
+    """The module's ECS service as DescribeServices returns it; None when it does not exist (or is INACTIVE)."""
+    found = aws.call("ecs", "describe_services", cluster=target.cluster, services=[target.service])
+    services = [s for s in found.get("services") or [] if s.get("status") != "INACTIVE"]
+    return services[0] if services else None
+
+
+def task_definition_image(aws: Any, arn: str | None, container: str | None) -> tuple[str | None, str | None]:
+    """``(image, status)`` of a registered task definition: the ``container``'s image (else the first one's).
+
+    ``status`` is ECS's ACTIVE/INACTIVE (a deregistered revision cannot be deployed again); both are
+    None when the ARN is unknown, so ``status`` and ``rollback`` can say so instead of failing.
+    """
+    if not arn:
+        return None, None
+    try:
+        found = aws.call("ecs", "describe_task_definition", taskDefinition=arn)["taskDefinition"]
+    except Exception as exc:  # AwsError; ClientException is ECS's answer for an unknown revision
+        if getattr(exc, "code", None) in ("ClientException", "InvalidParameterException"):
+            return None, None
+        raise
+    containers = found.get("containerDefinitions") or []
+    chosen = next((c for c in containers if c.get("name") == container), containers[0] if containers else {})
+    return chosen.get("image"), found.get("status")
+
+
+def short_arn(arn: str | None) -> str:
+    """``family:revision`` of a task definition ARN, for log lines."""
+    return str(arn).rsplit("/", 1)[-1] if arn else "-"

@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any
 from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import Aws, AwsError, aws_for
-from deployfw_aws.deploy_common import Backoff, Target, Wait, minutes, target_of
+from deployfw_aws.deploy_common import (
+    Backoff,
+    Target,
+    Wait,
+    describe_service,
+    minutes,
+    short_arn,
+    target_of,
+    task_definition_image,
+)
 from deployfw_aws.render import preflight_problems, render_job, write_artifacts
 
 if TYPE_CHECKING:
@@ -78,9 +87,9 @@ class RollingDeploy:
         """
         return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
 
-    def deploy(self, job: ModuleJob) -> StageResult:
-        target = target_of(job.ctx.config, job.module)
-        details: dict[str, Any] = {
+    def _details(self, target: Target) -> dict[str, Any]:
+        """The report's deploy details, the same keys for deploy and redeploy."""
+        return {
             "backend": self.backend_id,
             "id": None,
             "task_definition": None,
@@ -90,6 +99,10 @@ class RollingDeploy:
             "service": target.service,
             "previous_task_definition": None,
         }
+
+    def deploy(self, job: ModuleJob) -> StageResult:
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
         if job.image_uri is None:
             return StageResult(False, "no image digest to deploy", details)
         aws = aws_for(job.ctx)
@@ -100,8 +113,15 @@ class RollingDeploy:
             return StageResult(False, str(exc), details)
 
     def _deploy(
-        self, job: ModuleJob, aws: Aws, target: Target, taskdef: dict[str, Any], details: dict[str, Any]
+        self,
+        job: ModuleJob,
+        aws: Aws,
+        target: Target,
+        taskdef: dict[str, Any] | None,
+        details: dict[str, Any],
+        registered: str | None = None,
     ) -> StageResult:
+        """Update the service and follow its deployment; ``registered`` (a rollback) skips registration."""
         service = self._describe(aws, target)
         if service is None:
             return StageResult(False, f"service {target.cluster}/{target.service} does not exist", details)
@@ -118,9 +138,13 @@ class RollingDeploy:
         old_events = {e.get("id") for e in service.get("events") or []}
         if job.ctx.cancel.is_set():
             return StageResult(False, "cancelled before deploying; nothing changed", details)
-        arn = aws.call("ecs", "register_task_definition", **taskdef)["taskDefinition"]["taskDefinitionArn"]
+        if registered:
+            arn = registered
+        else:
+            arn = aws.call("ecs", "register_task_definition", **(taskdef or {}))["taskDefinition"]["taskDefinitionArn"]
+            job.log(f"registered task definition {arn.rsplit('/', 1)[-1]}")
         details["task_definition"] = arn
-        job.log(f"registered task definition {arn.rsplit('/', 1)[-1]}")
+        job.progress(task_definition=arn)
         if job.ctx.cancel.is_set():
             return StageResult(False, "cancelled before deploying; the service was not changed", details)
         configuration = {**(service.get("deploymentConfiguration") or {}), "deploymentCircuitBreaker": CIRCUIT_BREAKER}
@@ -131,10 +155,80 @@ class RollingDeploy:
             return StageResult(False, "UpdateService started no deployment of the new task definition", details)
         deployment_id = primary["id"]
         details["id"] = deployment_id
+        # Recorded at once: a run killed from here on leaves a deployment its successor can find.
+        job.progress(deployment_id=deployment_id, task_definition=arn)
         seconds = float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60
         job.log(f"deployment {deployment_id} of {target.cluster}/{target.service} started; "
                 f"waiting up to {minutes(seconds)}")
         return self._track(job, aws, target, deployment_id, arn, previous, old_events, seconds, details)
+
+    # -- recovery, rollback, status ---------------------------------------------------------
+
+    def recover(self, job: ModuleJob, deployment_id: str) -> tuple[str, str | None]:
+        """Conclude a rolling deployment a killed run left behind, without updating the service again.
+
+        Still listed: followed like deploy follows it (cancel or timeout roll back to the
+        deployment it replaced). Gone: replaced since; the service's events say whether it
+        completed or the circuit breaker rolled it back, else it is not counted as deployed.
+        """
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        details["id"] = deployment_id
+        aws = aws_for(job.ctx)
+        service = self._describe(aws, target)
+        if service is None:
+            return "failed", f"service {target.cluster}/{target.service} does not exist"
+        deployments = service.get("deployments") or []
+        ours = next((d for d in deployments if d.get("id") == deployment_id), None)
+        if ours is None:
+            return _concluded_from_events(service, deployment_id)
+        arn = str(ours.get("taskDefinition"))
+        others = [d.get("taskDefinition") for d in deployments if d.get("id") != deployment_id]
+        previous = next((t for t in others if t and t != arn), None)  # what a rollback returns to
+        details.update(task_definition=arn, previous_task_definition=previous)
+        seconds = float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60
+        job.log(f"deployment {deployment_id} is {_rollout_state(ours, deployments)}; waiting up to {minutes(seconds)}")
+        seen = {e.get("id") for e in service.get("events") or []}
+        result = self._track(job, aws, target, deployment_id, arn, previous, seen, seconds, details)
+        if result.ok:
+            return "succeeded", None
+        return ("rolled_back" if details.get("rolled_back") else "failed"), result.error
+
+    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
+        """UpdateService to an already registered task definition (``deployfw rollback``), followed like deploy."""
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        aws = aws_for(job.ctx)
+        try:
+            image, status = task_definition_image(aws, task_definition_arn, target.container)
+            if image is None:
+                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
+            if status == "INACTIVE":
+                return StageResult(False, f"task definition {short_arn(task_definition_arn)} was deregistered "
+                                          "(INACTIVE); ECS cannot deploy it again", details)
+            job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
+            return self._deploy(job, aws, target, None, details, registered=task_definition_arn)
+        except (InputError, AwsError) as exc:
+            return StageResult(False, str(exc), details)
+
+    def describe(self, job: ModuleJob) -> dict[str, Any]:
+        """What runs now: the PRIMARY deployment's task definition, image and rolloutState."""
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        live: dict[str, Any] = {"backend": self.backend_id, "cluster": target.cluster, "service": target.service}
+        service = describe_service(aws, target)
+        if service is None:
+            return {**live, "exists": False, "task_definition": None, "image": None}
+        deployments = service.get("deployments") or []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+        arn = primary.get("taskDefinition") if primary else service.get("taskDefinition")
+        image, _ = task_definition_image(aws, arn, target.container)
+        state = _rollout_state(primary, deployments) if primary else None
+        live.update(exists=True, task_definition=arn, image=image, running=service.get("runningCount"),
+                    desired=service.get("desiredCount"), rollout_state=state,
+                    last_deployment={"id": primary.get("id"), "status": state} if primary else None,
+                    in_progress=state == "IN_PROGRESS")
+        return live
 
     def _describe(self, aws: Aws, target: Target) -> dict[str, Any] | None:
         found = aws.call("ecs", "describe_services", cluster=target.cluster, services=[target.service])
@@ -248,3 +342,20 @@ def _rollout_state(ours: dict[str, Any], deployments: list[dict[str, Any]]) -> s
     if len(deployments) == 1 and ours.get("runningCount") == ours.get("desiredCount"):
         return "COMPLETED"
     return "IN_PROGRESS"
+
+
+def _concluded_from_events(service: dict[str, Any], deployment_id: str) -> tuple[str, str | None]:
+    """A deployment no longer listed: ECS's events name it when it completed or failed."""
+    for event in service.get("events") or []:  # newest first
+        message = str(event.get("message") or "")
+        if deployment_id not in message:
+            continue
+        if "failed" in message:
+            return "rolled_back", f"deployment {deployment_id}: {message}"
+        if "completed" in message:
+            return "succeeded", None
+    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+    return "failed", (
+        f"deployment {deployment_id} was replaced by {primary.get('id') or 'another deployment'} "
+        f"({short_arn(primary.get('taskDefinition'))}) before its outcome was seen; not counted as deployed"
+    )
