@@ -29,9 +29,10 @@ input before anything runs; the token never reaches a log line or a report.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from deployfw.backends import ModuleJob, StageResult
+from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
 from deployfw_jenkins.errors import JenkinsAuthError, JenkinsError, JenkinsTimeout
@@ -43,11 +44,14 @@ from deployfw_jenkins.jobspec import (
 )
 from deployfw_local.buildenv import timeout_seconds
 
+if TYPE_CHECKING:
+    from deployfw_jenkins.client import BuildResult, JenkinsClient
+
 _OK = frozenset({"SUCCESS"})
 _CLIENT_RESOURCE = "jenkins:client"
 
 
-def _default_client() -> Any:
+def _default_client() -> JenkinsClient:
     """The run's Jenkins client, from the environment (imports python-jenkins)."""
     from deployfw_jenkins.client import JenkinsClient
     from deployfw_jenkins.retrying import PollPolicy
@@ -66,14 +70,21 @@ class JenkinsBuild:
 
     backend_id = "jenkins"
 
-    def __init__(self, ctx: Any, *, client_factory: Callable[[], Any] = _default_client, stop_grace: float = 60.0):
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        client_factory: Callable[[], JenkinsClient] = _default_client,
+        stop_grace: float = 60.0,
+    ) -> None:
         self.ctx = ctx
         self._client_factory = client_factory
         self.stop_grace = stop_grace
         self._credentials_checked = False
 
     @property
-    def client(self) -> Any:
+    def client(self) -> JenkinsClient:
+        """The run's one client, shared by every module this backend builds."""
         return self.ctx.resource(_CLIENT_RESOURCE, self._client_factory)
 
     def steps(self, module: Module, config: Config) -> Sequence[str]:
@@ -111,18 +122,22 @@ class JenkinsBuild:
             return StageResult(False, str(exc), {**details, "result": "NOT_STARTED"})
         try:
             return _Follow(self, client, job, name, details).run()
-        except JenkinsAuthError as exc:
-            job.log(f"Jenkins refused deployfw's credentials: {exc}")
-            return StageResult(False, str(exc), {**details, "result": details.get("result") or "NOT_STARTED"})
         except JenkinsError as exc:
-            details.setdefault("result", None)
+            if isinstance(exc, JenkinsAuthError):
+                job.log(f"Jenkins refused deployfw's credentials: {exc}")
+            elif details["url"]:  # the build may still be running; say where to follow it
+                job.log(f"lost track of Jenkins build {details['url']}: {exc}")
+            started = details["number"] is not None
+            details["result"] = details.get("result") or (None if started else "NOT_STARTED")
             return StageResult(False, str(exc), details)
 
 
 class _Follow:
     """One build's life: trigger, queue, console, stop on cancel or deadline, result."""
 
-    def __init__(self, backend: JenkinsBuild, client: Any, job: ModuleJob, name: str, details: dict[str, Any]):
+    def __init__(
+        self, backend: JenkinsBuild, client: JenkinsClient, job: ModuleJob, name: str, details: dict[str, Any]
+    ) -> None:
         self.backend = backend
         self.client = client
         self.job = job
@@ -151,7 +166,7 @@ class _Follow:
         outcome = client.wait_for_result(self.name, number, client.deadline(self.backend.stop_grace))
         return self._judge(outcome)
 
-    def _judge(self, outcome: Any) -> StageResult:
+    def _judge(self, outcome: BuildResult) -> StageResult:
         self.details.update(result=outcome.result, duration_ms=outcome.duration_ms, url=outcome.url)
         ok = outcome.result in _OK or (outcome.result == "UNSTABLE" and unstable_ok(self.job.module))
         if ok:
@@ -185,8 +200,7 @@ def _trigger_id(job: ModuleJob) -> str:
 
 
 def _job_path(name: str) -> str:
-    from urllib.parse import quote
-
+    """``a/b`` -> ``job/a/job/b/``: where Jenkins serves a job in folders."""
     return "".join(f"job/{quote(part, safe='')}/" for part in name.split("/"))
 
 
