@@ -223,7 +223,11 @@ class Runner:
                 "does the buildspec push to $REPOSITORY_URI with --tag $IMAGE_CONTENT_TAG?",
             )
         job.digest = digest
-        registry.promote(job, digest, [job.image.commit_tag])
+        # The build pushes the commit tag itself, and a re-run of a commit finds it in place:
+        # re-tagging then is a PutImage that ECR refuses (ImageAlreadyExists) - noise in
+        # CloudTrail and the request log, and a second call where one read settles it.
+        if registry.find(job, job.image.commit_tag) != digest:
+            registry.promote(job, digest, [job.image.commit_tag])
         report.build["digest"] = digest
         job.log(f"{job.image_uri} tagged {job.image.commit_tag}")
         if self.options.artifacts_dir is not None:

@@ -1,0 +1,41 @@
+"""Fixtures for the ``deployfw run`` tests: one example copy and one sandbox per test module.
+
+Module scope keeps the suite fast (the sandbox start and the first builds are paid
+once per file) while files stay independent: each has its own repository copy, its
+own state store and its own sandbox process. A test module may set
+``SANDBOX_TIMINGS`` (fields of :class:`deployfw.sandbox.aws.Timings`) to slow the
+simulated deployments down or speed them up, and ``SANDBOX_CONFIG`` to seed from
+another config file of the copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from run_helpers import Result, Sandbox, copy_example, run_cli, start_sandbox
+
+FAST = {"deploy_step": 0.05, "rolling_step": 0.05}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A committed copy of this checkout's tracked files (the example's modules.yaml at its root)."""
+    return copy_example(tmp_path_factory.mktemp("run") / "repo")
+
+
+@pytest.fixture(scope="module")
+def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[Sandbox]:
+    config = example / getattr(request.module, "SANDBOX_CONFIG", "modules.yaml")
+    yield from start_sandbox(config, **getattr(request.module, "SANDBOX_TIMINGS", FAST))
+
+
+@pytest.fixture(scope="module")
+def deployfw(sandbox: Sandbox, example: Path) -> Callable[..., Result]:
+    """``deployfw(*argv)``: the CLI in-process in the example copy, pointed at the sandbox."""
+
+    def invoke(*argv: str) -> Result:
+        return run_cli(sandbox.run_env(), example, *argv)
+
+    return invoke
