@@ -1,0 +1,198 @@
+"""``deployfw rollback``: redeploy a recorded earlier task definition of one module, no rebuild.
+
+Why through the state store and the deploy backend, and not "UpdateService to the
+previous revision": the store knows which task definitions were *successfully*
+deployed (a revision that was registered and then rolled back is not a target), and
+the backend deploys the same way ``run`` does - a CodeDeploy blue/green deployment
+with its appspec and auto-rollback, or a rolling update with the circuit breaker -
+so a rollback is as safe and as observable as a deploy.
+
+The sequence mirrors one module of ``run``: check the input (exit 2, nothing
+touched), take the module's lock (exit 3 in fail mode), conclude a deploy a killed
+run left in flight, record the rollback as a deploy of the target record's commit
+under this command's run id with ``extra={"rollback_of": RUN, "rollback_to": RUN}``,
+redeploy, record the outcome. A rollback that was itself rolled back is a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from deployfw import redact
+from deployfw.backends import StageResult
+from deployfw.config import Config, Module
+from deployfw.errors import InputError
+from deployfw.state import DeployRecord, StateStore, Superseded
+from deployfw.state.store import MIN_COMMIT_PREFIX
+from deployfw.status import HISTORY_LIMIT, Opened, open_command
+
+if TYPE_CHECKING:
+    from deployfw.cli.app import App
+
+
+@dataclass
+class RollbackResult:
+    module: str
+    run_id: str
+    target: DeployRecord
+    current: DeployRecord | None
+    result: StageResult
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    def summary(self) -> str:
+        to = f"commit {self.target.commit[:12]} (run {self.target.run_id}, {_short(self.target.task_definition)})"
+        if self.ok:
+            return f"{self.module}: rolled back to {to}"
+        return f"{self.module}: rollback to {to} failed: {self.result.error or 'unknown error'}"
+
+
+def _short(arn: str | None) -> str:
+    return arn.rsplit("/", 1)[-1] if arn else "-"
+
+
+def check_module(config: Config, name: str) -> Module:
+    """The module to roll back: a known service module with a deploy section (else exit 2, nothing touched)."""
+    module = config.modules.get(name)
+    if module is None:
+        valid = ", ".join(sorted(n for n, m in config.modules.items() if m.is_service)) or "none"
+        raise InputError(f"unknown module {name!r}; service modules: {valid}")
+    if not module.is_service or module.deploy is None:
+        raise InputError(f"module {name!r} is a {module.kind} without a deploy section; nothing to roll back")
+    return module
+
+
+def choose_target(
+    store: StateStore, opened: Opened, module: str, to: str | None
+) -> tuple[DeployRecord, DeployRecord | None]:
+    """``(target, current)``: the recorded successful deploy to return to, and the one in service now.
+
+    ``--to`` names a run id or a commit prefix (ambiguous prefixes are bad input). Without it,
+    the newest successful deploy before the current one whose task definition differs from the
+    current one's and that was not itself rolled back from - so a second ``rollback`` goes
+    further back instead of returning to the revision the first one left.
+    """
+    scope = opened.state.scope
+    history = store.history(scope, module, limit=HISTORY_LIMIT)
+    successes = [r for r in history if r.outcome == "succeeded"]
+    current = successes[0] if successes else None
+    if to:
+        target = store.find(scope, module, to, outcome="succeeded")
+        if target is None:
+            hint = (
+                f" (a commit prefix needs at least {MIN_COMMIT_PREFIX} characters)"
+                if len(to) < MIN_COMMIT_PREFIX
+                else ""
+            )
+            raise InputError(f"no successful deploy of {module} in {scope} matches run id or commit {to!r}{hint}")
+    else:
+        undone = {str(r.extra["rollback_of"]) for r in successes if r.extra.get("rollback_of")}
+        current_td = current.task_definition if current else None
+        candidates = [
+            r for r in successes[1:] if r.task_definition and r.task_definition != current_td and r.run_id not in undone
+        ]
+        if not candidates:
+            found = "no successful deploy" if current is None else "no earlier successful deploy of another revision"
+            raise InputError(f"nothing to roll back to: {found} of {module} is recorded in {scope}")
+        target = candidates[0]
+    if not target.task_definition:
+        raise InputError(
+            f"the deploy of {module} by run {target.run_id} recorded no task definition; cannot redeploy it"
+        )
+    return target, current
+
+
+def rollback(
+    app: App,
+    name: str,
+    *,
+    to: str | None,
+    mode: str | None,
+    lock_timeout: float,
+    log: Callable[[str, str], None],
+    cancel_handlers: Callable[[Any], None] | None = None,
+) -> RollbackResult:
+    """Roll ``name`` back; InputError (2) for bad input, LockHeldError (3) when locked, else a result."""
+    config = app.load_config()
+    module = check_module(config, name)
+    opened = open_command(app, config)
+    deployer = opened.deployer(module)
+    if getattr(deployer, "redeploy", None) is None:
+        assert module.deploy is not None
+        raise InputError(f"deploy backend {module.deploy.backend!r} of {name} cannot redeploy a recorded deploy")
+    state, store = opened.state, opened.state.store
+    target, current = choose_target(store, opened, name, to)
+    opened.ctx.head = target.commit
+    if cancel_handlers is not None:
+        cancel_handlers(opened.ctx.cancel)
+    execution_mode = mode or module.execution_mode or config.execution_mode
+    state.acquire_all({name: execution_mode}, wait_seconds=lock_timeout)
+    try:
+        _conclude_in_flight(opened, module, deployer, lambda line: log("recover", line))
+        log("rollback", f"to commit {target.commit[:12]} of run {target.run_id}: {target.task_definition}")
+        return RollbackResult(
+            name, opened.ctx.run_id, target, current, _redeploy(opened, module, deployer, target, current, log)
+        )
+    finally:
+        state.release_all()
+
+
+def _conclude_in_flight(opened: Opened, module: Module, deployer: Any, log: Callable[[str], None]) -> None:
+    """What ``run`` does first: a killed run's deployment is awaited, never overlapped by ours."""
+    state = opened.state
+    while (stale := state.in_flight(module.name)) is not None:
+        recover = getattr(deployer, "recover", None)
+        if stale.deployment_id and recover is not None:
+            log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
+            outcome, error = recover(opened.job(module, log), stale.deployment_id)
+        else:
+            outcome, error = "abandoned", "the run that started it ended before a deployment existed"
+        log(f"run {stale.run_id}: {outcome}" + (f" ({error})" if error else ""))
+        state.conclude(stale, outcome, error)
+
+
+def _redeploy(
+    opened: Opened,
+    module: Module,
+    deployer: Any,
+    target: DeployRecord,
+    current: DeployRecord | None,
+    log: Callable[[str, str], None],
+) -> StageResult:
+    state, name = opened.state, module.name
+    assert module.deploy is not None and target.task_definition is not None
+    lease = state.leases.get(name)
+    if lease is not None:
+        lease.verify()  # read the store right before the non-idempotent call
+    extra = {"rollback_to": target.run_id}
+    if current is not None:
+        extra["rollback_of"] = current.run_id
+    state.store.record_start(
+        DeployRecord(
+            state.scope,
+            name,
+            opened.ctx.run_id,
+            target.commit,
+            image_digest=target.image_digest,
+            image_uri=target.image_uri,
+            task_definition=target.task_definition,
+            backend=module.deploy.backend,
+            extra=extra,
+        )
+    )
+    job = opened.job(module, lambda line: log("deploy", line))
+    job.progress = state.progress(name)
+    try:
+        result: StageResult = deployer.redeploy(job, target.task_definition)
+    except Superseded:
+        raise
+    except BaseException as exc:
+        state.ended(name, "failed", redact.mask(str(exc)), {})
+        raise
+    outcome = "succeeded" if result.ok else "rolled_back" if result.details.get("rolled_back") else "failed"
+    state.ended(name, outcome, result.error, result.details)
+    return result
