@@ -10,18 +10,17 @@ them. Nothing here imports a backend: backends are checked through the
 
 from __future__ import annotations
 
-import copy
 import os
 import posixpath
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from deployfw import graph
 from deployfw.errors import InputError, Problem
-from deployfw.schema import modules_schema, validate
+from deployfw.schema import modules_checker, modules_schema, validate
 from deployfw.yamlsrc import Document, KeyPath, dotted, parse
 
 CONFIG_NAME = "modules.yaml"
@@ -138,13 +137,31 @@ def _display_name(path: Path, root: Path) -> str:
 
 
 def deep_merge(base: Any, over: Any) -> Any:
-    """Mappings merge key by key, anything else in ``over`` replaces ``base``."""
+    """Mappings merge key by key, anything else in ``over`` replaces ``base``.
+
+    Whatever comes from ``over`` is copied (see :func:`_copy`), so a merged result never
+    shares a mutable container with ``over``; like before, values kept from ``base``
+    are shared with it.
+    """
     if isinstance(base, dict) and isinstance(over, dict):
         merged = dict(base)
         for key, value in over.items():
-            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+            merged[key] = deep_merge(base[key], value) if key in base else _copy(value)
         return merged
-    return copy.deepcopy(over)
+    return _copy(over)
+
+
+def _copy(value: Any) -> Any:
+    """Deep copy of a parsed YAML value: only dicts and lists are mutable there.
+
+    ``copy.deepcopy`` walks its memo and reduce protocol for every scalar, which made
+    merging defaults into thousands of modules cost more than parsing them.
+    """
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
 
 
 class _Loader:
@@ -168,11 +185,30 @@ class _Loader:
         self.check_paths = check_paths
         self.env_optional = env_optional
         self.problems: list[Problem] = []
-        self.lines: dict[KeyPath, int] = dict(doc.lines)
+        self._lines: dict[KeyPath, int] | None = None  # built when the first problem needs a line
+        self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
+        self._raw_modules: Mapping[str, dict] = {}
         self._real_dirs: dict[str, str | None] = {}
 
     def fail(self, key: KeyPath, message: str) -> None:
         self.problems.append(self._at(key, message))
+
+    @property
+    def lines(self) -> dict[KeyPath, int]:
+        """Line of every key as the document reads after the overlay applied so far.
+
+        Built on first use: asking the document for lines re-parses it with the line-tracking
+        walker, which only a config with a problem to report should pay for.
+        """
+        if self._lines is None:
+            lines = dict(self.doc.lines)
+            if self._overlay is not None:
+                prefix = self._overlay
+                for key, line in self.doc.lines.items():
+                    if key[: len(prefix)] == prefix and len(key) > len(prefix):
+                        lines[key[len(prefix) :]] = line
+            self._lines = lines
+        return self._lines
 
     def _at(self, key: KeyPath, message: str) -> Problem:
         probe = key
@@ -190,7 +226,10 @@ class _Loader:
         data = self.doc.data
         if not isinstance(data, dict):
             raise InputError(Problem(self.doc.file, 1, None, "must be a mapping with version and modules"))
-        shape = [self._at(key, message) for key, message in validate(data, modules_schema())]
+        # The boolean checker is exact and several times cheaper; the generic validator
+        # runs only to describe what is wrong.
+        ok = modules_checker()(data)
+        shape = [] if ok else [self._at(key, message) for key, message in validate(data, modules_schema())]
         self.problems.extend(self.doc.problems)  # duplicate keys: listed with whatever else is found
         if shape:  # the semantic checks below need a well-shaped document
             self.problems.extend(shape)
@@ -242,16 +281,15 @@ class _Loader:
 
     def _apply_overlay(self, data: dict) -> dict:
         overlay = data["environments"][self.env] or {}
-        prefix = ("environments", self.env)
-        for key, line in self.doc.lines.items():
-            if key[: len(prefix)] == prefix and len(key) > len(prefix):
-                self.lines[key[len(prefix) :]] = line
+        self._overlay = ("environments", self.env)
+        self._lines = None  # lines from now on: the overlay's keys win
         merged = deep_merge({k: v for k, v in data.items() if k != "environments"}, overlay)
         merged["environments"] = data["environments"]
         return merged
 
     def _modules(self, data: dict) -> dict[str, Module]:
         raw_modules: dict[str, dict] = {k: v or {} for k, v in (data.get("modules") or {}).items()}
+        self._raw_modules = raw_modules
         defaults = data.get("defaults") or {}
         modules: dict[str, Module] = {}
         for name, raw in raw_modules.items():
@@ -274,21 +312,20 @@ class _Loader:
                     self.fail((*key, stage), "a library is never built or deployed; remove this section")
         else:
             for stage in STAGES:
-                merged = deep_merge(defaults.get(stage) or {}, raw.get(stage) or {})
+                own = raw.get(stage) or {}
+                merged = deep_merge(defaults.get(stage) or {}, own)
                 effective[stage] = merged
-                sections[stage] = self._section(name, stage, merged, raw.get(stage) or {})
-        files = tuple(
-            sorted(
-                {
-                    normal
-                    for stage in STAGES
-                    for file_key in FILE_KEYS
-                    if isinstance((section := effective.get(stage)), dict)
-                    and isinstance(section.get(file_key), str)
-                    and (normal := self._normal_path(section[file_key], self._origin(name, stage, file_key)))
-                }
-            )
-        )
+                sections[stage] = self._section(name, stage, merged, own)
+        found: set[str] = set()
+        for stage in STAGES:
+            section = effective.get(stage)
+            if not isinstance(section, dict) or section.keys().isdisjoint(FILE_KEYS):
+                continue  # the common case: no file named, nothing to normalise
+            for file_key in FILE_KEYS:
+                value = section.get(file_key)
+                if isinstance(value, str) and (normal := self._normal_path(value, self._origin(name, stage, file_key))):
+                    found.add(normal)
+        files = tuple(sorted(found))
         if path is None:
             return None
         return Module(
@@ -305,9 +342,14 @@ class _Loader:
         )
 
     def _origin(self, name: str, stage: str, option: str) -> KeyPath:
-        """Where a merged option came from: the module's own section, else defaults."""
-        own = ("modules", name, stage, option)
-        return own if own in self.lines else ("defaults", stage, option)
+        """Where a merged option came from: the module's own section, else defaults.
+
+        Asked of the (overlaid) data rather than of the line map, which holds exactly the
+        keys present there but is only built when a problem needs a line.
+        """
+        section = self._raw_modules.get(name, {}).get(stage)
+        own = isinstance(section, dict) and option in section
+        return ("modules", name, stage, option) if own else ("defaults", stage, option)
 
     def _section(self, name: str, stage: str, merged: dict, own: dict) -> Section | None:
         backend = merged.get("backend")
@@ -342,7 +384,7 @@ class _Loader:
         """Repository-relative POSIX path; refuse absolute paths and escapes from the repository."""
         if not isinstance(value, str) or not value.strip():
             return None
-        if PurePosixPath(value).is_absolute() or "\\" in value:
+        if value.startswith("/") or "\\" in value:  # what PurePosixPath.is_absolute() tests
             self.fail(key, f"{value!r} must be a path relative to the repository root")
             return None
         normal = posixpath.normpath(value)

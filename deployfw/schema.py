@@ -7,11 +7,15 @@ validator covers exactly the keywords used here (type, properties, required,
 additionalProperties, items, enum, pattern, minimum, minLength) and reports every
 problem with its key path instead of stopping at the first; a full JSON Schema
 engine would cost more start-up time than ``deployfw detect`` can afford.
+:func:`checker` compiles a schema into a plain yes/no predicate with the same
+rules: a valid config (the common case) is confirmed without building key paths
+and messages, and only an invalid one goes through :func:`validate`.
 Backends contribute the schema of their own sections (see hookspecs).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -162,6 +166,68 @@ def validate(value: Any, schema: Mapping[str, Any], path: KeyPath = ()) -> Itera
             yield from validate(item, schema["items"], (*path, index))
     if isinstance(value, dict):
         yield from _validate_object(value, schema, path)
+
+
+def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A predicate that is true exactly when :func:`validate` would yield nothing for ``schema``.
+
+    Every keyword is looked up once here instead of once per value, and nothing is
+    allocated on success; keep the two functions in step (tests compare them).
+    """
+    has_const, const = "const" in schema, schema.get("const")
+    has_enum, enum = "enum" in schema, schema.get("enum")
+    expected = schema.get("type")
+    type_ok = _TYPES[expected] if expected else None
+    min_length = schema.get("minLength", 0)
+    pattern = re.compile(schema["pattern"]) if schema.get("pattern") else None
+    has_minimum, minimum = "minimum" in schema, schema.get("minimum")
+    items = checker(schema["items"]) if "items" in schema else None
+    required = tuple(schema.get("required", ()))
+    properties = {key: checker(sub) for key, sub in schema.get("properties", {}).items()}
+    extra = schema.get("additionalProperties", True)
+    extra_ok = checker(extra) if isinstance(extra, Mapping) else None
+    closed = extra is False
+    names = checker(schema["propertyNames"]) if schema.get("propertyNames") else None
+
+    def check(value: Any) -> bool:
+        if has_const and value != const:
+            return False
+        if has_enum and value not in enum:  # type: ignore[operator]
+            return False
+        if type_ok is not None and not type_ok(value):
+            return False
+        if isinstance(value, str):
+            if len(value) < min_length or (pattern is not None and not pattern.search(value)):
+                return False
+        elif isinstance(value, dict):
+            for key in required:
+                if key not in value:
+                    return False
+            for key, item in value.items():
+                if names is not None and not names(key):
+                    return False
+                sub = properties.get(key)
+                if sub is not None:
+                    if not sub(item):
+                        return False
+                elif closed or (extra_ok is not None and not extra_ok(item)):
+                    return False
+        elif isinstance(value, list):
+            if items is not None:
+                for item in value:
+                    if not items(item):
+                        return False
+        elif has_minimum and isinstance(value, int | float) and value < minimum:
+            return False
+        return True
+
+    return check
+
+
+@functools.cache
+def modules_checker() -> Callable[[Any], bool]:
+    """:func:`checker` of the backend-less :func:`modules_schema`, compiled once per process."""
+    return checker(modules_schema())
 
 
 def _validate_object(value: dict, schema: Mapping[str, Any], path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
