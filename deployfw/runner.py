@@ -140,6 +140,11 @@ class Runner:
     # -- one module ------------------------------------------------------------------
 
     def _run_module(self, module_plan: ModulePlan) -> None:
+        if self.ctx.cancel.is_set():
+            # Queued for a free slot when the run was cancelled: it never started, the same
+            # outcome as a module cancelled before it was queued (not a failed build).
+            self._skip(module_plan, "cancelled before it started")
+            return
         module = self.ctx.config.modules[module_plan.name]
         report = self.reports[module.name]
         report.reason = "; ".join(module_plan.reasons)

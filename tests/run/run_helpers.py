@@ -98,11 +98,11 @@ class Sandbox:
 
     def __init__(self, config: Path, timings: Mapping[str, float]) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(config), json.dumps(dict(timings))],
+            [sys.executable, "-P", "-c", _SERVER, str(config), json.dumps(dict(timings))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            cwd=config.parent,
+            cwd=config.parent.parent,  # not the copy: its own deployfw/ must not shadow the installed one
             env=terminal_env(),
         )
         assert self._proc.stdout is not None
