@@ -4,17 +4,23 @@ Subcommands are imported only when invoked (see :class:`LazyGroup`), so
 ``deployfw --help`` and ``deployfw detect`` never import boto3 or jenkins. Every
 :class:`~deployfw.errors.DeployfwError` becomes one line per problem on stderr
 and the exit code it stands for; no traceback reaches the user.
+
+Start-up time is part of every command (``deployfw --help`` <= 120 ms), so this
+module imports click and little else: the secret registry (which needs
+``logging``) is loaded by the group callback, i.e. only when a command runs.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import sys
 from typing import Any
 
 import click
 
-from deployfw import __version__, redact
+from deployfw import __version__
 from deployfw.cli.app import App
 from deployfw.errors import DeployfwError
 
@@ -54,7 +60,31 @@ class LazyGroup(click.Group):
 
 
 def _importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    """Whether ``module`` exists, without importing it or its parent packages.
+
+    ``importlib.util.find_spec("deployfw.image.cli")`` imports ``deployfw.image`` (the
+    whole image builder) just so ``deployfw --help`` can list the command; walking the
+    package folders with the path finder answers the same question from the file system.
+    """
+    if module in sys.modules:
+        return True
+    head, *rest = module.split(".")
+    root = sys.modules.get(head)
+    search = getattr(root, "__path__", None)
+    if search is None:
+        return importlib.util.find_spec(module) is not None
+    name = head
+    for index, part in enumerate(rest):
+        name = f"{name}.{part}"
+        loaded = sys.modules.get(name)
+        spec = loaded.__spec__ if loaded is not None else importlib.machinery.PathFinder.find_spec(name, search)
+        if spec is None:
+            return False
+        if index < len(rest) - 1:
+            if spec.submodule_search_locations is None:
+                return False
+            search = list(spec.submodule_search_locations)
+    return True
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,13 +108,21 @@ def _importable(module: str) -> bool:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, env: str | None, sandbox: bool, disabled: tuple[str, ...]) -> None:
     """Deploy the changed service modules of a multi-module repository to AWS ECS."""
+    _register_secrets()  # before any command can print or log
     ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled)
     ctx.call_on_close(ctx.obj.close)
 
 
+def _register_secrets() -> Any:
+    """Register the environment's secrets with :mod:`deployfw.redact` (idempotent) and return the module."""
+    from deployfw import redact
+
+    redact.register_environment()
+    return redact
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: run the CLI, mapping deployfw errors to exit codes."""
-    redact.register_environment()
     try:
         return cli.main(args=argv, prog_name="deployfw", standalone_mode=False)
     except click.exceptions.Abort:
@@ -94,6 +132,7 @@ def main(argv: list[str] | None = None) -> Any:
         exc.show()
         sys.exit(exc.exit_code)
     except DeployfwError as exc:
+        redact = _register_secrets()  # the error may come before the group callback ran
         for line in redact.mask(str(exc)).splitlines() or [type(exc).__name__]:
             click.echo(f"deployfw: error: {line}", err=True)
         sys.exit(exc.exit_code)

@@ -2,7 +2,8 @@
 
 Everything is created on first use so each command pays only for what it
 touches: ``detect`` never builds the plugin manager's AWS backends, ``plugins``
-never reads modules.yaml.
+never reads modules.yaml. The config module (and with it PyYAML) is imported
+only when a command loads the config, so ``deployfw --help`` does not pay for it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deployfw.config import Config, find_config, load_config
-
 if TYPE_CHECKING:
+    from deployfw.config import Config
     from deployfw.plugins import PluginManager
 
 
@@ -28,7 +28,11 @@ class App:
     _sandbox: Any = field(default=None, repr=False)
 
     def config_file(self) -> Path:
-        return Path(self.config_path) if self.config_path else find_config()
+        if self.config_path:
+            return Path(self.config_path)
+        from deployfw.config import find_config
+
+        return find_config()
 
     @property
     def plugins(self) -> PluginManager:
@@ -40,6 +44,8 @@ class App:
 
     def load_config(self, *, backends: bool = True) -> Config:
         """The validated config; ``backends=False`` skips backend checks (detect stays fast)."""
+        from deployfw.config import load_config
+
         path = self.config_file()
         root = _repository_root(path)
         catalog = self.plugins.backends.catalog() if backends else None
