@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
+from deployfw import live as live_view
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, selection
 from deployfw.errors import EXIT_FAILED, InputError
@@ -40,6 +42,9 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
     show_default=True,
     help="Seconds to wait for a lock in queue mode.",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="On a terminal, print every log line above the live table (CI always does)."
+)
 @global_options
 @click.pass_obj
 def command(
@@ -56,6 +61,7 @@ def command(
     artifacts_dir: Path | None,
     mode: str | None,
     lock_timeout: float,
+    verbose: bool,
 ) -> None:
     """Build, push and deploy every affected service module, in dependency order."""
     if artifacts_dir is not None and stop_after == "build":
@@ -83,6 +89,10 @@ def command(
 
     events = EventLog()
     install_signal_handlers(prepared.ctx.cancel, events)
+    live = None
+    if live_view.wanted(sys.stderr, prepared.ci):
+        stages = {m.name: [s.stage for s in m.stages] for m in plan.modules}
+        live = live_view.LiveView(stages, verbose=verbose).attach(events)
     events.emit("deployfw", "plan", plan_text(plan))
     runner = Runner(
         plan,
@@ -94,7 +104,8 @@ def command(
         RunOptions(max_parallel=max_parallel, artifacts_dir=artifacts_dir),
         prepared.state,
     )
-    report = runner.run()
+    with live or contextlib.nullcontext():
+        report = runner.run()
     if report_path:
         report.write_json(report_path)
     if junit_path:
