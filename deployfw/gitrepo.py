@@ -9,11 +9,15 @@ is also cheaper for git to compute on large diffs.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import git
 
 from deployfw.errors import ExternalError, InputError
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # SHA-1 or SHA-256
 
 
 class GitRepo:
@@ -33,6 +37,27 @@ class GitRepo:
             return self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip() or None
         except git.GitCommandError:
             return None
+
+    def resolve_all(self, revs: Sequence[str]) -> list[str] | None:
+        """Full SHAs of several commits with one ``git rev-parse``; None unless every answer is certain.
+
+        ``--verify`` takes one revision per call, and each git start-up costs milliseconds
+        at detect's scale. Without it, one argument can expand to several lines (ranges
+        such as ``a..b``) or be taken as an option, so the answer is used only when every
+        argument is a plain name and each gave exactly one object id; otherwise the caller
+        resolves them one by one with :meth:`resolve`, which also says which one is missing.
+        """
+        if not revs or any(not rev or rev.startswith("-") for rev in revs):
+            return None
+        try:
+            out = self._git.rev_parse(*(f"{rev}^{{commit}}" for rev in revs), "--")
+        except git.GitCommandError:
+            return None
+        lines = out.split("\n")
+        if lines[-1:] != ["--"] or len(lines) != len(revs) + 1:
+            return None
+        shas = lines[:-1]
+        return shas if all(_OBJECT_ID.match(sha) for sha in shas) else None
 
     def merge_base(self, base: str, head: str) -> str | None:
         try:

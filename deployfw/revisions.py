@@ -28,6 +28,13 @@ class Range:
 
 def resolve_range(repo: GitRepo, ci: CIContext, base: str | None, head: str | None) -> Range:
     head_rev = head or ci.head or "HEAD"
+    base_rev = base or ci.base
+    if base_rev:
+        # The common case - both commits exist - costs one git call instead of two; anything
+        # else takes the one-by-one path below, which knows which revision is missing.
+        both = repo.resolve_all([head_rev, base_rev])
+        if both is not None:
+            return _with_merge_base(repo, both[1], both[0])
     head_sha = _resolve(repo, head_rev)
     if head_sha is None:
         origin = "--head" if head else "CI variables" if ci.head else "the repository"
@@ -43,7 +50,11 @@ def resolve_range(repo: GitRepo, ci: CIContext, base: str | None, head: str | No
             return Range(None, head_sha, None, f"no base: {ci.base_source}={ci.base[:12]} not in this clone")
     else:
         return Range(None, head_sha, None, "no base")
+    return _with_merge_base(repo, base_sha, head_sha)
 
+
+def _with_merge_base(repo: GitRepo, base_sha: str, head_sha: str) -> Range:
+    """The range from the merge-base of two resolved commits, deepening a shallow clone once if needed."""
     merge_base = repo.merge_base(base_sha, head_sha)
     if merge_base is None and repo.is_shallow():
         repo.deepen()

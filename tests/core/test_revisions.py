@@ -140,3 +140,29 @@ def test_range_uses_merge_base(origin: Any) -> None:
     feature = origin.commit({"svc/b/y": "feature\n"})
     rng = resolve_range(GitRepo(origin.path), detect_ci({}), "main", feature)
     assert (rng.base, rng.head, rng.merge_base, rng.fallback) == (origin.c3, feature, origin.c1, None)
+
+
+def test_resolve_all_answers_only_when_every_revision_is_one_commit(origin: Any) -> None:
+    """One ``rev-parse`` for base and head; anything doubtful goes back to one-by-one ``--verify``."""
+    repo = GitRepo(origin.path)
+    assert repo.resolve_all(["HEAD", "main~2"]) == [origin.c3, origin.c1]
+    assert repo.resolve_all([origin.c2[:10], "HEAD"]) == [origin.c2, origin.c3]
+    assert repo.resolve_all(["HEAD", MISSING]) is None
+    assert repo.resolve_all(["HEAD", "main~1..main"]) is None  # a range expands to two lines
+    assert repo.resolve_all(["HEAD", "--all"]) is None  # options are never passed through
+    assert repo.resolve_all(["HEAD", ""]) is None
+    assert repo.resolve_all([]) is None
+    for rev in ("HEAD", "main~2", origin.c2[:10]):
+        assert repo.resolve_all([rev]) == [repo.resolve(rev)]
+
+
+def test_range_with_a_tree_or_range_base_matches_one_by_one_resolution(cli: Any, origin: Any) -> None:
+    """Revisions the combined call refuses still get the one-by-one answers and messages."""
+    tree = origin.repo.git.rev_parse("HEAD^{tree}")
+    result = cli(["detect", "--base", tree], cwd=origin.path)
+    assert result.code == 2
+    assert f"--base {tree!r} is not a commit in this repository" in result.err
+    result = cli(["detect", "--base", "main~2..main"], cwd=origin.path)
+    assert result.code == 2
+    rng = resolve_range(GitRepo(origin.path), detect_ci({}), "main~2", "main")
+    assert (rng.base, rng.head, rng.merge_base) == (origin.c1, origin.c3, origin.c1)
