@@ -36,6 +36,9 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
         os.environ["DEPLOYFW_SANDBOX_FAULTS"] = faults
     timings = parse_timings(os.environ.get(TIMINGS_ENV, ""))
     config = app.load_config()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     session = SandboxSession.start(config, port=port, jenkins_port=jenkins_port)
     try:
         for name, seconds in timings.items():
@@ -55,9 +58,6 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
             err=True,
         )
         sys.stdout.flush()
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         stop.wait()
     finally:
         session.stop()

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_helpers import REGION, write_repo
+from aws_helpers import CANARY, REGION, write_repo
 
 
 @pytest.fixture
@@ -53,7 +53,6 @@ def aws(sandbox: Any) -> Callable[[str], Any]:
     return make
 
 
-CANARY = "CodeDeployDefault.ECSCanary10Percent5Minutes"
 
 
 @pytest.fixture(scope="session")

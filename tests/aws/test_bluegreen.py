@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_helpers import load, make_job, module_files
-from conftest import CANARY
+from aws_helpers import CANARY, load, make_job, module_files
 
 from deployfw.backends import ModuleJob, StageResult
 from deployfw_aws.bluegreen import BlueGreenDeploy, NlbDeploy

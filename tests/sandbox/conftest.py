@@ -17,22 +17,9 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from sandbox_infra import AWS_INFRA
 
-from deployfw.sandbox.aws import AwsSandbox, ServiceInfra, Timings, seed
-
-AWS_INFRA = [
-    ServiceInfra("user-api", "test-cluster", "user-api"),
-    ServiceInfra("fail-api", "test-cluster", "fail-api"),
-    ServiceInfra("stop-api", "test-cluster", "stop-api"),
-    ServiceInfra(
-        "canary-api", "test-cluster", "canary-api",
-        deployment_config="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-    ),
-    ServiceInfra("cli-api", "test-cluster", "cli-api"),
-    ServiceInfra("nlb-api", "test-cluster", "nlb-api", deploy_kind="nlb"),
-    ServiceInfra("order-api", "test-cluster", "order-api", deploy_kind="rolling"),
-    ServiceInfra("broken-api", "test-cluster", "broken-api", deploy_kind="rolling"),
-]
+from deployfw.sandbox.aws import AwsSandbox, Timings, seed
 
 
 @dataclass

@@ -94,8 +94,8 @@ def test_second_deployment_goes_to_the_other_target_group(aws_sandbox, aws_clien
 
 def test_linear_config_shifts_traffic_in_visible_steps(aws_sandbox, aws_client, aws_wait, no_faults):
     cd, ecs, elb = aws_client("codedeploy"), aws_client("ecs"), aws_client("elbv2")
-    seeded = aws_sandbox.seeded.services["canary-api"]
-    deployment_id = _deploy(cd, "canary-api", _appspec(_taskdef(ecs, "canary-api")))
+    seeded = aws_sandbox.seeded.services["canary-svc"]
+    deployment_id = _deploy(cd, "canary-svc", _appspec(_taskdef(ecs, "canary-svc")))
     weights: set[int] = set()
 
     def finished() -> dict[str, Any] | None:
@@ -109,7 +109,7 @@ def test_linear_config_shifts_traffic_in_visible_steps(aws_sandbox, aws_client, 
     info = aws_wait(finished, timeout=15, interval=0.02)
     assert info["status"] == "Succeeded"
     assert len(weights & {10, 20, 30, 40, 50, 60, 70, 80, 90}) >= 3
-    target = cd.get_deployment_target(deploymentId=deployment_id, targetId="test-cluster:canary-api")
+    target = cd.get_deployment_target(deploymentId=deployment_id, targetId="test-cluster:canary-svc")
     green = [t for t in target["deploymentTarget"]["ecsTarget"]["taskSetsInfo"] if t["taskSetLabel"] == "Green"]
     assert green[0]["trafficWeight"] == 100.0
 

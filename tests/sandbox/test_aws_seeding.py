@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conftest import AWS_INFRA
+from sandbox_infra import AWS_INFRA
 
 from deployfw.sandbox.aws import AwsSandbox, seed
 
