@@ -40,7 +40,8 @@ class SandboxSession:
         from deployfw.sandbox.jenkins import JenkinsDouble
 
         aws = AwsSandbox(port, repo_root=config.root).start()
-        jenkins = JenkinsDouble(jenkins_port).start()
+        jenkins = JenkinsDouble(jenkins_port, faults=aws.faults).start()
+        aws.ctx.faults.listeners.append(jenkins.set_faults)  # POST /_sandbox/faults reaches Jenkins too
         try:
             region = config.region or "us-east-1"
             seeded = seed(aws, [infra_of(config, m) for m in _deployable(config)], region=region)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deployfw.sandbox.faults import parse_faults
@@ -24,6 +25,9 @@ class FaultSet:
     throttle: int = 0
     error: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # Called with the new fault list after every replace: the Jenkins double of the same
+    # sandbox session follows the AWS control endpoint, so one POST sets both.
+    listeners: list[Callable[[str], None]] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSet:
@@ -38,6 +42,8 @@ class FaultSet:
             self.build = set(other.build)
             self.throttle = other.throttle
             self.error = other.error
+        for listener in self.listeners:
+            listener(str(other))
 
     def take_deploy(self, module: str) -> bool:
         """True (once) if ``module``'s next deployment must fail its health checks."""
