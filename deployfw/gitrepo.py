@@ -12,6 +12,11 @@ in a large repository: ten times the time and 70 MB against 17 MB, and worse in
 a sparse checkout, where it checks every skipped path on disk), while a
 commit-to-commit ``git diff`` never touches it. The flags pin everything the
 porcelain would take from user configuration (see :data:`_DIFF_FLAGS`).
+
+gitpython is imported on first use, not with this module: ``deployfw detect``
+imports it on a background thread (see :mod:`deployfw.cli.detect`) so that its
+start-up, which runs ``git version`` twice, overlaps with reading the config.
+Changed paths are remembered per range, so a prefetch answers the later call.
 """
 
 from __future__ import annotations
@@ -19,8 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from deployfw.errors import ExternalError, InputError
 
@@ -37,23 +41,30 @@ _DIFF_FLAGS = (
 )
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?\Z")  # SHA-1 or SHA-256
 
+if TYPE_CHECKING:
+    import git
+
 
 class GitRepo:
     """A repository on disk; every git command goes through gitpython's ``Git`` runner."""
 
     def __init__(self, path: Path) -> None:
+        import git
+
         try:
             self._repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise InputError(f"{path} is not inside a git repository") from None
         self.root = Path(self._repo.working_tree_dir or path).resolve()
         self._git = self._repo.git
+        self._error: type[git.GitCommandError] = git.GitCommandError  # module attribute: git loads lazily
+        self._changed: dict[tuple[str, str], list[str]] = {}
 
     def resolve(self, rev: str) -> str | None:
         """Full SHA of the commit ``rev`` names, or None when this clone does not have it."""
         try:
             return self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}").strip() or None
-        except git.GitCommandError:
+        except self._error:
             return None
 
     def resolve_all(self, revs: Sequence[str]) -> list[str] | None:
@@ -69,7 +80,7 @@ class GitRepo:
             return None
         try:
             out = self._git.rev_parse(*(f"{rev}^{{commit}}" for rev in revs), "--")
-        except git.GitCommandError:
+        except self._error:
             return None
         lines = out.split("\n")
         if lines[-1:] != ["--"] or len(lines) != len(revs) + 1:
@@ -80,22 +91,27 @@ class GitRepo:
     def merge_base(self, base: str, head: str) -> str | None:
         try:
             return self._git.merge_base(base, head).strip() or None
-        except git.GitCommandError:
+        except self._error:
             return None
 
     def changed_paths(self, old: str, new: str) -> list[str]:
         """Every path added, modified, deleted or renamed (both names) between two commits."""
+        known = self._changed.get((old, new))
+        if known is not None:
+            return list(known)
         try:
             out = self._git.diff(*_DIFF_FLAGS, old, new, "--")
-        except git.GitCommandError as exc:
+        except self._error as exc:
             raise ExternalError(f"git diff {old[:12]} {new[:12]} failed: {exc.stderr.strip()}") from None
-        return [p for p in out.split("\0") if p]
+        paths = [p for p in out.split("\0") if p]
+        self._changed[(old, new)] = paths
+        return list(paths)
 
     def read(self, rev: str, path: str) -> str | None:
         """Text of ``path`` at ``rev``, or None when it does not exist there."""
         try:
             return self._git.show(f"{rev}:{path}", strip_newline_in_stdout=False)
-        except git.GitCommandError:
+        except self._error:
             return None
 
     def is_shallow(self) -> bool:
@@ -107,7 +123,7 @@ class GitRepo:
             return f"no remote {remote!r} to fetch history from"
         try:
             self._git.fetch("--unshallow", "--quiet", remote)
-        except git.GitCommandError as exc:
+        except self._error as exc:
             return f"fetching history from {remote} failed: {exc.stderr.strip() or exc}"
         return None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +70,40 @@ def test_importable_of_missing_modules() -> None:
     assert not _importable("deployfw.no_such_package.cli")
     assert not _importable("deployfw.errors.cli")  # a module is no package
     assert _importable("json.decoder")
+
+
+# ---- detect runs git on a background thread while the config loads; errors keep their order ----
+
+
+def test_config_problems_come_before_git_problems(cli: Any, repo: Any) -> None:
+    (repo.path / "modules.yaml").write_text("version: 1\nmodules:\n  a: {path: svc/a, colour: red}\n", encoding="utf-8")
+    result = cli(["detect", "--base", "no-such-rev"], cwd=repo.path)
+    assert result.code == 2
+    assert result.errors == [
+        "deployfw: error: modules.yaml:3: modules.a.colour: unknown key; valid keys: build, depends_on, deploy, "
+        "execution_mode, kind, path, registry"
+    ]
+
+
+def test_git_problems_after_a_good_config(cli: Any, repo: Any, tmp_path: Path) -> None:
+    result = cli(["detect", "--base", "no-such-rev"], cwd=repo.path)
+    assert (result.code, result.errors) == (
+        2,
+        ["deployfw: error: --base 'no-such-rev' is not a commit in this repository"],
+    )
+    outside = tmp_path / "plain"
+    (outside / "svc" / "a").mkdir(parents=True)
+    (outside / "modules.yaml").write_text("version: 1\nmodules:\n  a: {path: svc/a}\n", encoding="utf-8")
+    result = cli(["detect"], cwd=outside)
+    assert result.code == 2
+    assert result.errors[0].endswith("is not inside a git repository")
+
+
+def test_prefetched_paths_are_the_repos_answer(repo: Any) -> None:
+    from deployfw.gitrepo import GitRepo
+
+    head = repo.commit({"svc/a/y": "2\n"})
+    git_repo = GitRepo(repo.path)
+    first = git_repo.changed_paths(f"{head}~1", head)
+    first.append("mutated by a caller")
+    assert git_repo.changed_paths(f"{head}~1", head) == ["svc/a/y"]
