@@ -428,6 +428,7 @@ class BlueGreenDeploy:
             result = self._outcome(job, info, details)
             result.ok = False
             result.error = f"{reason} after deployment {deployment_id} had already succeeded; it stays deployed"
+            details["deployed"] = True  # the state store records it as deployed: the next run must not repeat it
             return result
         return self._outcome(job, info, details, reason=reason, stop_requested=True)
 
@@ -480,7 +481,7 @@ class NlbDeploy(BlueGreenDeploy):
 
 def outcome_of(result: StageResult) -> str:
     """The state store outcome of a deploy result: a rollback is its own outcome, and a failure."""
-    if result.ok:
+    if result.ok or result.details.get("deployed"):
         return "succeeded"
     return "rolled_back" if result.details.get("rolled_back") else "failed"
 
