@@ -70,7 +70,7 @@ SHIFT_MINUTES = {
 
 
 def _marker(ctx: RunContext, module: str) -> str:
-    """What a deployment's description carries so this run can recognise it later."""
+    """What a deployment's description carries so this run (or a successor, :meth:`locate`) can recognise it."""
     return f"deployfw run {ctx.run_id} module {module}"
 
 
@@ -223,6 +223,29 @@ class BlueGreenDeploy:
             job.log(f"deployment {deployment_id} is {info['status']}; waiting up to {minutes(seconds)}")
             result = self._track(job, aws, target, deployment_id, config_name, seconds, details)
         return outcome_of(result), result.error
+
+    def locate(self, job: ModuleJob, run_id: str, task_definition: str | None) -> str | None:
+        """The deployment run ``run_id`` created but was killed before recording (its description names the run).
+
+        Nothing can exist before the task definition was registered (and recorded); after that, the
+        run's deployment is the group's last attempt or one of its active deployments.
+        """
+        if not task_definition:
+            return None
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
+                         deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
+        candidates = [(group.get("lastAttemptedDeployment") or {}).get("deploymentId")]
+        candidates += aws.call("codedeploy", "list_deployments", applicationName=target.application,
+                               deploymentGroupName=target.deployment_group,
+                               includeOnlyStatuses=list(ACTIVE)).get("deployments") or []
+        marker = f"deployfw run {run_id} module {job.module.name}"
+        for deployment_id in dict.fromkeys(filter(None, candidates)):
+            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
+            if marker in (info.get("description") or ""):
+                return str(deployment_id)
+        return None
 
     def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
         """Deploy an already registered task definition (``deployfw rollback``): no render of a new image.

@@ -194,6 +194,18 @@ class RollingDeploy:
             return "succeeded", None
         return ("rolled_back" if details.get("rolled_back") else "failed"), result.error
 
+    def locate(self, job: ModuleJob, run_id: str, task_definition: str | None) -> str | None:
+        """The deployment run ``run_id`` started but was killed before recording: the one of its task definition.
+
+        The run records the task definition before UpdateService, and ECS keeps the deployment of
+        each task definition in the service until a later one replaces it.
+        """
+        if not task_definition:
+            return None
+        service = self._describe(aws_for(job.ctx), target_of(job.ctx.config, job.module))
+        found = [d for d in (service or {}).get("deployments") or [] if d.get("taskDefinition") == task_definition]
+        return str(found[0]["id"]) if found else None
+
     def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
         """UpdateService to an already registered task definition (``deployfw rollback``), followed like deploy."""
         target = target_of(job.ctx.config, job.module)
