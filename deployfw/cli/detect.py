@@ -6,6 +6,9 @@ config is parsed), so git runs on a background thread while the config loads:
 importing gitpython waits for two ``git version`` processes, and the range takes
 three more git processes, all of which then overlap with parsing. Errors still
 come out in the order of the sequential code: config problems first, then git's.
+The cyclic garbage collector is paused for the command (see
+:func:`deployfw.config.gc_paused`): importing gitpython and building thousands of
+modules otherwise trigger collections that walk every object for nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import click
 from deployfw.ci import detect_ci
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
+from deployfw.config import gc_paused
 from deployfw.detect import detect
 from deployfw.errors import DeployfwError
 from deployfw.gitrepo import GitRepo
@@ -68,6 +72,14 @@ def command(
     app: App, base: str | None, head: str | None, select_all: bool, modules: tuple[str, ...], as_json: bool
 ) -> None:
     """List the modules affected by the change base..head (one name per line)."""
+    with gc_paused():
+        _detect(app, base, head, select_all, modules, as_json)
+
+
+def _detect(
+    app: App, base: str | None, head: str | None, select_all: bool, modules: tuple[str, ...], as_json: bool
+) -> None:
+    """The command's body: git on its thread, the config here, then the semantics."""
     # The root load_config will use (the folder of modules.yaml); GitRepo searches upwards from it.
     root = app.config_file().resolve().parent
     git_side = _GitSide(root, base, head, paths=not (select_all or modules))

@@ -145,3 +145,32 @@ def test_file_key_from_defaults_is_located_in_defaults(tmp_path: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         "modules.yaml:5: defaults.deploy.appspec: '../x.yaml' escapes the repository"
     ]
+
+
+def test_gc_is_paused_only_while_loading(tmp_path: Path) -> None:
+    import gc
+
+    from deployfw.config import gc_paused
+
+    (tmp_path / "svc" / "a").mkdir(parents=True)
+    good = tmp_path / "modules.yaml"
+    good.write_text("version: 1\nmodules:\n  a: {path: svc/a}\n", encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nmodules:\n  a: {path: svc/nope}\n", encoding="utf-8")
+    assert gc.isenabled()
+    load_config(good)
+    assert gc.isenabled()
+    with pytest.raises(InputError):
+        load_config(bad)
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        load_config(good)  # nested: leaves the outer pause alone
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_config(good)
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
