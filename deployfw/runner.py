@@ -153,6 +153,9 @@ class Runner:
         stages = [s.stage for s in module_plan.stages]
         try:
             self._recover(job)
+            if self._deployed_meanwhile(job, report, stages):
+                self._module_end(module.name, report)
+                return
             ok = self._stage(job, report, "build", lambda: self._build(job, report))
             if ok and "push" in stages:
                 ok = self._stage(job, report, "push", lambda: self._push(job, report))
@@ -256,7 +259,9 @@ class Runner:
             raise
         if self.state is not None:
             rolled_back = bool(result.details.get("rolled_back"))
-            outcome = "succeeded" if result.ok else "rolled_back" if rolled_back else "failed"
+            # "deployed": the deployment went live although the stage failed (a cancel that came too late).
+            live = result.ok or bool(result.details.get("deployed"))
+            outcome = "succeeded" if live else "rolled_back" if rolled_back else "failed"
             self.state.ended(name, outcome, result.error, result.details)
         report.deploy = {
             "backend": backend_id,
@@ -266,6 +271,28 @@ class Runner:
             **result.details,
         }
         return result
+
+    def _deployed_meanwhile(self, job: ModuleJob, report: ModuleReport, stages: list[str]) -> bool:
+        """True (and the report filled in) when head was deployed since this run planned: never deploy it twice."""
+        if self.state is None or "deploy" not in stages:
+            return False
+        record = self.state.deployed_meanwhile(job.module.name, self.ctx.head)
+        if record is None:
+            return False
+        note = f"deployed at {self.ctx.head[:12]} by run {record.run_id} after this run planned; not deployed again"
+        report.status = "succeeded"
+        report.reason = "; ".join(filter(None, (report.reason, note)))
+        report.image = record.image_uri
+        report.deploy = {
+            "backend": record.backend or "",
+            "id": record.deployment_id,
+            "task_definition": record.task_definition,
+            "rolled_back": False,
+            "by_run": record.run_id,
+        }
+        report.stages = [StageReport(stage, "skipped", error=note) for stage in stages]
+        self.events.emit(job.module.name, "deploy", note)
+        return True
 
     def _recover(self, job: ModuleJob) -> None:
         """Conclude what a killed or superseded run left in flight for this module, before starting anew.
@@ -280,6 +307,13 @@ class Runner:
             log = self.events.for_module(job.module.name, "recover")
             deployer = self._backend("deploy", job.module)
             recover = getattr(deployer, "recover", None)
+            locate = getattr(deployer, "locate", None)
+            if not stale.deployment_id and recover is not None and locate is not None:
+                # Killed between creating the deployment and recording its id: find it by the run's marks.
+                found = locate(job, stale.run_id, stale.task_definition)
+                if found:
+                    log(f"run {stale.run_id} created deployment {found} but did not live to record it")
+                    stale = stale.replace(deployment_id=found)
             if stale.deployment_id and recover is not None:
                 log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
                 outcome, error = recover(job, stale.deployment_id)

@@ -11,6 +11,7 @@ the account key, so sandbox runs and real runs never mix.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ class RunState:
     scope: Scope
     run_id: str
     leases: dict[str, Lease] = field(default_factory=dict)
+    # When this run read the store to plan: a success concluded after it was not known to the plan.
+    opened_at: float = field(default_factory=time.time)
 
     @classmethod
     def open(cls, registry: BackendRegistry, ctx: RunContext, section: Mapping[str, Any] | None) -> RunState:
@@ -69,11 +72,23 @@ class RunState:
         if lease is not None:
             lease.check()
 
+    def deployed_meanwhile(self, name: str, commit: str) -> DeployRecord | None:
+        """A successful deploy of ``commit`` concluded after this run planned, by another run or by our recovery.
+
+        A queued run that waited while another deployed the same commit, or a rerun whose recovery
+        found the killed run's deployment succeeded, must not deploy that commit a second time.
+        """
+        record = self.store.last_success(self.scope, name)
+        if record is None or record.commit != commit or record.run_id == self.run_id or record.ended_at is None:
+            return None
+        return record if record.ended_at.timestamp() >= self.opened_at else None
+
     def in_flight(self, name: str) -> DeployRecord | None:
         return self.store.in_flight(self.scope, name)
 
     def conclude(self, record: DeployRecord, outcome: str, error: str | None = None) -> None:
-        self.store.record_end(self.scope, record.module, record.run_id, outcome, error=error)
+        fields = {"deployment_id": record.deployment_id} if record.deployment_id else {}
+        self.store.record_end(self.scope, record.module, record.run_id, outcome, error=error, **fields)
 
     def started(self, name: str, commit: str, *, image_uri: str | None, digest: str | None, backend: str) -> None:
         lease = self.leases.get(name)

@@ -82,13 +82,15 @@ def command(
         click.echo(plan_text(plan))
         return
     config = prepared.config
+    events = EventLog()
+    # Before the locks: a SIGTERM from here on cancels cleanly and releases them (the default action
+    # would end the process holding them until their leases expire).
+    install_signal_handlers(prepared.ctx.cancel, events)
     if prepared.state is not None:
         modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
         prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
     from deployfw_local.content import tagger_for
 
-    events = EventLog()
-    install_signal_handlers(prepared.ctx.cancel, events)
     live = None
     if live_view.wanted(sys.stderr, prepared.ci):
         stages = {m.name: [s.stage for s in m.stages] for m in plan.modules}
