@@ -13,10 +13,9 @@ a sparse checkout, where it checks every skipped path on disk), while a
 commit-to-commit ``git diff`` never touches it. The flags pin everything the
 porcelain would take from user configuration (see :data:`_DIFF_FLAGS`).
 
-gitpython is imported on first use, not with this module: ``deployfw detect``
-imports it on a background thread (see :mod:`deployfw.cli.detect`) so that its
-start-up, which runs ``git version`` twice, overlaps with reading the config.
-Changed paths are remembered per range, so a prefetch answers the later call.
+gitpython is imported on first use, not with this module: its import (which
+runs ``git version`` twice) is the largest single start-up cost of ``detect``, and
+``deployfw detect --help`` or a config error should not pay for it.
 """
 
 from __future__ import annotations
@@ -58,7 +57,6 @@ class GitRepo:
         self.root = Path(self._repo.working_tree_dir or path).resolve()
         self._git = self._repo.git
         self._error: type[git.GitCommandError] = git.GitCommandError  # module attribute: git loads lazily
-        self._changed: dict[tuple[str, str], list[str]] = {}
 
     def resolve(self, rev: str) -> str | None:
         """Full SHA of the commit ``rev`` names, or None when this clone does not have it."""
@@ -96,16 +94,11 @@ class GitRepo:
 
     def changed_paths(self, old: str, new: str) -> list[str]:
         """Every path added, modified, deleted or renamed (both names) between two commits."""
-        known = self._changed.get((old, new))
-        if known is not None:
-            return list(known)
         try:
             out = self._git.diff(*_DIFF_FLAGS, old, new, "--")
         except self._error as exc:
             raise ExternalError(f"git diff {old[:12]} {new[:12]} failed: {exc.stderr.strip()}") from None
-        paths = [p for p in out.split("\0") if p]
-        self._changed[(old, new)] = paths
-        return list(paths)
+        return [p for p in out.split("\0") if p]
 
     def read(self, rev: str, path: str) -> str | None:
         """Text of ``path`` at ``rev``, or None when it does not exist there."""

@@ -72,7 +72,7 @@ def test_importable_of_missing_modules() -> None:
     assert _importable("json.decoder")
 
 
-# ---- detect runs git on a background thread while the config loads; errors keep their order ----
+# ---- config problems are reported before git is asked anything ----
 
 
 def test_config_problems_come_before_git_problems(cli: Any, repo: Any) -> None:
@@ -97,13 +97,3 @@ def test_git_problems_after_a_good_config(cli: Any, repo: Any, tmp_path: Path) -
     result = cli(["detect"], cwd=outside)
     assert result.code == 2
     assert result.errors[0].endswith("is not inside a git repository")
-
-
-def test_prefetched_paths_are_the_repos_answer(repo: Any) -> None:
-    from deployfw.gitrepo import GitRepo
-
-    head = repo.commit({"svc/a/y": "2\n"})
-    git_repo = GitRepo(repo.path)
-    first = git_repo.changed_paths(f"{head}~1", head)
-    first.append("mutated by a caller")
-    assert git_repo.changed_paths(f"{head}~1", head) == ["svc/a/y"]
