@@ -122,6 +122,7 @@ class _Index:
     references: dict[str, list[str]]
     shared: re.Pattern[str] | None
     services: list[str] = field(default_factory=list)
+    depth: int = 0  # most path components of any module path: deeper prefixes cannot match
 
     @classmethod
     def of(cls, config: Config) -> _Index:
@@ -134,11 +135,21 @@ class _Index:
             references=dict(references),
             shared=glob_regex(config.shared_paths),
             services=[m.name for m in config.modules.values() if m.is_service],
+            depth=max((m.path.count("/") + 1 for m in config.modules.values()), default=0),
         )
 
     def owner(self, path: str) -> str | None:
-        """Longest module path that is ``path`` itself or a whole-component prefix of it."""
-        probe = path
+        """Longest module path that is ``path`` itself or a whole-component prefix of it.
+
+        Probing starts at the first ``depth`` components: a changed file is usually far
+        deeper than any module folder, and no longer prefix can be a module path.
+        """
+        cut = -1
+        for _ in range(self.depth):
+            cut = path.find("/", cut + 1)
+            if cut < 0:
+                break
+        probe = path if cut < 0 else path[:cut]
         while True:
             name = self.owners.get(probe)
             if name is not None:

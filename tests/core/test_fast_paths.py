@@ -174,3 +174,26 @@ def test_gc_is_paused_only_while_loading(tmp_path: Path) -> None:
         assert not gc.isenabled()  # a caller's own choice is kept
     finally:
         gc.enable()
+
+
+def test_owner_lookup_starting_at_module_depth_matches_the_longest_prefix() -> None:
+    from deployfw.detect import _Index
+
+    owners = {"a": "A", "a/b/c": "C", "x/y": "Y", "deep/er/still/mod": "D", "file.txt": "F"}
+    index = _Index(owners=owners, references={}, shared=None, depth=4)
+
+    def brute(path: str) -> str | None:
+        parts = path.split("/")
+        for n in range(len(parts), 0, -1):
+            if "/".join(parts[:n]) in owners:
+                return owners["/".join(parts[:n])]
+        return None
+
+    paths = [
+        "a", "a/x", "a/b", "a/b/c", "a/b/c/d/e/f.txt", "a/b/cd/e", "x/y", "x/y/z/w/v", "x/yz", "x",
+        "deep/er/still/mod/src/Main.java", "deep/er/still/other/f", "deep/er/still/mod", "file.txt", "file.txt/x", "",
+        "zzz/q",
+    ]  # fmt: skip
+    for path in paths:
+        assert index.owner(path) == brute(path), path
+    assert _Index(owners={}, references={}, shared=None).owner("a/b") is None
