@@ -121,7 +121,8 @@ def read(doc: Document) -> tuple[AppSpec | None, list[Problem]]:
 def check_against(spec: AppSpec, containers: Mapping[str, list[int]], taskdef_file: str) -> list[Problem]:
     """ContainerName must be a container of the task definition and ContainerPort one of its ports."""
     problems: list[Problem] = []
-    if spec.container_name is None:
+    # No containers, or a placeholder left unresolved: already reported on their own; no echo of it here.
+    if spec.container_name is None or not containers or "${" in spec.container_name:
         return problems
     if spec.container_name not in containers:
         have = ", ".join(repr(n) for n in containers) or "no containers"
