@@ -1,0 +1,48 @@
+"""Runs killed at random points (SIGTERM and SIGKILL), then rerun: every module deployed exactly once.
+
+Each kill point gets its own commit (a change to every module's config, so images are
+reused and an iteration takes seconds; two kill points change the image inputs and kill
+while building). What "exactly once" means here, checked by ``reliability_kit.judge``:
+
+* after the rerun, every module's last successful deploy in the state store is the
+  head commit, no record is left "started", and no lock is held;
+* per module, exactly one deployment of the head commit ended successfully (CodeDeploy's
+  own status for blue/green, the state record for rolling); any further deployment the
+  request log shows was cancelled and rolled back (SIGTERM) or failed, and has a record
+  saying so;
+* no two deployments of one service overlap in time (CodeDeploy create/complete times,
+  and the state records' start/end times).
+
+A SIGKILLed run leaves its lease live for up to 30 s, so its rerun uses ``--mode
+supersede`` (taking over at once, as a newer pipeline execution would); a SIGTERMed run
+releases its locks, so its rerun queues like a plain rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from reliability_kit import Lane, Repo, SandboxProcess, figure, kill_figures, kill_points, open_lanes, run_kill_points
+
+KILL_POINTS = 20
+EXTRA_LANES = 2  # more sandboxes, each with its own repository: kill points run three at a time
+
+
+def test_killed_runs_then_rerun_deploy_every_module_exactly_once(
+    warmed: Repo, rel_sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    extra = open_lanes(tmp_path, EXTRA_LANES, log_dir=tmp_path)
+    try:
+        lanes = [*extra, Lane(warmed, rel_sandbox)]
+        outcomes = run_kill_points(lanes, kill_points(KILL_POINTS), fresh=len(extra))
+    finally:
+        for lane in extra:
+            lane.sandbox.close()
+    figure("kill points", **kill_figures(outcomes), lanes=len(extra) + 1, seconds=round(time.monotonic() - started, 1))
+    failures = [f"{o.point}: {o.verdict.problems or 'rerun exit ' + str(o.rerun_exit)}\n{o.output}"
+                for o in outcomes if not o.ok]  # fmt: skip
+    assert not failures, "\n\n".join(failures)
+    assert len(outcomes) >= 20
+    assert sum(1 for o in outcomes if o.fired and o.killed_exit != 0) >= 15, "most kills must land mid-run"
