@@ -676,3 +676,89 @@ def run_kill_points(lanes: Sequence[Lane], points: Sequence[KillPoint], *, fresh
 
     with ThreadPoolExecutor(len(lanes)) as pool:
         return [o for outcomes in pool.map(drive, range(len(lanes))) for o in outcomes]
+
+
+# -- concurrent runs -----------------------------------------------------------------------------
+
+DEPLOYMENT_CREATED = r"deployment (d-\w+ in |ecs-svc/\S+ of )"
+PLANNED = r"deployfw +plan +\| plan"
+
+
+def all_overlaps(sandbox: SandboxProcess, repo: Path, since: float) -> list[str]:
+    """Every service's deployments since ``since``, whichever run made them: CodeDeploy times and state records."""
+    store, scope = open_state(repo, sandbox.endpoint)
+    problems = []
+    for module, deployments in codedeploy_deployments(sandbox, since).items():
+        spans = [(d.created, d.completed, f"{d.id} ({d.status}, run {d.run_id})") for d in deployments]
+        problems += [f"{module}: {p}" for p in overlaps(spans)]
+    for module in SERVICES:
+        recent = [
+            r for r in store.history(scope, module, limit=1000) if r.started_at and r.started_at.timestamp() >= since
+        ]
+        spans = [(r.started_at.timestamp(), r.ended_at.timestamp() if r.ended_at else None, r.run_id) for r in recent]
+        problems += [f"{module} records: {p}" for p in overlaps(spans)]
+    return problems
+
+
+@dataclass
+class PairOutcome:
+    mode: str
+    first_exit: int
+    second_exit: int
+    problems: list[str]
+    stopped: int  # modules the first run left to the second at a safe point
+    deployments: int
+    output: str
+
+
+def concurrent_pair(repo: Repo, sandbox: SandboxProcess, mode: str) -> PairOutcome:
+    """Two ``deployfw run --mode MODE`` at once; the second starts while the first holds every lock.
+
+    fail: the second exits 3 and changes nothing. queue: the second (a newer commit) waits and
+    deploys after the first. supersede: the second (a newer commit) starts while the first is
+    deploying, takes the locks, and the first stops at its next safe point; whatever the first left
+    in flight is awaited, never overlapped.
+    """
+    env = sandbox.run_env()
+    first_head = repo.change_all()
+    sandbox.clear_requests()
+    since = time.time()
+    # supersede: the first deploys one module at a time, so the takeover finds modules still to do.
+    serial = ("--max-parallel", "1") if mode == "supersede" else ()
+    first = RunProcess.start(repo.path, env, "--mode", mode, *serial)
+    problems = []
+    if not first.wait_for(DEPLOYMENT_CREATED if mode == "supersede" else PLANNED, timeout=90):
+        problems.append("the first run ended before the second could start")
+    head = first_head if mode == "fail" else repo.change_all()
+    second = RunProcess.start(repo.path, env, "--mode", mode)
+    second_exit = second.wait()
+    first_exit = first.wait()
+    entries = sandbox.requests()
+    problems += all_overlaps(sandbox, repo.path, since)
+    problems += state_problems(repo.path, sandbox.endpoint, head)
+    records = records_for(repo.path, sandbox.endpoint, head)
+    if mode == "fail":
+        if second_exit != 3 or first_exit != 0:
+            problems.append(f"exits {first_exit}/{second_exit}, expected 0/3")
+        errors = [line for line in second.lines if line.startswith("deployfw: error:")]
+        if len(errors) != 1 or "locked by run" not in errors[0]:
+            problems.append(f"the refused run said {second.lines[-5:]}")
+        others = {r.run_id for rs in records.values() for r in rs} - {first.run_id()}
+        if others:
+            problems.append(f"the refused run left deploy records: {sorted(others)}")
+    elif mode == "queue":
+        if (first_exit, second_exit) != (0, 0):
+            problems.append(f"exits {first_exit}/{second_exit}, expected 0/0")
+    else:
+        if second_exit != 0:
+            problems.append(f"the superseding run exited {second_exit}")
+        if first_exit != 0 or not re.search(r"superseded by run \S+; stopped at a safe point", first.output):
+            problems.append(f"the superseded run exited {first_exit} without stopping at a safe point")
+    for module, own in records.items():
+        wins = sum(1 for r in own if r.outcome == "succeeded")
+        if wins != 1:
+            problems.append(f"{module}: {wins} successful deploys of {head[:12]}, expected 1")
+    calls = sum(len(c) for c in deploy_calls(entries).values())
+    output = f"--- first (exit {first_exit}):\n{first.output[-3000:]}\n--- second (exit {second_exit}):\n"
+    stopped = len(set(re.findall(r"^\S+ (\S+) +lock +\| superseded by run", "\n".join(first.lines), re.M)))
+    return PairOutcome(mode, first_exit, second_exit, problems, stopped, calls, output + second.output[-3000:])
