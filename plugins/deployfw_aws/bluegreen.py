@@ -340,13 +340,17 @@ class BlueGreenDeploy:
         }
         if config_name and (target.deployment_config or self._forced_config()):
             params["deploymentConfigName"] = config_name
-        attempts = 3
-        for attempt in range(1, attempts + 1):
+        # Ambiguous answers (throttling, 5xx, no answer) are retried - after looking for our deployment -
+        # for as long as the AWS boundary retries any call: a fixed count gives up under sustained throttling.
+        give_up = self._clock() + aws.deadline
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 # deadline=0: one attempt. The retry policy must not repeat a call that starts a deployment.
                 return str(aws.call("codedeploy", "create_deployment", deadline=0, **params)["deploymentId"])
             except AwsError as exc:
-                if not _ambiguous(exc) or attempt == attempts:
+                if not _ambiguous(exc) or self._clock() >= give_up:
                     raise
                 job.log(f"CreateDeployment got no clear answer ({exc.code or 'connection'}); "
                         "looking for the deployment this run may have started")
@@ -354,10 +358,9 @@ class BlueGreenDeploy:
                 if found:
                     job.log(f"found deployment {found}, created by this run; following it")
                     return found
-                if exc.code == "DeploymentLimitExceededException":
+                if exc.code == "DeploymentLimitExceededException" or job.ctx.cancel.is_set():
                     raise
-                (self._sleep or job.ctx.cancel.wait)(self._backoff.first * attempt)
-        raise AssertionError("unreachable")
+                (self._sleep or job.ctx.cancel.wait)(min(self._backoff.first * attempt, self._backoff.cap))
 
     def _find_ours(self, job: ModuleJob, aws: Aws, target: Target) -> str | None:
         """An active deployment of the group whose description carries this run's marker."""
