@@ -723,9 +723,9 @@ def concurrent_pair(repo: Repo, sandbox: SandboxProcess, mode: str) -> PairOutco
     first_head = repo.change_all()
     sandbox.clear_requests()
     since = time.time()
-    # supersede: the first deploys one module at a time, so the takeover finds modules still to do.
-    serial = ("--max-parallel", "1") if mode == "supersede" else ()
-    first = RunProcess.start(repo.path, env, "--mode", mode, *serial)
+    # The first deploys one module at a time: it still holds its locks when the second asks for them,
+    # and a takeover (supersede) finds modules still to do.
+    first = RunProcess.start(repo.path, env, "--mode", mode, "--max-parallel", "1")
     problems = []
     if not first.wait_for(DEPLOYMENT_CREATED if mode == "supersede" else PLANNED, timeout=90):
         problems.append("the first run ended before the second could start")
