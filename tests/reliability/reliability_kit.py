@@ -552,7 +552,7 @@ class KillPoint:
 def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoint]:
     """``count`` kill points: SIGTERM and SIGKILL alternating; every log line and a spread of delays.
 
-    Two in five are pure delays spread over a run's life (0.2 s .. 4 s after start, which covers
+    Two in five are pure delays spread over a run's life (0.2 s .. 2.4 s after start, which covers
     start-up, planning, locking and deploying); the rest follow the log lines in turn with a small
     random extra delay. The first ``rebuilds`` line-based ones need fresh builds and kill while building.
     """
@@ -564,7 +564,7 @@ def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoi
         signum = signal.SIGTERM if i % 2 == 0 else signal.SIGKILL
         if i % 5 in (1, 3) and delays:
             delays -= 1
-            spread = 0.2 + 3.8 * ((i * 7919) % count) / max(1, count - 1)
+            spread = 0.2 + 2.2 * ((i * 7919) % count) / max(1, count - 1)
             points.append(KillPoint(signum, "start", None, round(spread, 2)))
         elif rebuilds and (signum == signal.SIGKILL) == (rebuilds % 2 == 1):
             rebuilds -= 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from reliability_kit import Lane, Repo, SandboxProcess, figure, kill_figures, kill_points, open_lanes, run_kill_points
 
-KILL_POINTS = 20
+KILL_POINTS = 24  # a few may finish before their kill lands; at least 20 must be killed mid-run
 EXTRA_LANES = 2  # more sandboxes, each with its own repository: kill points run three at a time
 
 
@@ -44,5 +44,4 @@ def test_killed_runs_then_rerun_deploy_every_module_exactly_once(
     failures = [f"{o.point}: {o.verdict.problems or 'rerun exit ' + str(o.rerun_exit)}\n{o.output}"
                 for o in outcomes if not o.ok]  # fmt: skip
     assert not failures, "\n\n".join(failures)
-    assert len(outcomes) >= 20
-    assert sum(1 for o in outcomes if o.fired and o.killed_exit != 0) >= 15, "most kills must land mid-run"
+    assert sum(1 for o in outcomes if o.fired and o.killed_exit != 0) >= 20, "at least 20 kills must land mid-run"
