@@ -14,6 +14,7 @@ import contextlib
 import gc
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,12 @@ STAGES = ("build", "registry", "deploy")
 FILE_KEYS = ("taskdef", "appspec", "buildspec")
 
 Kind = Literal["service", "library"]
+_BACKEND_SUFFIX = re.compile(r" \((?:build|registry|deploy|state) backend '[^']*'\)$")
+
+
+def _gist(message: str) -> str:
+    """A problem's message without the per-backend detail (the valid keys, the backend named)."""
+    return _BACKEND_SUFFIX.sub("", message).split(";", 1)[0]
 # stage -> backend id -> JSON Schema of that backend's section
 Catalog = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -214,7 +221,12 @@ class _Loader:
         self._real_dirs: dict[str, str | None] = {}
 
     def fail(self, key: KeyPath, message: str) -> None:
-        self.problems.append(self._at(key, message))
+        """Record a problem once per place: a bad key in ``defaults`` is one mistake, however
+        many modules inherit it."""
+        problem = self._at(key, message)
+        gist = _gist(problem.message)
+        if not any((p.line, p.key, _gist(p.message)) == (problem.line, problem.key, gist) for p in self.problems):
+            self.problems.append(problem)
 
     @property
     def lines(self) -> dict[KeyPath, int]:
