@@ -39,7 +39,7 @@ ContentTagFn = Callable[[RunContext, Module], str]
 
 @dataclass
 class RunOptions:
-    max_parallel: int = 4
+    max_parallel: int = 16
     artifacts_dir: Path | None = None
 
 

@@ -21,7 +21,13 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
 @click.command("run")
 @selection
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--max-parallel", type=click.IntRange(1, 64), default=4, show_default=True, help="Modules at once.")
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 64),
+    default=16,
+    show_default=True,
+    help="Modules in flight at once (local builds are further limited to the CPU count).",
+)
 @click.option("--stop-after", type=click.Choice(STOP_AFTER), default="deploy", show_default=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")

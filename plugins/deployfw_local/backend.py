@@ -11,7 +11,9 @@ the content tag's digest.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,8 +46,12 @@ class LocalBuild:
 
     backend_id = "local"
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, *, slots: int | None = None) -> None:
         self.ctx = ctx
+        # Local builds burn this machine's CPUs, unlike CodeBuild/Jenkins builds and deploys,
+        # which only wait: the run may have many modules in flight, but only this many local
+        # builds at once, so they do not slow each other (and the waits) down.
+        self._slots = threading.BoundedSemaphore(slots or os.cpu_count() or 2)
 
     def steps(self, module: Module, config: Config) -> Sequence[str]:
         minutes = timeout_seconds(module) / 60
@@ -63,7 +69,20 @@ class LocalBuild:
         inputs = BuildInputs(job.image, account_from_uri(job.image.repository_uri), job.ctx.region, job.ctx.run_id)
         env = with_endpoint(contract_env(module, inputs), job.ctx.endpoint_url)
         resolver = aws_resolver(job.ctx.region, job.ctx.endpoint_url) if needs_secrets(spec) else None
-        outcome = run_with_deadline(
+        if not self._slots.acquire(blocking=False):
+            job.log("waiting for a free local build slot")
+            while not self._slots.acquire(timeout=0.2):
+                if job.ctx.cancel.is_set():
+                    return StageResult(False, "cancelled while waiting for a local build slot")
+        try:
+            outcome = self._run(job, spec, env, resolver)
+        finally:
+            self._slots.release()
+        return StageResult(outcome.ok, outcome.error, outcome.details(self.backend_id))
+
+    def _run(self, job: ModuleJob, spec: Any, env: dict[str, str], resolver: Any) -> Any:
+        config, module = job.ctx.config, job.module
+        return run_with_deadline(
             spec,
             workdir=source_dir(config),
             env=env,
@@ -72,4 +91,3 @@ class LocalBuild:
             timeout=timeout_seconds(module),
             resolver=resolver,
         )
-        return StageResult(outcome.ok, outcome.error, outcome.details(self.backend_id))
