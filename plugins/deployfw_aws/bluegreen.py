@@ -21,38 +21,30 @@ One deploy, in order:
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from deployfw.backends import ModuleJob, RunContext, StageResult
-from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
-    Backoff,
     Target,
     Wait,
     describe_service,
     minutes,
-    short_arn,
     target_of,
     task_definition_image,
 )
+from deployfw_aws.ecs_deployer import EcsDeployer
 from deployfw_aws.render import (
     Rendered,
     needs_account_id,
-    preflight_problems,
-    render_job,
     render_module,
-    write_artifacts,
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from deployfw.config import Config, Module
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
@@ -74,23 +66,11 @@ def _marker(ctx: RunContext, module: str) -> str:
     return f"deployfw run {ctx.run_id} module {module}"
 
 
-class BlueGreenDeploy:
+class BlueGreenDeploy(EcsDeployer):
     """``ecs-bluegreen``: a CodeDeploy ECS deployment with canary, linear or all-at-once traffic."""
 
     backend_id = "ecs-bluegreen"
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        *,
-        sleep: Callable[[float], Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self._sleep = sleep
-        self._clock = clock
-        self._backoff = backoff or Backoff()
 
     # -- plan ------------------------------------------------------------------------------
 
@@ -109,44 +89,15 @@ class BlueGreenDeploy:
             f"wait up to {wait}; stop and roll back on failure, timeout or cancel",
         ]
 
-    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
-        return preflight_problems(config, module)
-
-    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
-        """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).
-
-        The same render a deploy registers, so a pipeline that deploys the files gets
-        exactly what ``deployfw run`` would have deployed.
-        """
-        return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
-
     # -- run -------------------------------------------------------------------------------
 
-    def _details(self, target: Target) -> dict[str, Any]:
-        """The report's deploy details, the same keys for deploy and redeploy."""
+    def _target_details(self, target: Target) -> dict[str, Any]:
         return {
-            "backend": self.backend_id,
-            "id": None,
-            "task_definition": None,
-            "rolled_back": False,
-            "status": None,
             "application": target.application,
             "deployment_group": target.deployment_group,
             "deployment_config": None,
             "error_information": None,
         }
-
-    def deploy(self, job: ModuleJob) -> StageResult:
-        target = target_of(job.ctx.config, job.module)
-        details = self._details(target)
-        if job.image_uri is None:
-            return StageResult(False, "no image digest to deploy", details)
-        aws = aws_for(job.ctx)
-        try:
-            rendered = render_job(job, aws.account_id)
-            return self._deploy(job, aws, target, rendered, details)
-        except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
 
     def _deploy(
         self,
@@ -247,31 +198,14 @@ class BlueGreenDeploy:
                 return str(deployment_id)
         return None
 
-    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
-        """Deploy an already registered task definition (``deployfw rollback``): no render of a new image.
-
-        The AppSpec is the module's template around that ARN; waiting, stop-with-rollback and
-        the details are deploy's.
-        """
-        target = target_of(job.ctx.config, job.module)
-        details = self._details(target)
-        details["task_definition"] = task_definition_arn
-        aws = aws_for(job.ctx)
-        try:
-            image, status = task_definition_image(aws, task_definition_arn, target.container)
-            if image is None:
-                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
-            if status == "INACTIVE":
-                return StageResult(False, f"task definition {short_arn(task_definition_arn)} was deregistered "
-                                          "(INACTIVE); ECS cannot deploy it again", details)
-            config, module = job.ctx.config, job.module
-            account = aws.account_id() if needs_account_id(config, module) else None
-            rendered = render_module(config, module, image, account_id=account,
-                                     region=config.region or job.ctx.region)
-            job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
-            return self._deploy(job, aws, target, rendered, details, registered=task_definition_arn)
-        except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
+    def _redeploy(
+        self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]
+    ) -> StageResult:
+        """The AppSpec is the module's template around the recorded ARN; the rest is deploy's."""
+        config, module = job.ctx.config, job.module
+        account = aws.account_id() if needs_account_id(config, module) else None
+        rendered = render_module(config, module, image, account_id=account, region=config.region or job.ctx.region)
+        return self._deploy(job, aws, target, rendered, details, registered=arn)
 
     def describe(self, job: ModuleJob) -> dict[str, Any]:
         """What runs now: the service's PRIMARY task set's task definition and image, and the last deployment."""

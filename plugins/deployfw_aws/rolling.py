@@ -19,15 +19,12 @@ back to the task definition it ran before, and the deploy is reported failed.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from deployfw.backends import ModuleJob, RunContext, StageResult
-from deployfw.errors import InputError, Problem
+from deployfw.backends import ModuleJob, StageResult
 from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
-    Backoff,
     Target,
     Wait,
     describe_service,
@@ -36,34 +33,21 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.render import preflight_problems, render_job, write_artifacts
+from deployfw_aws.ecs_deployer import EcsDeployer
+from deployfw_aws.render import Rendered
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from deployfw.config import Config, Module
 
 DEFAULT_TIMEOUT_MINUTES = 30
 CIRCUIT_BREAKER = {"enable": True, "rollback": True}
 
 
-class RollingDeploy:
+class RollingDeploy(EcsDeployer):
     """UpdateService with the deployment circuit breaker, tracked by deployment id."""
 
     backend_id = "ecs-rolling"
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        *,
-        sleep: Callable[[float], Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self._sleep = sleep
-        self._clock = clock
-        self._backoff = backoff or Backoff()
 
     def steps(self, module: Module, config: Config) -> Sequence[str]:
         target = target_of(config, module)
@@ -76,48 +60,15 @@ class RollingDeploy:
             "roll back to the previous task definition on cancel or timeout",
         ]
 
-    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
-        return preflight_problems(config, module)
-
-    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
-        """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).
-
-        The same render a deploy registers, so a pipeline that deploys the files gets
-        exactly what ``deployfw run`` would have deployed.
-        """
-        return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
-
-    def _details(self, target: Target) -> dict[str, Any]:
-        """The report's deploy details, the same keys for deploy and redeploy."""
-        return {
-            "backend": self.backend_id,
-            "id": None,
-            "task_definition": None,
-            "rolled_back": False,
-            "status": None,
-            "cluster": target.cluster,
-            "service": target.service,
-            "previous_task_definition": None,
-        }
-
-    def deploy(self, job: ModuleJob) -> StageResult:
-        target = target_of(job.ctx.config, job.module)
-        details = self._details(target)
-        if job.image_uri is None:
-            return StageResult(False, "no image digest to deploy", details)
-        aws = aws_for(job.ctx)
-        try:
-            rendered = render_job(job, aws.account_id)
-            return self._deploy(job, aws, target, rendered.taskdef, details)
-        except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
+    def _target_details(self, target: Target) -> dict[str, Any]:
+        return {"cluster": target.cluster, "service": target.service, "previous_task_definition": None}
 
     def _deploy(
         self,
         job: ModuleJob,
         aws: Aws,
         target: Target,
-        taskdef: dict[str, Any] | None,
+        rendered: Rendered | None,
         details: dict[str, Any],
         registered: str | None = None,
     ) -> StageResult:
@@ -141,7 +92,8 @@ class RollingDeploy:
         if registered:
             arn = registered
         else:
-            arn = aws.call("ecs", "register_task_definition", **(taskdef or {}))["taskDefinition"]["taskDefinitionArn"]
+            taskdef = rendered.taskdef if rendered else {}
+            arn = aws.call("ecs", "register_task_definition", **taskdef)["taskDefinition"]["taskDefinitionArn"]
             job.log(f"registered task definition {arn.rsplit('/', 1)[-1]}")
         details["task_definition"] = arn
         job.progress(task_definition=arn)
@@ -206,22 +158,11 @@ class RollingDeploy:
         found = [d for d in (service or {}).get("deployments") or [] if d.get("taskDefinition") == task_definition]
         return str(found[0]["id"]) if found else None
 
-    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
-        """UpdateService to an already registered task definition (``deployfw rollback``), followed like deploy."""
-        target = target_of(job.ctx.config, job.module)
-        details = self._details(target)
-        aws = aws_for(job.ctx)
-        try:
-            image, status = task_definition_image(aws, task_definition_arn, target.container)
-            if image is None:
-                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
-            if status == "INACTIVE":
-                return StageResult(False, f"task definition {short_arn(task_definition_arn)} was deregistered "
-                                          "(INACTIVE); ECS cannot deploy it again", details)
-            job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
-            return self._deploy(job, aws, target, None, details, registered=task_definition_arn)
-        except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
+    def _redeploy(
+        self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]
+    ) -> StageResult:
+        """UpdateService to the recorded ARN, followed like deploy."""
+        return self._deploy(job, aws, target, None, details, registered=arn)
 
     def describe(self, job: ModuleJob) -> dict[str, Any]:
         """What runs now: the PRIMARY deployment's task definition, image and rolloutState."""

@@ -1,0 +1,123 @@
+"""What the three ECS deploy backends share: construction, checks, artifacts and the deploy entry.
+
+Each backend differs in how it puts a task definition into service (a CodeDeploy
+deployment or an ECS rolling update) and how it follows it; everything before
+that - resolving the target, rendering the templates with the image by digest,
+turning bad input and AWS refusals into a failed stage - is the same and lives
+here once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from deployfw.backends import ModuleJob, RunContext, StageResult
+from deployfw.errors import InputError, Problem
+from deployfw_aws.clients import Aws, AwsError, aws_for
+from deployfw_aws.deploy_common import Backoff, Target, short_arn, target_of, task_definition_image
+from deployfw_aws.render import Rendered, preflight_problems, render_job, write_artifacts
+
+if TYPE_CHECKING:
+    from deployfw.config import Config, Module
+
+
+class EcsDeployer:
+    """Base of the ECS deploy backends; subclasses implement ``_deploy`` and ``_target_details``."""
+
+    backend_id: ClassVar[str]
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+
+    def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
+        return preflight_problems(config, module)
+
+    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
+        """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).
+
+        The same render a deploy registers, so a pipeline that deploys the files gets
+        exactly what ``deployfw run`` would have deployed.
+        """
+        return write_artifacts(render_job(job, aws_for(job.ctx).account_id), out_dir)
+
+    def _details(self, target: Target) -> dict[str, Any]:
+        """The report's deploy details, the same keys for deploy and redeploy."""
+        return {
+            "backend": self.backend_id,
+            "id": None,
+            "task_definition": None,
+            "rolled_back": False,
+            "status": None,
+            **self._target_details(target),
+        }
+
+    def _target_details(self, target: Target) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def deploy(self, job: ModuleJob) -> StageResult:
+        """Render ``job``'s image into the module's templates and put it into service."""
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        if job.image_uri is None:
+            return StageResult(False, "no image digest to deploy", details)
+        aws = aws_for(job.ctx)
+        try:
+            rendered = render_job(job, aws.account_id)
+            return self._deploy(job, aws, target, rendered, details)
+        except (InputError, AwsError) as exc:
+            return StageResult(False, str(exc), details)
+
+    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
+        """Deploy an already registered task definition (``deployfw rollback``): no new image, no render of one.
+
+        Refuses a task definition ECS no longer has or has deregistered; waiting,
+        stop-with-rollback and the details are deploy's.
+        """
+        target = target_of(job.ctx.config, job.module)
+        details = self._details(target)
+        details["task_definition"] = task_definition_arn
+        aws = aws_for(job.ctx)
+        try:
+            image, status = task_definition_image(aws, task_definition_arn, target.container)
+            if image is None:
+                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
+            if status == "INACTIVE":
+                return StageResult(
+                    False,
+                    f"task definition {short_arn(task_definition_arn)} was deregistered (INACTIVE); "
+                    "ECS cannot deploy it again",
+                    details,
+                )
+            job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
+            return self._redeploy(job, aws, target, task_definition_arn, image, details)
+        except (InputError, AwsError) as exc:
+            return StageResult(False, str(exc), details)
+
+    def _redeploy(
+        self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]
+    ) -> StageResult:
+        raise NotImplementedError
+
+    def _deploy(
+        self,
+        job: ModuleJob,
+        aws: Aws,
+        target: Target,
+        rendered: Rendered | None,
+        details: dict[str, Any],
+        registered: str | None = None,
+    ) -> StageResult:
+        raise NotImplementedError
