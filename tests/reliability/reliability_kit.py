@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import random
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,9 +35,10 @@ from typing import Any
 
 import yaml
 
+from deployfw.testing.cli import deployfw_command, terminal_env
+from deployfw.testing.sandbox_process import SandboxProcess
+
 REPOSITORY = Path(__file__).resolve().parents[2]
-REGION = "ap-northeast-2"
-ACCOUNT = "123456789012"
 SERVICES = ("order-api", "payment-api", "product-api", "user-api")
 CODEDEPLOY = {"order-api": ("shop-order-api", "order-api"), "payment-api": ("shop-payment-api", "payment-api"),
               "user-api": ("shop-user-api", "user-api")}  # fmt: skip
@@ -48,11 +46,6 @@ ROLLING = {"product-api": ("shop", "product-api")}
 SWITCH = "examples/shop/gradle/reliability.properties"
 DEPLOY_TIMEOUT = 30  # minutes; the value rotates to make a config change
 FAST_TIMINGS = "deploy_step=0.03,rolling_step=0.03,build_phase=0.01,tick=0.02"
-# Operations that change something; a rejected input must make none of them.
-MUTATING_PREFIXES = ("Create", "Put", "Register", "Update", "Start", "Delete", "Stop", "Deregister", "Tag",
-                     "Untag", "Initiate", "Upload", "Complete", "BatchDelete", "Modify", "Set", "Continue")  # fmt: skip
-_OUTSIDE = ("JENKINS_", "CODEBUILD_", "GITHUB_", "GIT_", "AWS_", "DEPLOYFW_")
-_CI_NAMES = {"CI", "JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "GITHUB_ACTIONS", "CODEBUILD_BUILD_ID"}
 
 # Figures each scenario adds; the conftest's terminal summary (or the benchmark) prints them.
 FIGURES: dict[str, dict[str, Any]] = {}
@@ -71,25 +64,11 @@ def format_figures(figures: Mapping[str, Mapping[str, Any]] | None = None) -> li
     return lines
 
 
-def plain_env(**overrides: str) -> dict[str, str]:
-    """This environment without CI, AWS, Jenkins or deployfw variables (a plain terminal), plus ``overrides``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE) and k not in _CI_NAMES}
-    env.update(overrides)
-    return env
-
-
-def deployfw_command() -> list[str]:
-    """The installed ``deployfw`` console script next to this interpreter (else ``python -m deployfw``)."""
-    script = Path(sys.executable).with_name("deployfw")
-    found = str(script) if script.exists() else shutil.which("deployfw")
-    return [found] if found else [sys.executable, "-m", "deployfw"]
-
-
 # -- the repository ----------------------------------------------------------------------------
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**plain_env(), "GIT_AUTHOR_NAME": "r", "GIT_AUTHOR_EMAIL": "r@example.com",
+    env = {**terminal_env(), "GIT_AUTHOR_NAME": "r", "GIT_AUTHOR_EMAIL": "r@example.com",
            "GIT_COMMITTER_NAME": "r", "GIT_COMMITTER_EMAIL": "r@example.com"}  # fmt: skip
     return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True).stdout
 
@@ -150,72 +129,16 @@ class Repo:
 # -- the sandbox -------------------------------------------------------------------------------
 
 
-class SandboxProcess:
-    """``deployfw sandbox --port 0 --jenkins-port 0`` in ``repo``, reached over its documented endpoints."""
+def open_sandbox(repo: Path, log: Path | None = None) -> SandboxProcess:
+    """The kit's ``deployfw sandbox`` process in ``repo`` with the suite's fast timings, started."""
+    return SandboxProcess(repo, timings=FAST_TIMINGS, log=log).start()
 
-    def __init__(self, repo: Path, *, timings: str = FAST_TIMINGS, log: Path | None = None) -> None:
-        self.repo = repo
-        self._stderr = open(log or os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [*deployfw_command(), "sandbox", "--port", "0", "--jenkins-port", "0"],
-            cwd=repo,
-            env=plain_env(DEPLOYFW_SANDBOX_TIMINGS=timings),
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        self.env: dict[str, str] = {}
-        for _ in range(4):
-            line = self.proc.stdout.readline()
-            if not line:
-                self.close()
-                raise RuntimeError(f"deployfw sandbox ended before printing its environment (see {log})")
-            key, _, value = line.strip().partition("=")
-            self.env[key] = value
-        self.endpoint = self.env["AWS_ENDPOINT_URL"]
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._stderr.close()
+def retrying_client(sandbox: SandboxProcess, service: str) -> Any:
+    """A boto3 client that rides out the suite's injected throttling (up to 10 attempts)."""
+    import botocore.config
 
-    def _control(self, path: str, *, method: str = "GET", body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.endpoint}/_sandbox/{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.load(answer)
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(self._control("requests"))
-
-    def clear_requests(self) -> None:
-        self._control("requests", method="DELETE")
-
-    def set_faults(self, faults: str) -> None:
-        self._control("faults", method="POST", body={"faults": faults})
-
-    def run_env(self) -> dict[str, str]:
-        """What an operator exports to point deployfw at this sandbox."""
-        return plain_env(AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="sandbox",
-                         AWS_SECRET_ACCESS_KEY="sandbox-secret", AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION,
-                         JENKINS_URL=self.env["JENKINS_URL"], JENKINS_USER=self.env["JENKINS_USER"],
-                         JENKINS_API_TOKEN=self.env["JENKINS_API_TOKEN"])  # fmt: skip
-
-    def client(self, service: str) -> Any:
-        import boto3
-        import botocore.config
-
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, aws_access_key_id="testing",
-                            aws_secret_access_key="testing",
-                            config=botocore.config.Config(retries={"max_attempts": 10}))  # fmt: skip
+    return sandbox.client(service, config=botocore.config.Config(retries={"max_attempts": 10}))
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -314,18 +237,20 @@ def run(repo: Path, env: Mapping[str, str], *args: str, timeout: float = 180.0) 
 # -- the state store ---------------------------------------------------------------------------
 
 
-def open_state(repo: Path, endpoint: str) -> tuple[Any, Any]:
+def open_state(repo: Path, sandbox: SandboxProcess) -> tuple[Any, Any]:
     """(store, scope) as ``deployfw run`` sees them for this sandbox: the endpoint is part of the account key."""
-    from urllib.parse import urlparse
-
-    from deployfw.state import Scope
     from deployfw.state.sqlite import SqliteStore
 
-    return SqliteStore(repo / ".deployfw" / "state.db"), Scope(f"{ACCOUNT}@{urlparse(endpoint).netloc}", REGION)
+    return SqliteStore(repo / ".deployfw" / "state.db"), sandbox.scope()
 
 
 def state_problems(
-    repo: Path, endpoint: str, head: str, modules: Iterable[str] = SERVICES, *, live_runs: Iterable[str] | None = None
+    repo: Path,
+    sandbox: SandboxProcess,
+    head: str,
+    modules: Iterable[str] = SERVICES,
+    *,
+    live_runs: Iterable[str] | None = None,
 ) -> list[str]:
     """The state store after a finished run: last success == head, nothing "started", no lock held.
 
@@ -333,7 +258,7 @@ def state_problems(
     left to expire with its lease (30 s) unless a later run needed the module.
     """
     live = None if live_runs is None else set(live_runs)
-    store, scope = open_state(repo, endpoint)
+    store, scope = open_state(repo, sandbox)
     problems = []
     for name in modules:
         last = store.last_success(scope, name)
@@ -348,8 +273,10 @@ def state_problems(
     return problems
 
 
-def records_for(repo: Path, endpoint: str, commit: str, modules: Iterable[str] = SERVICES) -> dict[str, list[Any]]:
-    store, scope = open_state(repo, endpoint)
+def records_for(
+    repo: Path, sandbox: SandboxProcess, commit: str, modules: Iterable[str] = SERVICES
+) -> dict[str, list[Any]]:
+    store, scope = open_state(repo, sandbox)
     return {m: [r for r in store.history(scope, m, limit=1000) if r.commit == commit] for m in modules}
 
 
@@ -379,10 +306,6 @@ def deploy_calls(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping
     return found
 
 
-def mutating(entries: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [f"{e['service']}:{e['operation']}" for e in entries if str(e["operation"]).startswith(MUTATING_PREFIXES)]
-
-
 @dataclass
 class Deployment:
     """One CodeDeploy deployment as CodeDeploy reports it (times in epoch seconds)."""
@@ -398,7 +321,7 @@ class Deployment:
 
 def codedeploy_deployments(sandbox: SandboxProcess, since: float) -> dict[str, list[Deployment]]:
     """Every deployment of the example's groups created at or after ``since`` (epoch seconds), oldest first."""
-    client = sandbox.client("codedeploy")
+    client = retrying_client(sandbox, "codedeploy")
     found: dict[str, list[Deployment]] = {}
     for module, (application, group) in CODEDEPLOY.items():
         ids = client.list_deployments(applicationName=application, deploymentGroupName=group).get("deployments", [])
@@ -465,9 +388,9 @@ def judge(
     * the state store: last success == head, nothing left "started", no lock held.
     """
     expected = dict.fromkeys(SERVICES, 1) if expect_success_per_commit is None else dict(expect_success_per_commit)
-    problems = state_problems(repo, sandbox.endpoint, head, live_runs=live_runs)
-    records = records_for(repo, sandbox.endpoint, head)
-    store, scope = open_state(repo, sandbox.endpoint)
+    problems = state_problems(repo, sandbox, head, live_runs=live_runs)
+    records = records_for(repo, sandbox, head)
+    store, scope = open_state(repo, sandbox)
     calls = deploy_calls(entries)
     deployments = codedeploy_deployments(sandbox, since)
     run_ids = {r.run_id for rs in records.values() for r in rs}
@@ -511,11 +434,8 @@ def judge(
 
 def start_sandbox(repo: Path, log: Path | None = None) -> Iterator[SandboxProcess]:
     """Generator body for a fixture: a sandbox that is stopped at teardown."""
-    box = SandboxProcess(repo, log=log)
-    try:
+    with open_sandbox(repo, log) as box:
         yield box
-    finally:
-        box.close()
 
 
 # -- kill points ---------------------------------------------------------------------------------
@@ -651,7 +571,7 @@ def open_lanes(root: Path, count: int, log_dir: Path | None = None) -> list[Lane
     def one(index: int) -> Lane:
         repo = Repo.create(root / f"lane-{index}")
         log = (log_dir / f"sandbox-{index}.err") if log_dir else None
-        return Lane(repo, SandboxProcess(repo.path, log=log))
+        return Lane(repo, open_sandbox(repo.path, log))
 
     with ThreadPoolExecutor(max(1, count)) as pool:
         return list(pool.map(one, range(count)))
@@ -686,7 +606,7 @@ PLANNED = r"deployfw +plan +\| plan"
 
 def all_overlaps(sandbox: SandboxProcess, repo: Path, since: float) -> list[str]:
     """Every service's deployments since ``since``, whichever run made them: CodeDeploy times and state records."""
-    store, scope = open_state(repo, sandbox.endpoint)
+    store, scope = open_state(repo, sandbox)
     problems = []
     for module, deployments in codedeploy_deployments(sandbox, since).items():
         spans = [(d.created, d.completed, f"{d.id} ({d.status}, run {d.run_id})") for d in deployments]
@@ -735,8 +655,8 @@ def concurrent_pair(repo: Repo, sandbox: SandboxProcess, mode: str) -> PairOutco
     first_exit = first.wait()
     entries = sandbox.requests()
     problems += all_overlaps(sandbox, repo.path, since)
-    problems += state_problems(repo.path, sandbox.endpoint, head)
-    records = records_for(repo.path, sandbox.endpoint, head)
+    problems += state_problems(repo.path, sandbox, head)
+    records = records_for(repo.path, sandbox, head)
     if mode == "fail":
         if second_exit != 3 or first_exit != 0:
             problems.append(f"exits {first_exit}/{second_exit}, expected 0/3")

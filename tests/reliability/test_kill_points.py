@@ -39,7 +39,7 @@ def test_killed_runs_then_rerun_deploy_every_module_exactly_once(
         outcomes = run_kill_points(lanes, kill_points(KILL_POINTS), fresh=len(extra))
     finally:
         for lane in extra:
-            lane.sandbox.close()
+            lane.sandbox.stop()
     figure("kill points", **kill_figures(outcomes), lanes=len(extra) + 1, seconds=round(time.monotonic() - started, 1))
     failures = [f"{o.point}: {o.verdict.problems or 'rerun exit ' + str(o.rerun_exit)}\n{o.output}"
                 for o in outcomes if not o.ok]  # fmt: skip

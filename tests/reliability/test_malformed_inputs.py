@@ -9,16 +9,15 @@ Expected fragments are what makes a message *clear*: the file, the key or the va
 
 from __future__ import annotations
 
-import io
-import os
 import re
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from reliability_kit import Repo, SandboxProcess, figure, git, mutating
+from reliability_kit import Repo, figure, git
+
+from deployfw.testing import SandboxProcess, mutating, run_cli
 
 USAGE = re.compile(r"^(Usage: |Try '|Error: |\s*$)")
 Edit = Callable[[str], str]
@@ -292,19 +291,6 @@ def corpus_repo(warmed: Repo, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield path
 
 
-def _invoke(argv: tuple[str, ...]) -> tuple[int, str, str]:
-    from deployfw.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
-
-
 _tally: dict[str, int] = {}
 
 
@@ -317,22 +303,18 @@ def _place(line: str) -> str:
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.id for c in CORPUS])
 def test_malformed_input_exits_2_with_one_clear_message_and_changes_nothing(
-    case: Case, corpus_repo: Path, rel_sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+    case: Case, corpus_repo: Path, rel_sandbox: SandboxProcess
 ) -> None:
-    for name in list(os.environ):
-        monkeypatch.delenv(name)
-    for name, value in rel_sandbox.run_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(corpus_repo)
     for rel, edit in case.edits.items():
         target = corpus_repo / rel
         target.write_text(edit(target.read_text()))
     rel_sandbox.clear_requests()
     try:
-        code, stdout, stderr = _invoke(case.argv)
+        result = run_cli(rel_sandbox.run_env(), corpus_repo, *case.argv)
     finally:
         git(corpus_repo, "checkout", "--quiet", "--", ".")
         git(corpus_repo, "clean", "-fdq")
+    code, stdout, stderr = result.code, result.stdout, result.stderr
     changed = mutating(rel_sandbox.requests())
     _tally[case.kind] = _tally.get(case.kind, 0) + 1
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from run_helpers import Result, Sandbox, copy_example, run_cli, start_sandbox
+from run_helpers import SECRET, copy_example, start_sandbox
+
+from deployfw.testing import CliResult, SandboxProcess, run_cli
 
 FAST = {"deploy_step": 0.05, "rolling_step": 0.05}
 
@@ -26,16 +28,16 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[Sandbox]:
+def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[SandboxProcess]:
     config = example / getattr(request.module, "SANDBOX_CONFIG", "modules.yaml")
-    yield from start_sandbox(config, **getattr(request.module, "SANDBOX_TIMINGS", FAST))
+    yield from start_sandbox(config, getattr(request.module, "SANDBOX_TIMINGS", FAST))
 
 
 @pytest.fixture(scope="module")
-def deployfw(sandbox: Sandbox, example: Path) -> Callable[..., Result]:
-    """``deployfw(*argv)``: the CLI in-process in the example copy, pointed at the sandbox."""
+def deployfw(sandbox: SandboxProcess, example: Path) -> Callable[..., CliResult]:
+    """``deployfw(*argv)``: the CLI in-process in the example copy, pointed at the sandbox (our secret as the key)."""
 
-    def invoke(*argv: str) -> Result:
-        return run_cli(sandbox.run_env(), example, *argv)
+    def invoke(*argv: str) -> CliResult:
+        return run_cli(sandbox.run_env(AWS_SECRET_ACCESS_KEY=SECRET), example, *argv)
 
     return invoke

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_helpers import SECRET, Sandbox, calls
+from run_helpers import SECRET
+
+from deployfw.testing import SandboxProcess, calls
 
 SANDBOX_TIMINGS = {"deploy_step": 1.0, "rolling_step": 0.05}
 
@@ -45,12 +47,13 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout: float) -> lis
 
 
 @pytest.fixture(scope="module")
-def cancelled(sandbox: Sandbox, example: Path) -> tuple[int, str, dict[str, Any]]:
+def cancelled(sandbox: SandboxProcess, example: Path) -> tuple[int, str, dict[str, Any]]:
     sandbox.clear_requests()
     proc = subprocess.Popen(
         [sys.executable, "-P", "-m", "deployfw", "run", "-m", "payment-api", "-m", "user-api", "--max-parallel", "1",
          "--report", "out/cancel.json", "--junit", "out/cancel.xml"],
-        cwd=example, env=sandbox.run_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=example, env=sandbox.run_env(AWS_SECRET_ACCESS_KEY=SECRET), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     try:
         before = _read_until(proc, "payment-api  deploy | deployment d-", timeout=60)
@@ -63,7 +66,7 @@ def cancelled(sandbox: Sandbox, example: Path) -> tuple[int, str, dict[str, Any]
 
 
 def test_sigterm_stops_and_rolls_back_the_deployment_in_progress(
-    cancelled: tuple[int, str, dict[str, Any]], sandbox: Sandbox
+    cancelled: tuple[int, str, dict[str, Any]], sandbox: SandboxProcess
 ) -> None:
     code, output, report = cancelled
     assert code == 1, output

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from run_helpers import SECRET, SERVICES, Result, Sandbox, mutating
+from run_helpers import SECRET, SERVICES
+
+from deployfw.testing import CliResult, SandboxProcess, mutating
 
 
 @pytest.mark.parametrize(
@@ -24,7 +26,7 @@ from run_helpers import SECRET, SERVICES, Result, Sandbox, mutating
     ],
 )
 def test_bad_input_exits_2_before_any_aws_call(
-    deployfw: Callable[..., Result], sandbox: Sandbox, argv: tuple[str, ...], message: str
+    deployfw: Callable[..., CliResult], sandbox: SandboxProcess, argv: tuple[str, ...], message: str
 ) -> None:
     sandbox.clear_requests()
     done = deployfw(*argv)
@@ -36,7 +38,7 @@ def test_bad_input_exits_2_before_any_aws_call(
 
 @pytest.mark.parametrize("argv", [("run", "--all", "--dry-run"), ("plan", "--all"), ("plan", "--all", "--json")])
 def test_dry_run_and_plan_make_no_mutating_aws_call(
-    deployfw: Callable[..., Result], sandbox: Sandbox, argv: tuple[str, ...]
+    deployfw: Callable[..., CliResult], sandbox: SandboxProcess, argv: tuple[str, ...]
 ) -> None:
     sandbox.clear_requests()
     done = deployfw(*argv)

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_helpers import BLUEGREEN, SECRET, SERVICES, Result, Sandbox, calls
+from run_helpers import BLUEGREEN, SECRET, SERVICES
+
+from deployfw.testing import CliResult, SandboxProcess, calls
 
 DEPLOY_KEYS = {"backend", "id", "task_definition", "rolled_back"}
 MODULE_KEYS = {"name", "status", "reason", "image", "build", "deploy", "error"}
@@ -25,7 +27,9 @@ TASKDEF_ARN = "arn:aws:ecs:ap-northeast-2:123456789012:task-definition/"
 
 
 @pytest.fixture(scope="module")
-def first(deployfw: Callable[..., Result], example: Path, sandbox: Sandbox) -> tuple[Result, dict[str, Any]]:
+def first(
+    deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess
+) -> tuple[CliResult, dict[str, Any]]:
     sandbox.clear_requests()
     done = deployfw("run", "--all", "--report", "out/first.json", "--junit", "out/first.xml")
     return done, json.loads((example / "out/first.json").read_text())
@@ -35,7 +39,7 @@ def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["name"]: m for m in report["modules"]}
 
 
-def test_whole_example_deploys_and_exits_0(first: tuple[Result, dict[str, Any]], example: Path) -> None:
+def test_whole_example_deploys_and_exits_0(first: tuple[CliResult, dict[str, Any]], example: Path) -> None:
     done, report = first
     assert done.code == 0, done.output
     assert set(report) >= TOP_KEYS and report["status"] == "succeeded"
@@ -59,7 +63,7 @@ def test_whole_example_deploys_and_exits_0(first: tuple[Result, dict[str, Any]],
 
 @pytest.mark.parametrize("name", BLUEGREEN)
 def test_bluegreen_primary_task_set_runs_the_reported_digest_behind_the_production_listener(
-    first: tuple[Result, dict[str, Any]], sandbox: Sandbox, name: str
+    first: tuple[CliResult, dict[str, Any]], sandbox: SandboxProcess, name: str
 ) -> None:
     module = by_name(first[1])[name]
     deploy = module["deploy"]
@@ -99,7 +103,7 @@ def _forwarded_to(actions: list[dict[str, Any]]) -> set[str]:
 
 
 def test_rolling_service_primary_deployment_uses_the_reported_task_definition(
-    first: tuple[Result, dict[str, Any]], sandbox: Sandbox
+    first: tuple[CliResult, dict[str, Any]], sandbox: SandboxProcess
 ) -> None:
     module = by_name(first[1])["product-api"]
     assert module["deploy"]["backend"] == "ecs-rolling"
@@ -112,21 +116,23 @@ def test_rolling_service_primary_deployment_uses_the_reported_task_definition(
     assert [c["image"] for c in taskdef["containerDefinitions"]] == [module["image"]]
 
 
-def test_junit_has_one_passing_case_per_module_and_stage(first: tuple[Result, dict[str, Any]], example: Path) -> None:
+def test_junit_has_one_passing_case_per_module_and_stage(
+    first: tuple[CliResult, dict[str, Any]], example: Path
+) -> None:
     root = ET.parse(example / "out/first.xml").getroot()
     cases = [(c.get("classname"), c.get("name")) for c in root.iter("testcase")]
     assert sorted(cases) == sorted((f"deployfw.{m}", s) for m in SERVICES for s in ("build", "push", "deploy"))
     assert not [c for c in root.iter("testcase") if len(c)], "no failure or skipped element on a clean run"
 
 
-def test_the_secret_key_reaches_no_output(first: tuple[Result, dict[str, Any]], example: Path) -> None:
+def test_the_secret_key_reaches_no_output(first: tuple[CliResult, dict[str, Any]], example: Path) -> None:
     done, _ = first
     for text in (done.stdout, done.stderr, *(p.read_text() for p in (example / "out").iterdir())):
         assert SECRET not in text
 
 
 def test_second_all_run_reuses_every_image_and_pushes_nothing(
-    first: tuple[Result, dict[str, Any]], deployfw: Callable[..., Result], example: Path, sandbox: Sandbox
+    first: tuple[CliResult, dict[str, Any]], deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess
 ) -> None:
     assert first[0].code == 0
     first_pushes = calls(sandbox.requests(), "PutImage")
@@ -149,7 +155,7 @@ def test_second_all_run_reuses_every_image_and_pushes_nothing(
 
 
 def test_deploy_fault_rolls_that_module_back_and_the_others_succeed(
-    first: tuple[Result, dict[str, Any]], deployfw: Callable[..., Result], example: Path, sandbox: Sandbox
+    first: tuple[CliResult, dict[str, Any]], deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess
 ) -> None:
     sandbox.set_faults("deploy:user-api")
     done = deployfw("run", "--all", "--report", "out/fault.json", "--junit", "out/fault.xml")
@@ -184,7 +190,7 @@ def test_deploy_fault_rolls_that_module_back_and_the_others_succeed(
 
 
 def test_stop_after_push_writes_codepipeline_artifacts_per_module(
-    first: tuple[Result, dict[str, Any]], deployfw: Callable[..., Result], example: Path, sandbox: Sandbox
+    first: tuple[CliResult, dict[str, Any]], deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess
 ) -> None:
     sandbox.clear_requests()
     done = deployfw("run", "--all", "--stop-after", "push", "--artifacts-dir", "out/artifacts", "--report",

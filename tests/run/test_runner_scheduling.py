@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
-from run_helpers import Result, Sandbox, calls, commit_all, copy_example
+from run_helpers import commit_all, copy_example
+
+from deployfw.testing import CliResult, SandboxProcess, calls
 
 SANDBOX_CONFIG = "deps.yaml"
 
@@ -41,7 +43,9 @@ def index_of(stderr: str, module: str, text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def failed_build(deployfw: Callable[..., Result], sandbox: Sandbox, example: Path) -> tuple[Result, dict[str, Any]]:
+def failed_build(
+    deployfw: Callable[..., CliResult], sandbox: SandboxProcess, example: Path
+) -> tuple[CliResult, dict[str, Any]]:
     sandbox.set_faults("build:order-api")
     sandbox.clear_requests()
     try:
@@ -52,7 +56,7 @@ def failed_build(deployfw: Callable[..., Result], sandbox: Sandbox, example: Pat
 
 
 def test_build_failure_skips_its_dependents_with_the_reason(
-    failed_build: tuple[Result, dict[str, Any]], sandbox: Sandbox
+    failed_build: tuple[CliResult, dict[str, Any]], sandbox: SandboxProcess
 ) -> None:
     done, report = failed_build
     assert done.code == 1, done.output
@@ -80,7 +84,7 @@ def test_build_failure_skips_its_dependents_with_the_reason(
     assert "dependency order-api failed" in summary["user-api"] and summary["user-api"].split()[1] == "skipped"
 
 
-def test_junit_marks_the_failure_and_the_skips(failed_build: tuple[Result, dict[str, Any]], example: Path) -> None:
+def test_junit_marks_the_failure_and_the_skips(failed_build: tuple[CliResult, dict[str, Any]], example: Path) -> None:
     root = ET.parse(example / "out/deps.xml").getroot()
     cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
     assert len(cases) == 4 * 3
@@ -94,14 +98,14 @@ def test_junit_marks_the_failure_and_the_skips(failed_build: tuple[Result, dict[
     assert suite is not None and suite.get("failures") == "1" and suite.get("skipped") == "8"
 
 
-def test_independent_modules_run_in_parallel(failed_build: tuple[Result, dict[str, Any]]) -> None:
+def test_independent_modules_run_in_parallel(failed_build: tuple[CliResult, dict[str, Any]]) -> None:
     stderr = failed_build[0].stderr
     # payment-api (local build) deployed while order-api's CodeBuild build was still running or failing
     assert lines_of(stderr, "payment-api")[0] < index_of(stderr, "order-api", "build  | failed")
 
 
 def test_dependents_start_only_after_their_dependency_deployed(
-    failed_build: tuple[Result, dict[str, Any]], deployfw: Callable[..., Result], example: Path
+    failed_build: tuple[CliResult, dict[str, Any]], deployfw: Callable[..., CliResult], example: Path
 ) -> None:
     done = deployfw("-c", "deps.yaml", "run", "-m", "product-api", "-m", "user-api", "-m", "order-api",
                     "--report", "out/order.json")  # fmt: skip

@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from statecli_helpers import Result, Sandbox, copy_example, run_cli
+from statecli_helpers import copy_example
+
+from deployfw.testing import CliResult, SandboxProcess, run_cli
 
 FAST = {"deploy_step": 0.05, "rolling_step": 0.05}
 
@@ -17,15 +19,13 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[Sandbox]:
-    box = Sandbox(example / "modules.yaml", getattr(request.module, "SANDBOX_TIMINGS", FAST))
-    try:
+def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[SandboxProcess]:
+    with SandboxProcess(example, timings=getattr(request.module, "SANDBOX_TIMINGS", FAST)) as box:
+        assert box.endpoint.startswith("http://127.0.0.1:")
         yield box
-    finally:
-        box.close()
 
 
 @pytest.fixture(scope="module")
-def deployfw(sandbox: Sandbox, example: Path) -> Callable[..., Result]:
+def deployfw(sandbox: SandboxProcess, example: Path) -> Callable[..., CliResult]:
     """``deployfw(*argv)``: the CLI in-process in the example copy, pointed at the sandbox."""
     return lambda *argv: run_cli(sandbox.run_env(), example, *argv)

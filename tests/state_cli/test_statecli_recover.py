@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statecli_helpers import Result, Sandbox, git
+from statecli_helpers import git
 
 from deployfw.state import DeployRecord
 from deployfw.state.sqlite import SqliteStore
+from deployfw.testing import CliResult, SandboxProcess
 
 SANDBOX_TIMINGS = {"deploy_step": 0.8, "rolling_step": 1.2}  # the left-over rollouts outlast run start-up
 
 
 @pytest.fixture(scope="module")
-def deployed(deployfw: Callable[..., Result]) -> None:
+def deployed(deployfw: Callable[..., CliResult]) -> None:
     """One ordinary run first, so each module has a recorded deploy (and a revision) to start from."""
     first = deployfw("run", "-m", "user-api", "-m", "product-api", "-m", "payment-api")
     assert first.code == 0, first.output
@@ -35,12 +36,14 @@ def store_of(example: Path) -> SqliteStore:
     return SqliteStore(example / ".deployfw" / "state.db")
 
 
-def last_record(example: Path, sandbox: Sandbox, module: str) -> DeployRecord:
+def last_record(example: Path, sandbox: SandboxProcess, module: str) -> DeployRecord:
     [record] = store_of(example).history(sandbox.scope(), module, limit=1)
     return record
 
 
-def killed_run(example: Path, sandbox: Sandbox, module: str, run_id: str, deployment_id: str, td: str | None) -> None:
+def killed_run(
+    example: Path, sandbox: SandboxProcess, module: str, run_id: str, deployment_id: str, td: str | None
+) -> None:
     """What a run killed right after creating its deployment leaves in the store (its lease long gone)."""
     store = store_of(example)
     head = git(example, "rev-parse", "HEAD").strip()
@@ -49,7 +52,7 @@ def killed_run(example: Path, sandbox: Sandbox, module: str, run_id: str, deploy
 
 
 def test_run_awaits_a_bluegreen_deployment_a_killed_run_left_and_never_deploys_head_twice(
-    deployfw: Callable[..., Result], example: Path, sandbox: Sandbox, deployed: None
+    deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess, deployed: None
 ) -> None:
     done = last_record(example, sandbox, "user-api")
     assert done.outcome == "succeeded" and done.deployment_id and done.task_definition
@@ -80,7 +83,7 @@ def test_run_awaits_a_bluegreen_deployment_a_killed_run_left_and_never_deploys_h
 
 
 def test_run_awaits_a_rolling_deployment_a_killed_run_left(
-    deployfw: Callable[..., Result], example: Path, sandbox: Sandbox, deployed: None
+    deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess, deployed: None
 ) -> None:
     done = last_record(example, sandbox, "product-api")
     ecs = sandbox.client("ecs")
@@ -104,7 +107,7 @@ def test_run_awaits_a_rolling_deployment_a_killed_run_left(
 
 
 def test_a_deployment_aws_no_longer_knows_is_concluded_abandoned(
-    deployfw: Callable[..., Result], example: Path, sandbox: Sandbox, deployed: None
+    deployfw: Callable[..., CliResult], example: Path, sandbox: SandboxProcess, deployed: None
 ) -> None:
     killed_run(example, sandbox, "payment-api", "killed-3", "d-GONE00000", None)
 

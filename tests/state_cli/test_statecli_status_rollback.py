@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statecli_helpers import Result, Sandbox, change, git
+from statecli_helpers import change, git
 
 from deployfw.state.sqlite import SqliteStore
+from deployfw.testing import CliResult, SandboxProcess
 
 SERVICES = ["order-api", "payment-api", "product-api", "user-api"]
 
@@ -33,25 +34,25 @@ class History:
     second_td: str
 
 
-def status_json(deployfw: Callable[..., Result], *argv: str) -> dict[str, Any]:
+def status_json(deployfw: Callable[..., CliResult], *argv: str) -> dict[str, Any]:
     result = deployfw("status", "--json", *argv)
     assert result.code == 0, result.output
     return json.loads(result.stdout)
 
 
-def records(deployfw: Callable[..., Result], module: str) -> list[dict[str, Any]]:
+def records(deployfw: Callable[..., CliResult], module: str) -> list[dict[str, Any]]:
     result = deployfw("state", "show", module, "--json")
     assert result.code == 0, result.output
     return list(json.loads(result.stdout))
 
 
-def primary_task_definition(sandbox: Sandbox, service: str) -> str:
+def primary_task_definition(sandbox: SandboxProcess, service: str) -> str:
     found = sandbox.client("ecs").describe_services(cluster="shop", services=[service])["services"][0]
     return next(ts["taskDefinition"] for ts in found["taskSets"] if ts["status"] == "PRIMARY")
 
 
 @pytest.fixture(scope="module")
-def history(deployfw: Callable[..., Result], example: Path) -> History:
+def history(deployfw: Callable[..., CliResult], example: Path) -> History:
     first = deployfw("run", "--all")
     assert first.code == 0, first.output
     first_commit = git(example, "rev-parse", "HEAD").strip()
@@ -67,7 +68,7 @@ def history(deployfw: Callable[..., Result], example: Path) -> History:
 
 
 def test_status_json_shows_recorded_and_live_state_in_sync(
-    history: History, deployfw: Callable[..., Result], sandbox: Sandbox
+    history: History, deployfw: Callable[..., CliResult], sandbox: SandboxProcess
 ) -> None:
     data = status_json(deployfw)
 
@@ -87,8 +88,8 @@ def test_status_json_shows_recorded_and_live_state_in_sync(
     assert modules["product-api"]["live"]["rollout_state"] == "COMPLETED"
 
 
-def test_status_text_reports_drift_made_outside_deployfw(history: History, deployfw: Callable[..., Result],
-                                                          sandbox: Sandbox) -> None:  # fmt: skip
+def test_status_text_reports_drift_made_outside_deployfw(history: History, deployfw: Callable[..., CliResult],
+                                                          sandbox: SandboxProcess) -> None:  # fmt: skip
     ecs = sandbox.client("ecs")
     recorded = status_json(deployfw)["modules"][2]["last_success"]["task_definition"]  # product-api
     taskdef = ecs.describe_task_definition(taskDefinition=recorded)["taskDefinition"]
@@ -119,7 +120,7 @@ def test_status_text_reports_drift_made_outside_deployfw(history: History, deplo
 
 
 def test_rollback_redeploys_the_previous_successful_deploy(
-    history: History, deployfw: Callable[..., Result], sandbox: Sandbox
+    history: History, deployfw: Callable[..., CliResult], sandbox: SandboxProcess
 ) -> None:
     assert primary_task_definition(sandbox, "user-api") == history.second_td
     sandbox.clear_requests()
@@ -140,14 +141,16 @@ def test_rollback_redeploys_the_previous_successful_deploy(
     assert module["state"] == "in sync" and module["live"]["task_definition"] == history.first_td
 
 
-def test_rollback_again_has_nothing_older_to_return_to(history: History, deployfw: Callable[..., Result]) -> None:
+def test_rollback_again_has_nothing_older_to_return_to(history: History, deployfw: Callable[..., CliResult]) -> None:
     result = deployfw("rollback", "user-api")  # only the deploy the first rollback undid is left
 
     assert result.code == 2, result.output
     assert "nothing to roll back to" in result.stderr
 
 
-def test_rollback_to_a_commit_prefix(history: History, deployfw: Callable[..., Result], sandbox: Sandbox) -> None:
+def test_rollback_to_a_commit_prefix(
+    history: History, deployfw: Callable[..., CliResult], sandbox: SandboxProcess
+) -> None:
     result = deployfw("rollback", "user-api", "--to", history.second_commit[:8])
 
     assert result.code == 0, result.output
@@ -156,7 +159,7 @@ def test_rollback_to_a_commit_prefix(history: History, deployfw: Callable[..., R
 
 
 def test_rollback_bad_input_exits_2_and_changes_nothing(
-    history: History, deployfw: Callable[..., Result], sandbox: Sandbox
+    history: History, deployfw: Callable[..., CliResult], sandbox: SandboxProcess
 ) -> None:
     sandbox.clear_requests()
 
@@ -174,7 +177,7 @@ def test_rollback_bad_input_exits_2_and_changes_nothing(
 
 
 def test_rollback_while_another_run_holds_the_lock_exits_3(
-    history: History, deployfw: Callable[..., Result], sandbox: Sandbox, example: Path
+    history: History, deployfw: Callable[..., CliResult], sandbox: SandboxProcess, example: Path
 ) -> None:
     store = SqliteStore(example / ".deployfw" / "state.db")
     with store.acquire(sandbox.scope(), "user-api", "other-run", mode="fail", lease_seconds=60):
@@ -186,7 +189,7 @@ def test_rollback_while_another_run_holds_the_lock_exits_3(
 
 
 def test_state_init_creates_the_dynamodb_table_once(
-    deployfw: Callable[..., Result], sandbox: Sandbox, example: Path
+    deployfw: Callable[..., CliResult], sandbox: SandboxProcess, example: Path
 ) -> None:
     config = example / "modules.yaml"
     (example / "dynamo.yaml").write_text(config.read_text() + "\nstate: {backend: dynamodb, table: statecli-deploys}\n")
@@ -203,7 +206,7 @@ def test_state_init_creates_the_dynamodb_table_once(
     assert status.code == 0 and all(m["last_success"] is None for m in json.loads(status.stdout)["modules"])
 
 
-def test_state_init_for_sqlite_says_where_the_file_is(deployfw: Callable[..., Result], example: Path) -> None:
+def test_state_init_for_sqlite_says_where_the_file_is(deployfw: Callable[..., CliResult], example: Path) -> None:
     result = deployfw("state", "init")
 
     assert result.code == 0, result.output
