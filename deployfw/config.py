@@ -194,6 +194,27 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _prune(data: Any, key: KeyPath) -> None:
+    """Remove the value at ``key`` unless it is a mapping (whose own keys are checked separately).
+
+    A list item takes its whole list with it: half a ``depends_on`` would only produce
+    consequential errors.
+    """
+    if not key:
+        return
+    if isinstance(key[-1], int):
+        key = key[:-1]
+        while key and isinstance(key[-1], int):
+            key = key[:-1]
+    parent = data
+    for part in key[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+        if parent is None:
+            return
+    if isinstance(parent, dict) and key and key[-1] in parent and not isinstance(parent[key[-1]], dict):
+        del parent[key[-1]]
+
+
 class _Loader:
     """One load of one document: accumulates problems and builds the model."""
 
@@ -266,9 +287,19 @@ class _Loader:
         ok = modules_checker()(data)
         shape = [] if ok else [self._at(key, message) for key, message in validate(data, modules_schema())]
         self.problems.extend(self.doc.problems)  # duplicate keys: listed with whatever else is found
-        if shape:  # the semantic checks below need a well-shaped document
+        if shape:
+            # Report every mistake at once: drop the badly typed values and still run the
+            # semantic checks (dependencies, paths, backends) on what remains.
             self.problems.extend(shape)
+            for key, _ in list(validate(data, modules_schema())):
+                _prune(data, key)
+            # What remains may still be too broken to check further; then report what we have.
+            with contextlib.suppress(TypeError, AttributeError, KeyError, ValueError):
+                self._semantic(data)
             self.raise_if_problems()
+        return self._semantic(data)
+
+    def _semantic(self, data: dict) -> Config:
 
         environments = tuple(sorted(data.get("environments") or {}))
         if self.env is not None and self.env_optional and self.env not in environments:

@@ -388,3 +388,17 @@ def test_module_folder_reached_through_a_symlink(write: Callable[[str], Path], t
         "modules.yaml:12: modules.a.path: folder 'svc/afile' does not exist",
         "modules.yaml:16: modules.b.path: 'svc/away' leaves the repository through a symlink",
     ]
+
+
+def test_type_errors_do_not_hide_dependency_and_path_errors(problems: Callable[..., list[str]]) -> None:
+    """A badly typed value is reported together with the semantic mistakes elsewhere, in one run."""
+    text = (
+        GOOD.replace("kind: library}", "kind: libary}")
+        .replace("depends_on: [a]", "depends_on: [a, comon]")
+        .replace("path: svc/a/", 'path: "../a"')
+    )
+    assert problems(text) == [
+        "modules.yaml:10: modules.common.kind: unknown value 'libary'; expected one of: service, library",
+        "modules.yaml:12: modules.a.path: '../a' escapes the repository",
+        "modules.yaml:17: modules.b.depends_on[1]: unknown module 'comon'; modules: a, b, common",
+    ]
