@@ -81,3 +81,21 @@ def test_code_deploy_service_refuses_task_definition_change(aws_client):
     assert "CODE_DEPLOY" in refused.value.response["Error"]["Message"]
     scaled = ecs.update_service(cluster="test-cluster", service="user-api", desiredCount=2)["service"]
     assert scaled["desiredCount"] == 2
+
+
+def test_a_superseded_deployment_is_drained_not_completed(aws_client, aws_wait, no_faults):
+    """Two updates in a row: the first never completes over the second, whose PRIMARY stays."""
+    ecs = aws_client("ecs")
+    aws_wait(lambda: _service(ecs, "order-api")["deployments"][0]["rolloutState"] == "COMPLETED")
+    first = ecs.update_service(cluster="test-cluster", service="order-api",
+                               taskDefinition=_taskdef(ecs, "order-api", "v3"))["service"]["deployments"][0]
+    second_td = _taskdef(ecs, "order-api", "v4")
+    second = ecs.update_service(cluster="test-cluster", service="order-api",
+                                taskDefinition=second_td)["service"]["deployments"][0]
+    assert second["id"] != first["id"] and second["status"] == "PRIMARY"
+    ecs.get_waiter("services_stable").wait(
+        cluster="test-cluster", services=["order-api"], WaiterConfig={"Delay": 1, "MaxAttempts": 10}
+    )
+    (only,) = _service(ecs, "order-api")["deployments"]
+    assert only["id"] == second["id"] and only["taskDefinition"] == second_td
+    assert only["status"] == "PRIMARY" and only["rolloutState"] == "COMPLETED"

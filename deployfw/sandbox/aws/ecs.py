@@ -202,6 +202,11 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         if service is None or deployment is None or deployment.get("rolloutState") != "IN_PROGRESS":
             rollout.stage = "done"
             return
+        if deployment["status"] != "PRIMARY":
+            # A newer deployment superseded this one: ECS drains it instead of finishing it, and
+            # it disappears once the PRIMARY reaches a steady state.
+            rollout.stage = "done"
+            return
         desired = service.desired_count
         deployment["updatedAt"] = utcnow()
         if rollout.stage == "starting":
