@@ -19,6 +19,7 @@ back to the task definition it ran before, and the deploy is reported failed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from deployfw.config import Config, Module
 
 DEFAULT_TIMEOUT_MINUTES = 30
+ROLLBACK_WAIT_SECONDS = 300.0  # how long a cancelled or timed-out rollout waits for its rollback
 CIRCUIT_BREAKER = {"enable": True, "rollback": True}
 
 
@@ -284,7 +286,35 @@ class RollingDeploy(EcsDeployer):
             return StageResult(False, f"{reason}; rolling back failed: {exc}", details)
         primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
         details.update(rolled_back=True, rollback_deployment_id=primary.get("id"))
-        return StageResult(False, f"{reason}; rolled back to {previous.rsplit('/', 1)[-1]}", details)
+        outcome = self._await_rollback(job, aws, target, primary.get("id"))
+        details["rollback_state"] = outcome
+        return StageResult(False, f"{reason}; rolled back to {previous.rsplit('/', 1)[-1]} ({outcome})", details)
+
+    def _await_rollback(self, job: ModuleJob, aws: Aws, target: Target, deployment_id: str | None) -> str:
+        """Follow the rollback deployment to its end, so nothing is left half-rolled without saying so.
+
+        The run may already be cancelled, so this wait ignores cancel; it is bounded by
+        ``ROLLBACK_WAIT_SECONDS`` and a second Ctrl-C still ends the process.
+        """
+        if not deployment_id:
+            return "rollback deployment not reported by ECS"
+        wait = Wait(ROLLBACK_WAIT_SECONDS, cancel=threading.Event(), sleep=self._sleep, clock=self._clock,
+                    backoff=self._backoff)  # fmt: skip
+        while True:
+            service = self._describe(aws, target) or {}
+            deployments = service.get("deployments") or []
+            ours = next((d for d in deployments if d.get("id") == deployment_id), None)
+            state = _rollout_state(ours, deployments) if ours else "GONE"
+            if state == "GONE":
+                job.log(f"rollback deployment {deployment_id} is no longer listed by ECS")
+                return "rollback deployment gone"
+            if state in ("COMPLETED", "FAILED"):
+                job.log(f"rollback deployment {deployment_id}: {state}")
+                return f"rollback {state.lower()}"
+            if wait.expired:
+                job.log(f"rollback deployment {deployment_id} still {state} after {minutes(ROLLBACK_WAIT_SECONDS)}")
+                return f"rollback still {state.lower()}"
+            wait.pause()
 
 
 def _rollout_state(ours: dict[str, Any], deployments: list[dict[str, Any]]) -> str:

@@ -86,6 +86,10 @@ def test_cancel_rolls_back_to_the_previous_task_definition(
     assert result.details["rolled_back"] is True
     assert operations(sandbox).count("UpdateService") == 2
     assert service_of(aws)["taskDefinition"] == before
+    # The rollback itself was followed to its end, not just requested.
+    assert result.details["rollback_state"] == "rollback completed"
+    rollback = next(d for d in service_of(aws)["deployments"] if d["id"] == result.details["rollback_deployment_id"])
+    assert rollback["rolloutState"] == "COMPLETED"
 
 
 def test_code_deploy_service_is_refused(job_for: Any, sandbox: Any) -> None:
