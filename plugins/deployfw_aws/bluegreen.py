@@ -121,6 +121,9 @@ class BlueGreenDeploy(EcsDeployer):
             deployment_id, taskdef_arn = adopted
             job.log(f"resuming deployment {deployment_id}, which this run ({job.ctx.run_id}) already started")
         else:
+            busy = self._wait_for_others(job, aws, target, group)
+            if busy is not None:
+                return StageResult(False, busy, details)
             if job.ctx.cancel.is_set():
                 return StageResult(False, "cancelled before deploying; nothing changed", details)
             if registered:
@@ -257,6 +260,31 @@ class BlueGreenDeploy(EcsDeployer):
         if _marker(job.ctx, job.module.name) not in (info.get("description") or ""):
             return None
         return info["deploymentId"], _appspec_task_definition(info)
+
+    def _wait_for_others(self, job: ModuleJob, aws: Aws, target: Target, group: dict[str, Any]) -> str | None:
+        """Never two deployments of one service: let an active deployment someone else started finish first.
+
+        Costs no call in the usual case (the group, already read, names its last attempt);
+        returns why this deploy must not go ahead, or None.
+        """
+        last = group.get("lastAttemptedDeployment") or {}
+        other = last.get("deploymentId")
+        if not other or last.get("status") not in ACTIVE:
+            return None
+        job.log(f"deployment {other} of {target.application}/{target.deployment_group} is still active "
+                "(started outside this run); waiting for it to finish before deploying")
+        wait = Wait(self._deadline_seconds(target, group, group.get("deploymentConfigName")),
+                    cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)  # fmt: skip
+        while True:
+            status = aws.call("codedeploy", "get_deployment", deploymentId=other)["deploymentInfo"].get("status")
+            if status not in ACTIVE:
+                job.log(f"deployment {other}: {status}; deploying now")
+                return None
+            if wait.cancelled:
+                return f"cancelled while waiting for deployment {other}; nothing changed"
+            if wait.expired:
+                return f"deployment {other} was still {status} after {minutes(wait.seconds)}; nothing changed"
+            wait.pause()
 
     def _create(
         self, job: ModuleJob, aws: Aws, target: Target, rendered: Rendered, taskdef_arn: str, config_name: str | None

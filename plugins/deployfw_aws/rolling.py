@@ -86,6 +86,10 @@ class RollingDeploy(EcsDeployer):
                 "use the ecs-bluegreen backend for CODE_DEPLOY services",
                 details,
             )
+        busy = self._wait_for_others(job, aws, target, service)
+        if isinstance(busy, str):
+            return StageResult(False, busy, details)
+        service = busy
         previous = service.get("taskDefinition")
         details["previous_task_definition"] = previous
         old_events = {e.get("id") for e in service.get("events") or []}
@@ -115,6 +119,35 @@ class RollingDeploy(EcsDeployer):
         job.log(f"deployment {deployment_id} of {target.cluster}/{target.service} started; "
                 f"waiting up to {minutes(seconds)}")
         return self._track(job, aws, target, deployment_id, arn, previous, old_events, seconds, details)
+
+    def _wait_for_others(
+        self, job: ModuleJob, aws: Aws, target: Target, service: dict[str, Any]
+    ) -> dict[str, Any] | str:
+        """Never two rollouts of one service: let one still in progress (started elsewhere) finish first.
+
+        Returns the service as last described, or why this deploy must not go ahead.
+        """
+        deployments = service.get("deployments") or []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+        if primary is None or _rollout_state(primary, deployments) != "IN_PROGRESS":
+            return service
+        other = primary.get("id")
+        job.log(f"deployment {other} of {target.cluster}/{target.service} is still in progress "
+                "(started outside this run); waiting for it to finish before deploying")
+        wait = Wait(float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60, cancel=job.ctx.cancel,
+                    sleep=self._sleep, clock=self._clock, backoff=self._backoff)  # fmt: skip
+        while True:
+            wait.pause()
+            service = self._describe(aws, target) or {}
+            deployments = service.get("deployments") or []
+            current = next((d for d in deployments if d.get("id") == other), None)
+            if current is None or _rollout_state(current, deployments) != "IN_PROGRESS":
+                job.log(f"deployment {other} finished; deploying now")
+                return service
+            if wait.cancelled:
+                return f"cancelled while waiting for deployment {other}; nothing changed"
+            if wait.expired:
+                return f"deployment {other} was still in progress after {minutes(wait.seconds)}; nothing changed"
 
     # -- recovery, rollback, status ---------------------------------------------------------
 

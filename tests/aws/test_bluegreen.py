@@ -258,3 +258,33 @@ def test_no_image_is_a_failure_without_aws(repo: Any) -> None:
     result: StageResult = BlueGreenDeploy(job.ctx).deploy(job)
     assert not result.ok and result.error == "no image digest to deploy"
     assert time.monotonic() - started < 1
+
+
+def test_waits_for_a_deployment_started_elsewhere_before_creating_its_own(
+    job_for: Any, sandbox: Any, aws: Callable[[str], Any]
+) -> None:
+    """Never two deployments of one service: another tool's active deployment finishes first."""
+    job, _ = job_for("bg-api")
+    codedeploy = aws("codedeploy")
+    group = codedeploy.get_deployment_group(applicationName="bg-api-app", deploymentGroupName="bg-api-dg")
+    last = group["deploymentGroupInfo"]["lastSuccessfulDeployment"]["deploymentId"]
+    revision = codedeploy.get_deployment(deploymentId=last)["deploymentInfo"]["revision"]
+    step, sandbox.timings.deploy_step = sandbox.timings.deploy_step, 0.5  # keep the other one active a while
+    try:
+        other = codedeploy.create_deployment(
+            applicationName="bg-api-app", deploymentGroupName="bg-api-dg", revision=revision, description="by hand"
+        )["deploymentId"]
+        sandbox.clear_requests()
+        result = BlueGreenDeploy(job.ctx, backoff=FAST).deploy(job)
+    finally:
+        sandbox.timings.deploy_step = step
+
+    requests = sandbox.requests()
+    assert result.ok, result.error
+    assert codedeploy.get_deployment(deploymentId=other)["deploymentInfo"]["status"] == "Succeeded"
+    log = job.log.text()  # type: ignore[attr-defined]
+    assert f"deployment {other} of bg-api-app/bg-api-dg is still active" in log
+    created = [i for i, r in enumerate(requests) if r["operation"] == "CreateDeployment"]
+    polled = [i for i, r in enumerate(requests)
+              if r["operation"] == "GetDeployment" and r.get("params", {}).get("deploymentId") == other]  # fmt: skip
+    assert len(created) == 1 and polled and max(polled) < created[0]

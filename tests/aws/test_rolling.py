@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,14 @@ def service_of(aws: Callable[[str], Any], name: str = "roll-api") -> dict[str, A
 
 def operations(sandbox: Any) -> list[str]:
     return [e["operation"] for e in sandbox.requests()]
+
+
+def settled(aws: Callable[[str], Any]) -> None:
+    """Wait until an earlier test's rollout (or rollback) of the shared service has finished."""
+    deadline = time.monotonic() + 10
+    while any(d.get("rolloutState") == "IN_PROGRESS" for d in service_of(aws)["deployments"]):
+        assert time.monotonic() < deadline, "the shared service never settled"
+        time.sleep(0.05)
 
 
 def test_rolling_deploy_completes_its_own_deployment(job_for: Any, sandbox: Any, aws: Callable[[str], Any]) -> None:
@@ -74,6 +83,7 @@ def test_cancel_rolls_back_to_the_previous_task_definition(
     job_for: Any, sandbox: Any, aws: Callable[[str], Any]
 ) -> None:
     job = job_for()
+    settled(aws)
     before = service_of(aws)["taskDefinition"]
     sandbox.clear_requests()
 
@@ -145,3 +155,27 @@ def test_steps(repo: Any) -> None:
     steps = RollingDeploy(make_job(config, "roll-api", None).ctx).steps(config.modules["roll-api"], config)
     assert steps[1] == "register task definition from services/roll-api/taskdef.json"
     assert "circuit breaker (rollback on)" in steps[2] and steps[3].startswith("wait up to 15 min")
+
+
+def test_waits_for_a_rollout_started_elsewhere_before_updating(
+    job_for: Any, sandbox: Any, aws: Callable[[str], Any]
+) -> None:
+    """Never two rollouts of one service: one still in progress (started by hand) finishes first."""
+    job = job_for()
+    ecs = aws("ecs")
+    settled(aws)
+    current = service_of(aws)["taskDefinition"]
+    step, sandbox.timings.rolling_step = sandbox.timings.rolling_step, 0.5  # keep the other one going a while
+    try:
+        other = ecs.update_service(cluster="test-cluster", service="roll-api", taskDefinition=current,
+                                   forceNewDeployment=True)["service"]["deployments"][0]["id"]  # fmt: skip
+        sandbox.clear_requests()
+        result = RollingDeploy(job.ctx, backoff=FAST).deploy(job)
+    finally:
+        sandbox.timings.rolling_step = step
+
+    assert result.ok, result.error
+    assert f"deployment {other} of test-cluster/roll-api is still in progress" in job.log.text()  # type: ignore[attr-defined]
+    ops = operations(sandbox)
+    assert ops.count("UpdateService") == 1
+    assert ops.index("UpdateService") > ops.index("DescribeServices", 1)  # it looked again before updating
