@@ -604,13 +604,30 @@ DEPLOYMENT_CREATED = r"deployment (d-\w+ in |ecs-svc/\S+ of )"
 PLANNED = r"deployfw +plan +\| plan"
 
 
+def _with_rollbacks(deployments: Sequence[Deployment]) -> list[tuple[float, float | None, str]]:
+    """Spans per deployment, a CodeDeploy auto-rollback counted as part of the deployment it undoes.
+
+    Stopping a deployment with auto-rollback starts the rollback as the stop completes; that
+    is one operation on the service, not two deployments racing each other.
+    """
+    ends: dict[str, float | None] = {d.id: d.completed for d in deployments}
+    for d in deployments:
+        if d.rollback_of in ends:
+            done = ends[d.rollback_of]
+            ends[d.rollback_of] = None if d.completed is None or done is None else max(done, d.completed)
+    return [
+        (d.created, ends[d.id], f"{d.id} ({d.status}, run {d.run_id})")
+        for d in deployments
+        if d.rollback_of not in ends
+    ]
+
+
 def all_overlaps(sandbox: SandboxProcess, repo: Path, since: float) -> list[str]:
     """Every service's deployments since ``since``, whichever run made them: CodeDeploy times and state records."""
     store, scope = open_state(repo, sandbox)
     problems = []
     for module, deployments in codedeploy_deployments(sandbox, since).items():
-        spans = [(d.created, d.completed, f"{d.id} ({d.status}, run {d.run_id})") for d in deployments]
-        problems += [f"{module}: {p}" for p in overlaps(spans)]
+        problems += [f"{module}: {p}" for p in overlaps(_with_rollbacks(deployments))]
     for module in SERVICES:
         recent = [
             r for r in store.history(scope, module, limit=1000) if r.started_at and r.started_at.timestamp() >= since
