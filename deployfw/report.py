@@ -91,6 +91,11 @@ class RunReport:
             skipped=str(sum(1 for _, s in cases if s.status == "skipped")),
             time=f"{self.seconds:.3f}",
         )
+        # Jenkins and CodeBuild show suite properties next to the results: the way back to the run.
+        properties = ET.SubElement(suite, "properties")
+        for name, value in (("run_id", self.run_id), ("head", self.head), ("base", self.base), ("ci_url", self.ci_url)):
+            if value:
+                ET.SubElement(properties, "property", name=name, value=value)
         for module, stage in cases:
             case = ET.SubElement(
                 suite, "testcase", classname=f"deployfw.{module.name}", name=stage.stage, time=f"{stage.seconds:.3f}"
