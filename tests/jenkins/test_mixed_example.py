@@ -77,3 +77,5 @@ def test_mixed_environment_deploys_every_module_from_a_clean_clone(clone: Path) 
     expected = {(f"deployfw.{m}", stage) for m in MODULES for stage in ("build", "push", "deploy")}
     assert len(cases) == len(expected) and set(cases) == expected
     assert not [c for c in suite.iter("testcase") if len(c)], "no failure or skipped elements"
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["ci_url"] == pipeline["BUILD_URL"] and properties["run_id"] == report["run_id"]
