@@ -32,7 +32,6 @@ from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,
     Wait,
-    describe_service,
     minutes,
     target_of,
     task_definition_image,
@@ -210,14 +209,8 @@ class BlueGreenDeploy(EcsDeployer):
         rendered = render_module(config, module, image, account_id=account, region=config.region or job.ctx.region)
         return self._deploy(job, aws, target, rendered, details, registered=arn)
 
-    def describe(self, job: ModuleJob) -> dict[str, Any]:
+    def _describe_live(self, aws: Aws, target: Target, service: dict[str, Any], live: dict[str, Any]) -> None:
         """What runs now: the service's PRIMARY task set's task definition and image, and the last deployment."""
-        target = target_of(job.ctx.config, job.module)
-        aws = aws_for(job.ctx)
-        live: dict[str, Any] = {"backend": self.backend_id, "cluster": target.cluster, "service": target.service}
-        service = describe_service(aws, target)
-        if service is None:
-            return {**live, "exists": False, "task_definition": None, "image": None}
         primary = next((s for s in service.get("taskSets") or [] if s.get("status") == "PRIMARY"), None)
         arn = primary.get("taskDefinition") if primary else service.get("taskDefinition")
         image, _ = task_definition_image(aws, arn, target.container)
@@ -231,7 +224,6 @@ class BlueGreenDeploy(EcsDeployer):
         last = group.get("lastAttemptedDeployment") or {}
         live["last_deployment"] = {"id": last.get("deploymentId"), "status": last.get("status")} if last else None
         live["in_progress"] = last.get("status") in ACTIVE
-        return live
 
     # -- hooks for the NLB variant ---------------------------------------------------------
 

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.clients import Aws, AwsError, aws_for
-from deployfw_aws.deploy_common import Backoff, Target, short_arn, target_of, task_definition_image
+from deployfw_aws.deploy_common import (
+    Backoff,
+    Target,
+    describe_service,
+    short_arn,
+    target_of,
+    task_definition_image,
+)
 from deployfw_aws.render import Rendered, preflight_problems, render_job, write_artifacts
 
 if TYPE_CHECKING:
@@ -109,6 +116,20 @@ class EcsDeployer:
     def _redeploy(
         self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]
     ) -> StageResult:
+        raise NotImplementedError
+
+    def describe(self, job: ModuleJob) -> dict[str, Any]:
+        """What runs now, for ``deployfw status``; ``exists`` False when the service is gone."""
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        live: dict[str, Any] = {"backend": self.backend_id, "cluster": target.cluster, "service": target.service}
+        service = describe_service(aws, target)
+        if service is None:
+            return {**live, "exists": False, "task_definition": None, "image": None}
+        self._describe_live(aws, target, service, live)
+        return live
+
+    def _describe_live(self, aws: Aws, target: Target, service: dict[str, Any], live: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def _deploy(

@@ -75,7 +75,7 @@ class RollingDeploy(EcsDeployer):
         registered: str | None = None,
     ) -> StageResult:
         """Update the service and follow its deployment; ``registered`` (a rollback) skips registration."""
-        service = self._describe(aws, target)
+        service = describe_service(aws, target)
         if service is None:
             return StageResult(False, f"service {target.cluster}/{target.service} does not exist", details)
         controller = (service.get("deploymentController") or {}).get("type", "ECS")
@@ -138,7 +138,7 @@ class RollingDeploy(EcsDeployer):
                     sleep=self._sleep, clock=self._clock, backoff=self._backoff)  # fmt: skip
         while True:
             wait.pause()
-            service = self._describe(aws, target) or {}
+            service = describe_service(aws, target) or {}
             deployments = service.get("deployments") or []
             current = next((d for d in deployments if d.get("id") == other), None)
             if current is None or _rollout_state(current, deployments) != "IN_PROGRESS":
@@ -162,7 +162,7 @@ class RollingDeploy(EcsDeployer):
         details = self._details(target)
         details["id"] = deployment_id
         aws = aws_for(job.ctx)
-        service = self._describe(aws, target)
+        service = describe_service(aws, target)
         if service is None:
             return "failed", f"service {target.cluster}/{target.service} does not exist"
         deployments = service.get("deployments") or []
@@ -189,7 +189,7 @@ class RollingDeploy(EcsDeployer):
         """
         if not task_definition:
             return None
-        service = self._describe(aws_for(job.ctx), target_of(job.ctx.config, job.module))
+        service = describe_service(aws_for(job.ctx), target_of(job.ctx.config, job.module))
         found = [d for d in (service or {}).get("deployments") or [] if d.get("taskDefinition") == task_definition]
         return str(found[0]["id"]) if found else None
 
@@ -199,14 +199,8 @@ class RollingDeploy(EcsDeployer):
         """UpdateService to the recorded ARN, followed like deploy."""
         return self._deploy(job, aws, target, None, details, registered=arn)
 
-    def describe(self, job: ModuleJob) -> dict[str, Any]:
+    def _describe_live(self, aws: Aws, target: Target, service: dict[str, Any], live: dict[str, Any]) -> None:
         """What runs now: the PRIMARY deployment's task definition, image and rolloutState."""
-        target = target_of(job.ctx.config, job.module)
-        aws = aws_for(job.ctx)
-        live: dict[str, Any] = {"backend": self.backend_id, "cluster": target.cluster, "service": target.service}
-        service = describe_service(aws, target)
-        if service is None:
-            return {**live, "exists": False, "task_definition": None, "image": None}
         deployments = service.get("deployments") or []
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
         arn = primary.get("taskDefinition") if primary else service.get("taskDefinition")
@@ -216,12 +210,6 @@ class RollingDeploy(EcsDeployer):
                     desired=service.get("desiredCount"), rollout_state=state,
                     last_deployment={"id": primary.get("id"), "status": state} if primary else None,
                     in_progress=state == "IN_PROGRESS")
-        return live
-
-    def _describe(self, aws: Aws, target: Target) -> dict[str, Any] | None:
-        found = aws.call("ecs", "describe_services", cluster=target.cluster, services=[target.service])
-        services = [s for s in found.get("services") or [] if s.get("status") != "INACTIVE"]
-        return services[0] if services else None
 
     def _track(
         self,
@@ -239,7 +227,7 @@ class RollingDeploy(EcsDeployer):
         shown: tuple[Any, ...] | None = None
         while True:
             wait.pause()  # first: no rollout is over the moment it starts
-            service = self._describe(aws, target)
+            service = describe_service(aws, target)
             if service is None:
                 return StageResult(False, f"service {target.cluster}/{target.service} disappeared", details)
             for event in reversed(service.get("events") or []):  # ECS lists newest first
@@ -334,7 +322,7 @@ class RollingDeploy(EcsDeployer):
         wait = Wait(ROLLBACK_WAIT_SECONDS, cancel=threading.Event(), sleep=self._sleep, clock=self._clock,
                     backoff=self._backoff)  # fmt: skip
         while True:
-            service = self._describe(aws, target) or {}
+            service = describe_service(aws, target) or {}
             deployments = service.get("deployments") or []
             ours = next((d for d in deployments if d.get("id") == deployment_id), None)
             state = _rollout_state(ours, deployments) if ours else "GONE"
