@@ -20,7 +20,7 @@ from deployfw.config import Config
 from deployfw.detect import Affected, Detection, detect
 from deployfw.gitrepo import GitRepo
 from deployfw.plan import Plan, make_plan
-from deployfw.revisions import Range, resolve_range
+from deployfw.revisions import range_from, resolve_commit, resolve_range
 from deployfw.runstate import RunState
 from deployfw.state import DeployRecord
 
@@ -101,17 +101,13 @@ def since_last_deploys(
     for name, record in records.items():
         groups.setdefault(record.commit, []).append(name)
     for commit, names in groups.items():
-        sha = repo.resolve(commit)
-        if sha is None and repo.is_shallow() and repo.deepen() is None:
-            sha = repo.resolve(commit)
+        sha = resolve_commit(repo, commit)
         if sha is None:
             for name in names:
                 reason = f"no base: last deployed commit {commit[:12]} is not in this clone"
                 affected[name] = Affected(name, config.modules[name].kind, (reason,))
             continue
-        merge_base = repo.merge_base(sha, fallback.head)
-        rng = Range(sha, fallback.head, merge_base, None if merge_base else f"no base: {sha[:12]} shares no history")
-        found = {m.name: m for m in detect(config, repo, rng).modules}
+        found = {m.name: m for m in detect(config, repo, range_from(repo, sha, fallback.head)).modules}
         for name in names:
             bases[name] = sha
             if name in found:

@@ -34,26 +34,26 @@ def resolve_range(repo: GitRepo, ci: CIContext, base: str | None, head: str | No
         # else takes the one-by-one path below, which knows which revision is missing.
         both = repo.resolve_all([head_rev, base_rev])
         if both is not None:
-            return _with_merge_base(repo, both[1], both[0])
-    head_sha = _resolve(repo, head_rev)
+            return range_from(repo, both[1], both[0])
+    head_sha = resolve_commit(repo, head_rev)
     if head_sha is None:
         origin = "--head" if head else "CI variables" if ci.head else "the repository"
         raise InputError(f"head revision {head_rev!r} (from {origin}) is not a commit in {repo.root}")
 
     if base:
-        base_sha = _resolve(repo, base)
+        base_sha = resolve_commit(repo, base)
         if base_sha is None:
             raise InputError(f"--base {base!r} is not a commit in this repository")
     elif ci.base:
-        base_sha = _resolve(repo, ci.base)
+        base_sha = resolve_commit(repo, ci.base)
         if base_sha is None:
             return Range(None, head_sha, None, f"no base: {ci.base_source}={ci.base[:12]} not in this clone")
     else:
         return Range(None, head_sha, None, "no base")
-    return _with_merge_base(repo, base_sha, head_sha)
+    return range_from(repo, base_sha, head_sha)
 
 
-def _with_merge_base(repo: GitRepo, base_sha: str, head_sha: str) -> Range:
+def range_from(repo: GitRepo, base_sha: str, head_sha: str) -> Range:
     """The range from the merge-base of two resolved commits, deepening a shallow clone once if needed."""
     merge_base = repo.merge_base(base_sha, head_sha)
     if merge_base is None and repo.is_shallow():
@@ -64,7 +64,7 @@ def _with_merge_base(repo: GitRepo, base_sha: str, head_sha: str) -> Range:
     return Range(base_sha, head_sha, merge_base, None)
 
 
-def _resolve(repo: GitRepo, rev: str) -> str | None:
+def resolve_commit(repo: GitRepo, rev: str) -> str | None:
     """Resolve ``rev``, deepening a shallow clone once if it is missing."""
     sha = repo.resolve(rev)
     if sha is None and repo.is_shallow() and repo.deepen() is None:
