@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from app_images import image_for
 from botocore.exceptions import ClientError
 
 ACTIVE = ("Created", "Queued", "InProgress")
@@ -15,7 +16,7 @@ def _taskdef(ecs: Any, family: str, *, port: int = 8080, name: str = "app") -> s
     return ecs.register_task_definition(
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
         cpu="256", memory="512",
-        containerDefinitions=[{"name": name, "image": f"img/{family}:new", "cpu": 256,
+        containerDefinitions=[{"name": name, "image": image_for(ecs, family, "new", port=port), "cpu": 256,
                                "memory": 512, "portMappings": [{"containerPort": port}]}],
     )["taskDefinition"]["taskDefinitionArn"]
 
@@ -33,7 +34,20 @@ def _appspec(taskdef: str, *, container: str = "app", port: int = 8080, as_json:
     )
 
 
-def _deploy(cd: Any, module: str, content: str, **extra: Any) -> str:
+def _idle(cd: Any, module: str) -> None:
+    """Wait until the group has no deployment running (a rollback of the previous test's runs on)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while cd.list_deployments(applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
+                              includeOnlyStatuses=[*ACTIVE, "Ready"])["deployments"]:  # fmt: skip
+        assert time.monotonic() < deadline, f"{module}: a deployment is still running"
+        time.sleep(0.05)
+
+
+def _deploy(cd: Any, module: str, content: str, *, wait_idle: bool = True, **extra: Any) -> str:
+    if wait_idle:
+        _idle(cd, module)
     return cd.create_deployment(
         applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
@@ -133,6 +147,11 @@ def test_injected_deploy_fault_fails_and_rolls_back(aws_sandbox, aws_client, aws
     after = ecs.describe_services(cluster="test-cluster", services=["fail-api"])["services"][0]
     assert [t["id"] for t in after["taskSets"]] == [t["id"] for t in before["taskSets"]]
     assert aws_sandbox.faults == ""  # one-shot: the next deployment is healthy
+    assert rollback["status"] in ACTIVE  # a rollback runs for a while, as on AWS ...
+    with pytest.raises(ClientError) as busy:  # ... and holds the group meanwhile
+        _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")), wait_idle=False)
+    assert busy.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
+    assert _final(cd, aws_wait, rollback_id)["status"] == "Succeeded"
     again = _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")))
     assert _final(cd, aws_wait, again)["status"] == "Succeeded"
 
@@ -167,7 +186,7 @@ def test_second_active_deployment_is_refused_and_stop_rolls_back(aws_sandbox, aw
     content = _appspec(_taskdef(ecs, "stop-api"))
     first = _deploy(cd, "stop-api", content)
     with pytest.raises(ClientError) as refused:
-        _deploy(cd, "stop-api", content)
+        _deploy(cd, "stop-api", content, wait_idle=False)
     assert refused.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
     assert first in refused.value.response["Error"]["Message"]
     stopped = cd.stop_deployment(deploymentId=first, autoRollbackEnabled=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from app_images import image_for
 from botocore.exceptions import ClientError
 
 
 def _taskdef(ecs: Any, family: str, tag: str) -> str:
     return ecs.register_task_definition(
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "app", "image": f"img:{tag}", "memory": 512,
+        memory="512", containerDefinitions=[{"name": "app", "image": image_for(ecs, family, tag), "memory": 512,
                                              "portMappings": [{"containerPort": 8080}]}],
     )["taskDefinition"]["taskDefinitionArn"]
 
