@@ -17,7 +17,7 @@ newest first, with strongly consistent reads. Every write is a single conditiona
 write, so two agents never both believe they hold a lock, and a write that the
 retry policy repeats after an ambiguous failure is recognised (the holder token
 or end token is ours) instead of being applied twice. All calls go through the
-:class:`deployfw_aws.clients.Aws` boundary and its one retry policy.
+:class:`deployfw.aws.clients.Aws` boundary and its one retry policy.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from deployfw.state.model import (
 from deployfw.state.store import StoreBase, match_commit
 
 if TYPE_CHECKING:
-    from deployfw_aws.clients import Aws
+    from deployfw.aws.clients import Aws
 
 DEFAULT_TABLE = "deployfw-state"
 BY_TIME = "by_time"

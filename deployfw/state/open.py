@@ -29,7 +29,7 @@ def open_store(registry: BackendRegistry, ctx: RunContext, section: Mapping[str,
 def run_scope(ctx: RunContext, account: str | None = None) -> Scope:
     """The run's scope: AWS account (asked of STS through the AWS boundary unless given), region, env."""
     if account is None:
-        from deployfw_aws.clients import aws_for
+        from deployfw.aws.clients import aws_for
 
         account = aws_for(ctx).account_id()
     return Scope(account, ctx.region, ctx.config.env)

@@ -55,8 +55,8 @@ def sqlite_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
 
 def dynamodb_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
     """The shared table, reached through the run's AWS boundary (imported here: boto3 only when used)."""
+    from deployfw.aws.clients import Aws, aws_for
     from deployfw.state.dynamodb import DynamoStore
-    from deployfw_aws.clients import Aws, aws_for
 
     region = options.get("region")
     if region and region != ctx.region:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, RunContext, StageResult
-from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,

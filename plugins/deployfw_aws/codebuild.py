@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, StageResult
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
-from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.codebuild_logs import LogTail
 from deployfw_aws.codebuild_start import start_once
 from deployfw_local.backend import account_from_uri

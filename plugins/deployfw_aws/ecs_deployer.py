@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
-from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
     Backoff,
     Target,

@@ -23,8 +23,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, StageResult
-from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
     Target,
     Wait,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aws_helpers import CANARY, load, make_job, module_files
 
+from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, StageResult
 from deployfw_aws.bluegreen import BlueGreenDeploy, NlbDeploy
-from deployfw_aws.clients import Aws, AwsError
 from deployfw_aws.deploy_common import Backoff
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2)

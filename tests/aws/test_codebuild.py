@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, RunContext
 from deployfw.config import Config, load_config
 from deployfw.plugins import PluginManager
 from deployfw.testing import GitRepoBuilder
-from deployfw_aws.clients import Aws, AwsError
 from deployfw_aws.codebuild import CodeBuildBuild
 from deployfw_aws.ecr import EcrRegistry
 from deployfw_local.content import content_tag
