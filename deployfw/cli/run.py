@@ -95,7 +95,7 @@ def command(
     if prepared.state is not None:
         modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
         prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
-    from deployfw_local.content import tagger_for
+    from deployfw.build.content import tagger_for
 
     live = None
     if live_view.wanted(sys.stderr, prepared.ci):

@@ -24,9 +24,9 @@ from typing import Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ImageRef, ModuleJob
+from deployfw.build.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
-from deployfw_local.content import commit_tag
 
 # Manifest types we can re-put unchanged; without this list ECR may convert the manifest (new digest).
 MANIFEST_MEDIA_TYPES = [

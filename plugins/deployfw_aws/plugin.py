@@ -10,8 +10,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from deployfw.build.contract import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
-from deployfw_local.plugin import BUILDSPEC, ENVIRONMENT, TIMEOUT
 
 ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
 ECS_DEPLOYMENT_CONFIGS = [
@@ -26,9 +26,9 @@ CODEBUILD_SCHEMA = {
     "type": "object",
     "properties": {
         "project": {"type": "string", "minLength": 1, "description": "CodeBuild project name (default MODULE-build)."},
-        "buildspec": BUILDSPEC,
-        "environment": ENVIRONMENT,
-        "timeout_minutes": TIMEOUT,
+        "buildspec": BUILDSPEC_OPTION,
+        "environment": ENVIRONMENT_OPTION,
+        "timeout_minutes": TIMEOUT_OPTION,
     },
 }
 ECR_SCHEMA = {
@@ -48,7 +48,7 @@ _ECS_COMMON: dict[str, Any] = {
     "taskdef": {"type": "string", "description": "Task definition template, from the repository root."},
     "container": {"type": "string", "description": "Container that receives the image (default: the first)."},
     "family": {"type": "string", "minLength": 1, "description": "Value of ${FAMILY} in templates (default: service)."},
-    "timeout_minutes": TIMEOUT,
+    "timeout_minutes": TIMEOUT_OPTION,
 }
 _CODEDEPLOY: dict[str, Any] = {
     "appspec": {"type": "string", "description": "AppSpec template, from the repository root."},

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deployfw.build.contract import TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
-from deployfw_local.plugin import TIMEOUT
 
 _NAME = r"^[^/\s]+(?:/[^/\s]+)*$"  # Jenkins item names: no empty path component, no whitespace
 
@@ -43,7 +43,7 @@ JENKINS_SCHEMA: dict[str, Any] = {
             "minimum": 0.1,
             "description": "How long the build may wait in Jenkins's queue before it is cancelled (default 30).",
         },
-        "timeout_minutes": TIMEOUT,
+        "timeout_minutes": TIMEOUT_OPTION,
     },
 }
 

@@ -171,8 +171,8 @@ def test_success_builds_with_deployfw_build_streams_prefixed_console_and_image_i
     aws_sandbox: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from deployfw.build.content import content_tag
     from deployfw_aws.ecr import EcrRegistry
-    from deployfw_local.content import content_tag
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)

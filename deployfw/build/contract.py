@@ -19,9 +19,11 @@ including third-party ones, builds the environment the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deployfw.backends import ImageRef
 from deployfw.buildspec import Buildspec, load_buildspec
@@ -29,6 +31,7 @@ from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
 
 BUILDSPEC_NAME = "buildspec.yml"
+_ECR_ACCOUNT = re.compile(r"^(\d{12})\.dkr\.ecr")
 DEFAULT_TIMEOUT_MINUTES = 60
 CONTRACT_VARIABLES = (
     "IMAGE_REPO_NAME",
@@ -41,6 +44,29 @@ CONTRACT_VARIABLES = (
     "DEPLOYFW_MODULE_PATH",
     "DEPLOYFW_RUN_ID",
 )
+
+
+# The options every buildspec-running backend takes, with the same meaning (section schemas).
+BUILDSPEC_OPTION: dict[str, Any] = {
+    "type": "string",
+    "description": "Buildspec path from the repository root; default MODULE_PATH/buildspec.yml.",
+}
+ENVIRONMENT_OPTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "Extra environment variables for the build.",
+}
+TIMEOUT_OPTION: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "Build deadline in minutes (default 60).",
+}
+
+
+def account_from_uri(repository_uri: str) -> str:
+    """The AWS account of an ECR repository URI ('' for another registry)."""
+    match = _ECR_ACCOUNT.match(repository_uri)
+    return match.group(1) if match else ""
 
 
 @dataclass(frozen=True)
