@@ -79,6 +79,12 @@ class DynamoStore(StoreBase):
     def __repr__(self) -> str:
         return f"DynamoStore({self.table!r}, region={self.aws.region!r})"
 
+    def create(self) -> str:
+        """``deployfw state init``: create the table (waiting until ACTIVE) unless it exists."""
+        created = create_table(self.aws, self.table)
+        where = f"DynamoDB table {self.table} in {self.aws.region}"
+        return f"created {where}" if created else f"{where} already exists"
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(self, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
