@@ -55,7 +55,21 @@ _HOME = {
     "StoreBase": "store",
 }
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "OUTCOMES",
+    "DeployRecord",
+    "Lease",
+    "LockInfo",
+    "LockMode",
+    "Outcome",
+    "Scope",
+    "StateStore",
+    "StoreBase",
+    "Superseded",
+    "open_store",
+    "run_scope",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,12 +3,12 @@
 Each backend plugin describes what its modules need as :class:`deployfw.seeding.ServiceInfra`
 (the ``deployfw_sandbox_seed`` hook); this module only turns that list into resources. It
 calls the sandbox's moto backends in-process, with the arguments moto's own request handlers
-would pass them for the equivalent boto3 calls (plus the handlers' own validation where they add any), and under the sandbox lock like any request.
-Going through boto3 and HTTP instead cost ~100 round trips and a botocore client per
-service (each parsing its service model) - most of ``deployfw sandbox``'s start-up - for
-the same resources. Re-running with the same list creates nothing new; it also registers
-which module owns which service, deployment group and CodeBuild project, so
-``deploy:<module>``/``build:<module>`` faults find their target.
+would pass them for the equivalent boto3 calls (plus the handlers' own validation where they
+add any), and under the sandbox lock like any request. Going through boto3 and HTTP instead
+cost ~100 round trips and a botocore client per service (each parsing its service model) -
+most of ``deployfw sandbox``'s start-up - for the same resources. Re-running with the same
+list creates nothing new; it also registers which module owns which service, deployment
+group and CodeBuild project, so ``deploy:<module>``/``build:<module>`` faults find their target.
 """
 
 from __future__ import annotations
