@@ -27,6 +27,8 @@ class Session:
     config_path: str | None = None
     env: str | None = None
     disabled: tuple[str, ...] = ()
+    # In-process plugins registered after the built-ins and entry points (tests, embedders).
+    inline: tuple[object, ...] = ()
     _plugins: PluginManager | None = field(default=None, repr=False)
 
     def config_file(self) -> Path:
@@ -41,7 +43,10 @@ class Session:
         if self._plugins is None:
             from deployfw.plugins import PluginManager
 
-            self._plugins = PluginManager(disabled=self.disabled)
+            manager = PluginManager(disabled=self.disabled)
+            for plugin in self.inline:
+                manager.register(plugin)
+            self._plugins = manager
         return self._plugins
 
     def load_config(self, *, backends: bool = True) -> Config:

@@ -47,7 +47,8 @@ class LazyGroup(click.Group):
     """
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
-        app = ctx.find_object(App) or App(disabled=tuple(ctx.params.get("disabled") or ()))
+        inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
+        app = ctx.find_object(App) or App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
         specs = app.plugins.commands(frozenset(COMMANDS)).specs()
         return {spec.name: (spec.target, spec.help) for spec in specs}
 
@@ -125,7 +126,8 @@ def _importable(module: str) -> bool:
 def cli(ctx: click.Context, config_path: str | None, env: str | None, sandbox: bool, disabled: tuple[str, ...]) -> None:
     """Deploy the changed service modules of a multi-module repository to AWS ECS."""
     _register_secrets()  # before any command can print or log
-    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled)
+    inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()  # main(plugins=...)
+    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled, inline=inline)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -137,10 +139,13 @@ def _register_secrets() -> Any:
     return redact
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: run the CLI, mapping deployfw errors to exit codes."""
+def main(argv: list[str] | None = None, *, plugins: tuple[object, ...] = ()) -> Any:
+    """Console-script entry point: run the CLI, mapping deployfw errors to exit codes.
+
+    ``plugins`` are registered in-process after the installed ones (tests and embedders).
+    """
     try:
-        return cli.main(args=argv, prog_name="deployfw", standalone_mode=False)
+        return cli.main(args=argv, prog_name="deployfw", standalone_mode=False, obj=tuple(plugins))
     except click.exceptions.Abort:
         click.echo("deployfw: interrupted", err=True)
         sys.exit(130)
