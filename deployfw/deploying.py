@@ -29,17 +29,17 @@ from deployfw.state import Superseded
 def conclude_in_flight(state: RunState, deployer: DeployBackend, job: ModuleJob, log: Callable[[str], None]) -> None:
     """Conclude every deploy of ``job.module`` that a run which no longer holds its lock left started."""
     name = job.module.name
+    recovers = deployer if isinstance(deployer, Recovers) else None
     while (stale := state.in_flight(name)) is not None:
-        recovers = isinstance(deployer, Recovers)
-        if not stale.deployment_id and recovers:
+        if not stale.deployment_id and recovers is not None:
             # Killed between creating the deployment and recording its id: find it by the run's marks.
-            found = deployer.locate(job, stale.run_id, stale.task_definition)
+            found = recovers.locate(job, stale.run_id, stale.task_definition)
             if found:
                 log(f"run {stale.run_id} created deployment {found} but did not live to record it")
                 stale = stale.replace(deployment_id=found)
-        if stale.deployment_id and recovers:
+        if stale.deployment_id and recovers is not None:
             log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
-            outcome = deployer.recover(job, stale.deployment_id)
+            outcome = recovers.recover(job, stale.deployment_id)
             recorded, error = outcome.recorded, outcome.error
         else:
             recorded, error = "abandoned", "the run that started it ended before a deployment existed"

@@ -96,10 +96,10 @@ class Runner:
                     if verdict is None:
                         continue
                     del pending[name]
-                    if verdict is True:
-                        running[pool.submit(self._run_module, module_plan)] = name
-                    else:
+                    if isinstance(verdict, str):
                         self._skip(module_plan, verdict)
+                    else:
+                        running[pool.submit(self._run_module, module_plan)] = name
                 if not running:
                     if pending:  # unreachable with a valid plan; never spin
                         for module_plan in pending.values():

@@ -211,7 +211,7 @@ class DynamoStore(StoreBase):
             new = apply_fields(record, fields).replace(outcome=outcome, error=error, ended_at=ended)
             return DeployRecord.from_dict(new.to_dict()), token, True
 
-        return self._update(scope, module, run_id, change)
+        return bool(self._update(scope, module, run_id, change))
 
     def last_success(self, scope: Scope, module: str) -> DeployRecord | None:
         return next(self._records(scope, module, FilterExpression="outcome = :o", values={":o": _s("succeeded")}), None)

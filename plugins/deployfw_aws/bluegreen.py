@@ -103,11 +103,12 @@ class BlueGreenDeploy(EcsDeployer):
         job: ModuleJob,
         aws: Aws,
         target: Target,
-        rendered: Rendered,
+        rendered: Rendered | None,
         details: dict[str, Any],
         registered: str | None = None,
     ) -> StageResult:
         """Create and follow one deployment; ``registered`` (a rollback) skips RegisterTaskDefinition."""
+        assert rendered is not None  # the AppSpec is rendered for a redeploy too
         group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
                          deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
         problem = self._check_group(group, target)

@@ -279,7 +279,7 @@ class RollingDeploy(EcsDeployer):
     def _replaced(
         self, job: ModuleJob, deployments: list[dict[str, Any]], previous: str | None, details: dict[str, Any]
     ) -> StageResult:
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         running = primary.get("taskDefinition")
         if previous and running == previous:
             details.update(rolled_back=True, status="FAILED", rollback_deployment_id=primary.get("id"))
@@ -302,7 +302,8 @@ class RollingDeploy(EcsDeployer):
                                taskDefinition=previous)["service"]
         except AwsError as exc:
             return StageResult(False, f"{reason}; rolling back failed: {exc}", details)
-        primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+        deployments = updated.get("deployments") or []
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         details.update(rolled_back=True, rollback_deployment_id=primary.get("id"))
         outcome = self._await_rollback(job, aws, target, primary.get("id"))
         details["rollback_state"] = outcome
@@ -355,7 +356,7 @@ def _concluded_from_events(service: dict[str, Any], deployment_id: str) -> Deplo
             return DeployOutcome(False, f"deployment {deployment_id}: {message}", deployment_id, rolled_back=True)
         if "completed" in message:
             return DeployOutcome(True, None, deployment_id)
-    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+    primary: dict[str, Any] = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
     message = (
         f"deployment {deployment_id} was replaced by {primary.get('id') or 'another deployment'} "
         f"({short_arn(primary.get('taskDefinition'))}) before its outcome was seen; not counted as deployed"
