@@ -217,7 +217,7 @@ def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
                 for item in value:
                     if not items(item):
                         return False
-        elif has_minimum and isinstance(value, int | float) and value < minimum:
+        elif has_minimum and isinstance(value, int | float) and minimum is not None and value < minimum:
             return False
         return True
 
