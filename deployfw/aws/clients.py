@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
@@ -23,6 +23,9 @@ import tenacity
 
 from deployfw import redact
 from deployfw.errors import ExternalError
+
+if TYPE_CHECKING:
+    from deployfw.backends import RunContext
 
 RETRYABLE_CODES = frozenset(
     {
@@ -167,6 +170,7 @@ class Aws:
         return self._account
 
 
-def aws_for(ctx: Any) -> Aws:
+def aws_for(ctx: RunContext) -> Aws:
     """The run's shared :class:`Aws`, created on first use."""
-    return ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))
+    shared: Aws = ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))
+    return shared

@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from deployfw.backends import ImageRef
 from deployfw.buildspec import Buildspec, load_buildspec
@@ -44,23 +43,6 @@ CONTRACT_VARIABLES = (
     "DEPLOYFW_MODULE_PATH",
     "DEPLOYFW_RUN_ID",
 )
-
-
-# The options every buildspec-running backend takes, with the same meaning (section schemas).
-BUILDSPEC_OPTION: dict[str, Any] = {
-    "type": "string",
-    "description": "Buildspec path from the repository root; default MODULE_PATH/buildspec.yml.",
-}
-ENVIRONMENT_OPTION: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": {"type": "string"},
-    "description": "Extra environment variables for the build.",
-}
-TIMEOUT_OPTION: dict[str, Any] = {
-    "type": "integer",
-    "minimum": 1,
-    "description": "Build deadline in minutes (default 60).",
-}
 
 
 def account_from_uri(repository_uri: str) -> str:

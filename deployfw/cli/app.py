@@ -1,65 +1,38 @@
-"""Per-invocation state shared by the subcommands: config, plugins, sandbox.
+"""The CLI's session: the core :class:`~deployfw.session.Session` plus ``--sandbox``.
 
-Everything is created on first use so each command pays only for what it
-touches: ``detect`` never builds the plugin manager's AWS backends, ``plugins``
-never reads modules.yaml. The config module (and with it PyYAML) is imported
-only when a command loads the config, so ``deployfw --help`` does not pay for it.
+With ``--sandbox`` the embedded AWS endpoint and Jenkins double are started the moment a
+command first needs an external system (:meth:`App.connect`), seeded from the loaded config,
+and the environment points every client at them - the same variables a user would export
+for real AWS and Jenkins, which keeps the code paths identical.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from deployfw.session import Session
 
 if TYPE_CHECKING:
     from deployfw.config import Config
-    from deployfw.plugins import PluginManager
 
 
 @dataclass
-class App:
-    config_path: str | None
-    env: str | None
+class App(Session):
     sandbox: bool = False
-    disabled: tuple[str, ...] = ()
-    _plugins: PluginManager | None = field(default=None, repr=False)
     _sandbox: Any = field(default=None, repr=False)
 
-    def config_file(self) -> Path:
-        if self.config_path:
-            return Path(self.config_path)
-        from deployfw.config import find_config
-
-        return find_config()
-
-    @property
-    def plugins(self) -> PluginManager:
-        if self._plugins is None:
-            from deployfw.plugins import PluginManager
-
-            self._plugins = PluginManager(disabled=self.disabled)
-        return self._plugins
-
-    def load_config(self, *, backends: bool = True) -> Config:
-        """The validated config; ``backends=False`` skips backend checks (detect stays fast)."""
-        from deployfw.config import load_config
-
-        path = self.config_file()
-        root = _repository_root(path)
-        catalog = self.plugins.backends.catalog() if backends else None
-        config = load_config(path, env=self.env, catalog=catalog, root=root)
-        if backends:
-            self.plugins.hook.deployfw_config_loaded(config=config)
-        return config
+    def connect(self, config: Config) -> None:
+        if self.sandbox:
+            self.start_sandbox(config)
 
     def start_sandbox(self, config: Config) -> Any:
         """Start the embedded sandbox for this command and point AWS/Jenkins clients at it."""
         if self._sandbox is None:
             from deployfw.sandbox.session import SandboxSession
 
-            self._sandbox = SandboxSession.start(config)
+            self._sandbox = SandboxSession.start(config, self.plugins)
             os.environ.update(self._sandbox.environment())
         return self._sandbox
 
@@ -67,8 +40,3 @@ class App:
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
-
-
-def _repository_root(config_file: Path) -> Path:
-    """Module paths are relative to the folder holding modules.yaml."""
-    return config_file.resolve().parent

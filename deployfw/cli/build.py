@@ -19,7 +19,6 @@ def command(app: App, module_name: str) -> None:
     from deployfw.build.single import build_module
 
     config = app.load_config()
-    if app.sandbox:
-        app.start_sandbox(config)
+    app.connect(config)
     code = build_module(config, module_name, emit=lambda line: click.echo(line))
     sys.exit(code)

@@ -9,7 +9,7 @@ import click
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
 from deployfw.errors import InputError
-from deployfw.pipeline import plan_text, prepare
+from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 
 
@@ -31,6 +31,6 @@ def command(
     """Show, for each affected module in dependency order, the backends and steps run would execute."""
     prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
     plan = prepared.plan
-    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan_text(plan))
+    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.text())
     if plan.findings:
         raise InputError(plan.findings)

@@ -73,7 +73,7 @@ def push_image(
     """
     from deployfw.aws.clients import AwsError
 
-    owner = {"registryId": registry_id} if registry_id else {}
+    owner: dict[str, Any] = {"registryId": registry_id} if registry_id else {}
     pusher = _Pusher(aws, repository, owner)
     try:
         described = pusher.call("describe_repositories", repositoryNames=[repository], **owner)
@@ -112,7 +112,7 @@ class _Pusher:
 
     def __init__(self, aws: Aws, repository: str, owner: dict[str, str]) -> None:
         self.aws = aws
-        self.repo = {"repositoryName": repository, **owner}
+        self.repo: dict[str, Any] = {"repositoryName": repository, **owner}
         self.uri = repository
 
     def call(self, operation: str, *, retry: bool = True, **params: Any) -> Any:
@@ -174,7 +174,7 @@ class _Pusher:
         """PutImage for one tag; an existing tag on the same digest is fine."""
         from deployfw.aws.clients import AwsError
 
-        extra = {"imageTag": tag} if tag else {}
+        extra: dict[str, Any] = {"imageTag": tag} if tag else {}
         try:
             self.call(
                 "put_image",
@@ -205,7 +205,8 @@ class _Pusher:
             manifest = found.get("imageManifest")
             if manifest is not None:
                 return sha256_digest(manifest.encode())
-            return found.get("imageId", {}).get("imageDigest")
+            digest: str | None = found.get("imageId", {}).get("imageDigest")
+            return digest
         return None
 
 

@@ -79,6 +79,12 @@ class DynamoStore(StoreBase):
     def __repr__(self) -> str:
         return f"DynamoStore({self.table!r}, region={self.aws.region!r})"
 
+    def create(self) -> str:
+        """``deployfw state init``: create the table (waiting until ACTIVE) unless it exists."""
+        created = create_table(self.aws, self.table)
+        where = f"DynamoDB table {self.table} in {self.aws.region}"
+        return f"created {where}" if created else f"{where} already exists"
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(self, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
@@ -205,7 +211,7 @@ class DynamoStore(StoreBase):
             new = apply_fields(record, fields).replace(outcome=outcome, error=error, ended_at=ended)
             return DeployRecord.from_dict(new.to_dict()), token, True
 
-        return self._update(scope, module, run_id, change)
+        return bool(self._update(scope, module, run_id, change))
 
     def last_success(self, scope: Scope, module: str) -> DeployRecord | None:
         return next(self._records(scope, module, FilterExpression="outcome = :o", values={":o": _s("succeeded")}), None)

@@ -6,11 +6,9 @@ so listing plugins or validating a config stays fast.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
-from deployfw.build.contract import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
+from deployfw.build.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
@@ -89,46 +87,51 @@ ROLLING_SCHEMA = {
 }
 
 
-def _lazy(path: str) -> Callable[[Any], Any]:
-    """A factory that imports ``module:Class`` on first use."""
-    module_name, _, attr = path.partition(":")
+@hookimpl
+def deployfw_sandbox_seed(config: Any, module: Any) -> list[Any]:
+    from deployfw_aws.seed import seeds
 
-    def factory(ctx: Any) -> Any:
-        return getattr(importlib.import_module(module_name), attr)(ctx)
+    return seeds(config, module)
 
-    factory.__qualname__ = f"lazy({path})"
-    return factory
+
+@hookimpl
+def deployfw_register_commands(commands: Any) -> None:
+    commands.add(
+        "render",
+        "deployfw_aws.commands:render",
+        help="Render a module's taskdef.json, appspec.yaml and CodePipeline files.",
+    )
 
 
 @hookimpl
 def deployfw_register_backends(registry: Any) -> None:
     registry.add_build(
         "codebuild",
-        _lazy("deployfw_aws.codebuild:CodeBuildBuild"),
+        "deployfw_aws.codebuild:CodeBuildBuild",
         schema=CODEBUILD_SCHEMA,
         description="Start the module's CodeBuild project with its buildspec and stream the log",
     )
     registry.add_registry(
         "ecr",
-        _lazy("deployfw_aws.ecr:EcrRegistry"),
+        "deployfw_aws.ecr:EcrRegistry",
         schema=ECR_SCHEMA,
         description="ECR repository, commit and content tags, build reuse by content tag",
     )
     registry.add_deploy(
         "ecs-bluegreen",
-        _lazy("deployfw_aws.bluegreen:BlueGreenDeploy"),
+        "deployfw_aws.bluegreen:BlueGreenDeploy",
         schema=BLUEGREEN_SCHEMA,
         description="CodeDeploy ECS blue/green with canary, linear or all-at-once traffic and auto-rollback",
     )
     registry.add_deploy(
         "ecs-nlb",
-        _lazy("deployfw_aws.bluegreen:NlbDeploy"),
+        "deployfw_aws.bluegreen:NlbDeploy",
         schema=NLB_SCHEMA,
         description="CodeDeploy ECS deployment behind a Network Load Balancer (all-at-once only)",
     )
     registry.add_deploy(
         "ecs-rolling",
-        _lazy("deployfw_aws.rolling:RollingDeploy"),
+        "deployfw_aws.rolling:RollingDeploy",
         schema=ROLLING_SCHEMA,
         description="ECS rolling update with the deployment circuit breaker and rollback",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfw.build.contract import TIMEOUT_OPTION
+from deployfw.build.options import TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 _NAME = r"^[^/\s]+(?:/[^/\s]+)*$"  # Jenkins item names: no empty path component, no whitespace
@@ -48,17 +48,18 @@ JENKINS_SCHEMA: dict[str, Any] = {
 }
 
 
-def _jenkins(ctx: Any) -> Any:
-    from deployfw_jenkins.backend import JenkinsBuild
-
-    return JenkinsBuild(ctx)
-
-
 @hookimpl
 def deployfw_register_backends(registry: Any) -> None:
     registry.add_build(
         "jenkins",
-        _jenkins,
+        "deployfw_jenkins.backend:JenkinsBuild",
         schema=JENKINS_SCHEMA,
         description="Trigger the module's parameterised Jenkins job, follow queue -> build -> console",
     )
+
+
+@hookimpl
+def deployfw_sandbox_seed(config: Any, module: Any) -> list[Any]:
+    from deployfw_jenkins.seed import seeds
+
+    return seeds(config, module)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfw.build.contract import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
+from deployfw.build.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 LOCAL_SCHEMA: dict[str, Any] = {
@@ -13,17 +13,11 @@ LOCAL_SCHEMA: dict[str, Any] = {
 }
 
 
-def _local(ctx: Any) -> Any:
-    from deployfw_local.backend import LocalBuild
-
-    return LocalBuild(ctx)
-
-
 @hookimpl
 def deployfw_register_backends(registry: Any) -> None:
     registry.add_build(
         "local",
-        _local,
+        "deployfw_local.backend:LocalBuild",
         schema=LOCAL_SCHEMA,
         description="Run the module's buildspec.yml here with CodeBuild's semantics",
     )
