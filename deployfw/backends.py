@@ -74,21 +74,72 @@ class RunContext:
             return self._resources[key]
 
 
+ArtifactKind = Literal["image", "bundle"]
+"""What a registry stores for a module: a container image (``ecr``) or a CodeDeploy revision bundle (``s3``)."""
+
+
 @dataclass(frozen=True)
-class ImageRef:
-    """Where a module's image goes: repository URI plus the tags a build must push."""
+class ArtifactRef:
+    """Where a module's artifact goes: its repository, the commit tag and the content tag a build must push.
+
+    One shape for every kind, so the runner's build reuse, push and deploy sequence is the same for an
+    ECS image and for a server revision:
+
+    - ``kind="image"``: ``repository`` is the image repository (``IMAGE_REPO_NAME``), ``repository_uri``
+      its URI; a tag is an image tag and the digest the manifest's ``sha256:...``; the artifact is
+      located as ``REPOSITORY_URI@sha256:...``.
+    - ``kind="bundle"``: ``repository`` is the bucket, ``repository_uri`` ``s3://BUCKET/PREFIX/MODULE``;
+      a tag names the object ``REPOSITORY_URI/TAG.zip`` and the digest is that object's ETag; the
+      artifact is located as ``s3://BUCKET/PREFIX/MODULE/CONTENT_TAG.zip@ETAG``.
+    """
 
     repository: str
     repository_uri: str
     commit_tag: str
     content_tag: str
+    kind: ArtifactKind = "image"
 
     @property
     def tags(self) -> tuple[str, str]:
         return (self.commit_tag, self.content_tag)
 
+    def tagged(self, tag: str) -> str:
+        """The address of the artifact under ``tag``: ``URI:TAG`` for an image, ``URI/TAG.zip`` for a bundle."""
+        return f"{self.repository_uri}/{tag}.zip" if self.kind == "bundle" else f"{self.repository_uri}:{tag}"
+
+    def locate(self, digest: str) -> str:
+        """The artifact pinned by ``digest``: ``URI@sha256:...`` (image) or ``URI/CONTENT_TAG.zip@ETAG`` (bundle)."""
+        base = self.tagged(self.content_tag) if self.kind == "bundle" else self.repository_uri
+        return f"{base}@{digest}"
+
     def by_digest(self, digest: str) -> str:
-        return f"{self.repository_uri}@{digest}"
+        """The name :meth:`locate` had when every artifact was an image."""
+        return self.locate(digest)
+
+
+ImageRef = ArtifactRef
+"""The name :class:`ArtifactRef` had when every artifact was an image (kept for plugins written then)."""
+
+
+@dataclass(frozen=True)
+class BundleLocation:
+    """A revision bundle in S3, as CodeDeploy's ``s3Location`` names it; parsed from an artifact locator."""
+
+    bucket: str
+    key: str
+    etag: str
+
+    @classmethod
+    def parse(cls, locator: str) -> BundleLocation | None:
+        """``s3://BUCKET/KEY@ETAG`` -> location; None for anything else (an image, a malformed string)."""
+        if not locator.startswith("s3://") or "@" not in locator:
+            return None
+        where, _, etag = locator.rpartition("@")
+        bucket, _, key = where[len("s3://") :].partition("/")
+        return cls(bucket, key, etag) if bucket and key and etag else None
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}@{self.etag}"
 
 
 def _no_progress(**_fields: Any) -> None:
@@ -102,15 +153,30 @@ class ModuleJob:
     ctx: RunContext
     module: Module
     log: Callable[[str], None]
-    image: ImageRef | None = None
+    artifact: ArtifactRef | None = None
     digest: str | None = None
-    # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
+    # Deployers call ``progress(deployment_id=..., task_definition=..., extra=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
     progress: Callable[..., None] = field(default=_no_progress, repr=False)
 
     @property
+    def image(self) -> ArtifactRef | None:
+        """The name ``artifact`` had when every artifact was an image."""
+        return self.artifact
+
+    @image.setter
+    def image(self, value: ArtifactRef | None) -> None:
+        self.artifact = value
+
+    @property
+    def artifact_uri(self) -> str | None:
+        """The artifact pinned by digest (see :meth:`ArtifactRef.locate`); None before it exists."""
+        return self.artifact.locate(self.digest) if self.artifact and self.digest else None
+
+    @property
     def image_uri(self) -> str | None:
-        return self.image.by_digest(self.digest) if self.image and self.digest else None
+        """``REPOSITORY_URI@sha256:...`` when the artifact is an image, else None."""
+        return self.artifact_uri if self.artifact is not None and self.artifact.kind == "image" else None
 
 
 @dataclass
@@ -134,6 +200,9 @@ class DeployOutcome:
     succeeded and the next run does not deploy that commit again; ``gone`` means the deployment
     a killed run left behind no longer exists anywhere (recorded ``abandoned``). ``details``
     are the backend's own report fields (application, deployment config, instances, ...).
+    ``extra`` is what the state record keeps besides the task definition so the backend can put
+    the deploy back into service (``rollback``) - a server revision has no task definition, so
+    ``codedeploy-server`` keeps ``{"revision": "s3://BUCKET/KEY@ETAG"}`` here.
     """
 
     ok: bool
@@ -144,6 +213,7 @@ class DeployOutcome:
     live: bool = False
     gone: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def recorded(self) -> Recorded:
@@ -183,27 +253,27 @@ class Backend(Protocol):
 
 class BuildBackend(Backend, Protocol):
     def build(self, job: ModuleJob) -> StageResult:
-        """Build and push ``job.image`` under both of its tags; honour ``job.ctx.cancel``."""
+        """Build and push ``job.artifact`` under both of its tags; honour ``job.ctx.cancel``."""
         ...
 
 
 class RegistryBackend(Backend, Protocol):
-    def prepare(self, job: ModuleJob, content_tag: str) -> ImageRef:
-        """Ensure the repository exists and say where the image goes."""
+    def prepare(self, job: ModuleJob, content_tag: str) -> ArtifactRef:
+        """Ensure the repository (or bucket) exists and say where the artifact goes, and of which kind."""
         ...
 
     def find(self, job: ModuleJob, tag: str) -> str | None:
-        """Digest of ``tag`` when the registry has it (content-tag reuse), else None."""
+        """Digest (image) or ETag (bundle) of ``tag`` when the registry has it (content-tag reuse), else None."""
         ...
 
     def promote(self, job: ModuleJob, digest: str, tags: Sequence[str]) -> None:
-        """Add ``tags`` to the image ``digest`` (re-tagging, no rebuild)."""
+        """Add ``tags`` to the artifact ``digest`` (re-tagging or copying, no rebuild)."""
         ...
 
 
 class DeployBackend(Backend, Protocol):
     def deploy(self, job: ModuleJob) -> DeployOutcome:
-        """Deploy ``job.image_uri``, wait for the outcome, roll back on failure or cancel.
+        """Deploy ``job.artifact_uri``, wait for the outcome, roll back on failure or cancel.
 
         Report the deployment id through ``job.progress(deployment_id=..., task_definition=...)``
         as soon as it exists, so a run killed while waiting can be concluded by the next one.
@@ -237,7 +307,11 @@ class Recovers(Protocol):
 @runtime_checkable
 class Describes(Protocol):
     """What runs now, for ``status`` and for drift: at least ``task_definition`` (None when nothing runs)
-    and ``exists`` (False when the target is gone); ``in_progress`` when a deployment is active."""
+    and ``exists`` (False when the target is gone); ``in_progress`` when a deployment is active.
+
+    A backend whose deploys have no task definition (``codedeploy-server``) says what runs as
+    ``revision`` instead - the same form its deploy records keep (:attr:`DeployRecord.revision`).
+    """
 
     def describe(self, job: ModuleJob) -> Mapping[str, Any]: ...
 
@@ -350,19 +424,19 @@ class BackendRegistry:
     def add_build(
         self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
     ) -> None:
-        """Register a build backend (:class:`BuildBackend`): module source -> image in the registry."""
+        """Register a build backend (:class:`BuildBackend`): module source -> artifact in the registry."""
         self._register("build", backend_id, factory, schema, description)
 
     def add_registry(
         self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
     ) -> None:
-        """Register a registry backend (:class:`RegistryBackend`): where images live, content tags, digests."""
+        """Register a registry backend (:class:`RegistryBackend`): where artifacts live, content tags, digests."""
         self._register("registry", backend_id, factory, schema, description)
 
     def add_deploy(
         self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
     ) -> None:
-        """Register a deploy backend (:class:`DeployBackend`): puts an image into service and waits."""
+        """Register a deploy backend (:class:`DeployBackend`): puts an artifact into service and waits."""
         self._register("deploy", backend_id, factory, schema, description)
 
     def add_state_store(

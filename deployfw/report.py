@@ -30,6 +30,9 @@ class ModuleReport:
     status: str = "skipped"  # succeeded | failed | skipped
     reason: str = ""
     image: str | None = None
+    # The artifact deployed, whatever its kind: the image (as ``image``) or a revision bundle
+    # (``s3://BUCKET/KEY@ETAG``); ``image`` stays the DESIGN.md field, null for a bundle.
+    artifact: str | None = None
     build: dict[str, Any] = field(default_factory=dict)
     deploy: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -41,6 +44,7 @@ class ModuleReport:
             "status": self.status,
             "reason": self.reason,
             "image": self.image,
+            "artifact": self.artifact,
             "build": self.build,
             "deploy": self.deploy,
             "error": self.error,
@@ -115,7 +119,7 @@ class RunReport:
         """A fixed-width table for the end of the log."""
         rows = [("MODULE", "STATUS", "IMAGE", "DEPLOYMENT", "NOTE")]
         for m in self.modules:
-            image = (m.image or "-").rsplit("@", 1)[-1][:19]
+            image = (m.image or m.artifact or "-").rsplit("@", 1)[-1][:19]
             note = m.error or m.reason
             if m.build.get("reused"):
                 note = f"build reused; {note}"

@@ -43,7 +43,7 @@ class RollbackResult:
         return self.outcome.ok
 
     def summary(self) -> str:
-        to = f"commit {self.target.commit[:12]} (run {self.target.run_id}, {_short(self.target.task_definition)})"
+        to = f"commit {self.target.commit[:12]} (run {self.target.run_id}, {_short(self.target.revision)})"
         if self.ok:
             return f"{self.module}: rolled back to {to}"
         return f"{self.module}: rollback to {to} failed: {self.outcome.error or 'unknown error'}"
@@ -89,17 +89,18 @@ def choose_target(
             raise InputError(f"no successful deploy of {module} in {scope} matches run id or commit {to!r}{hint}")
     else:
         undone = {str(r.extra["rollback_of"]) for r in successes if r.extra.get("rollback_of")}
-        current_td = current.task_definition if current else None
+        current_revision = current.revision if current else None
         candidates = [
-            r for r in successes[1:] if r.task_definition and r.task_definition != current_td and r.run_id not in undone
+            r for r in successes[1:] if r.revision and r.revision != current_revision and r.run_id not in undone
         ]
         if not candidates:
             found = "no successful deploy" if current is None else "no earlier successful deploy of another revision"
             raise InputError(f"nothing to roll back to: {found} of {module} is recorded in {scope}")
         target = candidates[0]
-    if not target.task_definition:
+    if not target.revision:
         raise InputError(
-            f"the deploy of {module} by run {target.run_id} recorded no task definition; cannot redeploy it"
+            f"the deploy of {module} by run {target.run_id} recorded no task definition or revision; "
+            "cannot redeploy it"
         )
     return target, current
 
@@ -132,7 +133,7 @@ def rollback(
     try:
         job = opened.job(module, lambda line: log("recover", line))
         conclude_in_flight(state, deployer, job, job.log)
-        log("rollback", f"to commit {target.commit[:12]} of run {target.run_id}: {target.task_definition}")
+        log("rollback", f"to commit {target.commit[:12]} of run {target.run_id}: {target.revision}")
         outcome = _redeploy(opened, module, deployer, target, current, log)
         return RollbackResult(name, opened.ctx.run_id, target, current, outcome)
     finally:
@@ -149,7 +150,9 @@ def _redeploy(
 ) -> DeployOutcome:
     """The deploy sequence ``run`` uses, recorded as a deploy of the target's commit under this command's run."""
     assert module.deploy is not None
-    extra = {"rollback_to": target.run_id}
+    extra: dict[str, Any] = {"rollback_to": target.run_id}
+    if "revision" in target.extra:
+        extra["revision"] = target.extra["revision"]
     if current is not None:
         extra["rollback_of"] = current.run_id
     job = opened.job(module, lambda line: log("deploy", line))

@@ -178,7 +178,7 @@ class Runner:
             report.status = "failed"
             report.error = redact.mask(f"{type(exc).__name__}: {exc}")
             self.events.emit(module.name, "error", report.error)
-        report.image = job.image_uri
+        report.image, report.artifact = job.image_uri, job.artifact_uri
         for missing in stages[len(report.stages) :]:
             report.stages.append(StageReport(missing, "skipped", error="an earlier stage failed"))
         self._module_end(module.name, report)
@@ -221,36 +221,39 @@ class Runner:
         content_tag = module_plan.content_tag
         if content_tag is None:
             return StageResult(False, "the plan has no content tag for this module; nothing to build under")
-        job.image = registry.prepare(job, content_tag)
+        job.artifact = registry.prepare(job, content_tag)
         existing = registry.find(job, content_tag)
         backend_id = module_plan.backend_of("build")
         if existing:
             job.digest = existing
             report.build = {"backend": backend_id, "reused": True, "content_tag": content_tag, "digest": existing}
-            job.log(f"image with content tag {content_tag} exists ({existing}); build skipped")
+            job.log(f"{job.artifact.kind} with content tag {content_tag} exists ({existing}); build skipped")
             return StageResult(True, details=report.build)
         result = self._builder(module_plan).build(job)
         report.build = {"backend": backend_id, "reused": False, "content_tag": content_tag, **result.details}
         return result
 
     def _push(self, job: ModuleJob, module_plan: ModulePlan, report: ModuleReport) -> StageResult:
-        assert job.image is not None
+        artifact = job.artifact
+        assert artifact is not None
         registry = self._registry(module_plan)
-        digest = job.digest or registry.find(job, job.image.content_tag)
+        digest = job.digest or registry.find(job, artifact.content_tag)
         if not digest:
-            return StageResult(
-                False,
-                f"the build finished but {job.image.repository_uri} has no image tagged {job.image.content_tag}; "
-                "does the buildspec push to $REPOSITORY_URI with --tag $IMAGE_CONTENT_TAG?",
+            hint = (
+                "does the buildspec run `deployfw bundle build DIR --push` (it pushes to $ARTIFACT_URI)?"
+                if artifact.kind == "bundle"
+                else "does the buildspec push to $REPOSITORY_URI with --tag $IMAGE_CONTENT_TAG?"
             )
+            where = artifact.tagged(artifact.content_tag)
+            return StageResult(False, f"the build finished but there is no {artifact.kind} at {where}; {hint}")
         job.digest = digest
         # The build pushes the commit tag itself, and a re-run of a commit finds it in place:
         # re-tagging then is a PutImage that ECR refuses (ImageAlreadyExists) - noise in
         # CloudTrail and the request log, and a second call where one read settles it.
-        if registry.find(job, job.image.commit_tag) != digest:
-            registry.promote(job, digest, [job.image.commit_tag])
+        if registry.find(job, artifact.commit_tag) != digest:
+            registry.promote(job, digest, [artifact.commit_tag])
         report.build["digest"] = digest
-        job.log(f"{job.image_uri} tagged {job.image.commit_tag}")
+        job.log(f"{job.artifact_uri} tagged {artifact.commit_tag}")
         if self.options.artifacts_dir is not None:
             deployer = self._deployer(module_plan)
             if isinstance(deployer, WritesArtifacts):
@@ -287,6 +290,7 @@ class Runner:
         report.status = "succeeded"
         report.reason = "; ".join(filter(None, (report.reason, note)))
         report.image = record.image_uri
+        report.artifact = record.image_uri or (str(record.extra["revision"]) if record.extra.get("revision") else None)
         report.deploy = {
             "backend": record.backend or "",
             "id": record.deployment_id,

@@ -132,7 +132,7 @@ class RunState:
         """The ``job.progress`` callback: deployers report the deployment id as soon as it exists."""
 
         def report(**fields: Any) -> None:
-            known = {k: v for k, v in fields.items() if k in ("deployment_id", "task_definition")}
+            known = {k: v for k, v in fields.items() if k in ("deployment_id", "task_definition", "extra") and v}
             if known:
                 self.store.record_progress(self.scope, name, self.run_id, **known)
 
@@ -140,7 +140,11 @@ class RunState:
 
     def ended(self, name: str, outcome: DeployOutcome) -> None:
         """Conclude this run's record of ``name`` with what the deploy came to."""
-        known = {"deployment_id": outcome.deployment_id, "task_definition": outcome.task_definition}
+        known = {
+            "deployment_id": outcome.deployment_id,
+            "task_definition": outcome.task_definition,
+            "extra": dict(outcome.extra),
+        }
         fields = {k: v for k, v in known.items() if v}
         self.store.record_end(self.scope, name, self.run_id, outcome.recorded, error=outcome.error, **fields)
 

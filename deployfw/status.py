@@ -109,11 +109,12 @@ def module_status(opened: Opened, module: Module, *, live: bool = True) -> dict[
         out["state"] = "unknown"
         out["live"] = {"error": redact.mask(f"{type(exc).__name__}: {exc}")}
         return out
-    running = (out["live"] or {}).get("task_definition")
-    if in_flight is not None or (out["live"] or {}).get("in_progress"):
+    live_now = out["live"] or {}
+    running = live_now.get("revision") or live_now.get("task_definition")
+    if in_flight is not None or live_now.get("in_progress"):
         out["state"] = "deploying"
-    if success is not None and success.task_definition:
-        out["drift"] = running != success.task_definition
+    if success is not None and success.revision:
+        out["drift"] = running != success.revision
         if out["state"] != "deploying":
             out["state"] = "drift" if out["drift"] else "in sync"
     elif out["state"] != "deploying":
@@ -163,8 +164,8 @@ def status_text(data: dict[str, Any]) -> str:
                 (success.get("commit") or "-")[:12],
                 _when(success.get("ended_at") or success.get("started_at")),
                 success.get("run_id") or "-",
-                _short(success.get("task_definition")),
-                _short(live.get("task_definition")) if "error" not in live else "?",
+                _short(success.get("task_definition") or (success.get("extra") or {}).get("revision")),
+                _short(live.get("task_definition") or live.get("revision")) if "error" not in live else "?",
                 module["state"],
             )
         )
@@ -200,9 +201,11 @@ def _notes(module: dict[str, Any]) -> list[str]:
     if "error" in live:
         out.append(f"live state unknown: {live['error']}")
     elif live.get("exists") is False:
-        out.append(f"service {live.get('cluster')}/{live.get('service')} does not exist")
+        where = live.get("target") or f"service {live.get('cluster')}/{live.get('service')}"
+        out.append(f"{where} does not exist")
     elif module["drift"]:
-        out.append(f"live task definition {live.get('task_definition')} is not the recorded one")
+        what = "revision" if live.get("revision") else "task definition"
+        out.append(f"live {what} {live.get('revision') or live.get('task_definition')} is not the recorded one")
     return out
 
 

@@ -9,6 +9,10 @@ variables are set:
 ``IMAGE_REPO_NAME``, ``REPOSITORY_URI``, ``IMAGE_TAG`` (commit tag),
 ``IMAGE_CONTENT_TAG``, ``AWS_ACCOUNT_ID``, ``AWS_DEFAULT_REGION``,
 ``DEPLOYFW_MODULE``, ``DEPLOYFW_MODULE_PATH``, ``DEPLOYFW_RUN_ID``,
+``ARTIFACT_KIND`` (``image`` or ``bundle``) and ``ARTIFACT_URI`` (where the build
+pushes the artifact under its content tag: ``REPOSITORY_URI:IMAGE_CONTENT_TAG`` for
+an image, ``s3://BUCKET/PREFIX/MODULE/IMAGE_CONTENT_TAG.zip`` for a revision bundle -
+what ``deployfw bundle build DIR --push`` uploads to),
 plus the module's ``build.environment`` option.
 
 The contract variables win over ``build.environment``: a config that set
@@ -24,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployfw.backends import ImageRef
+from deployfw.backends import ArtifactRef
 from deployfw.buildspec import Buildspec, load_buildspec
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
@@ -42,6 +46,8 @@ CONTRACT_VARIABLES = (
     "DEPLOYFW_MODULE",
     "DEPLOYFW_MODULE_PATH",
     "DEPLOYFW_RUN_ID",
+    "ARTIFACT_KIND",
+    "ARTIFACT_URI",
 )
 
 
@@ -53,9 +59,9 @@ def account_from_uri(repository_uri: str) -> str:
 
 @dataclass(frozen=True)
 class BuildInputs:
-    """What a build needs besides the buildspec: where the image goes and who runs it."""
+    """What a build needs besides the buildspec: where the artifact goes and who runs it."""
 
-    image: ImageRef
+    image: ArtifactRef
     account_id: str
     region: str
     run_id: str
@@ -120,6 +126,8 @@ def contract_env(module: Module, inputs: BuildInputs) -> dict[str, str]:
             "DEPLOYFW_MODULE": module.name,
             "DEPLOYFW_MODULE_PATH": module.path,
             "DEPLOYFW_RUN_ID": inputs.run_id,
+            "ARTIFACT_KIND": inputs.image.kind,
+            "ARTIFACT_URI": inputs.image.tagged(inputs.image.content_tag),
         }
     )
     return env

@@ -11,7 +11,9 @@ the registry looks for:
 * ``AWS_ACCOUNT_ID``: from ``REPOSITORY_URI`` or ``CODEBUILD_BUILD_ARN``;
 * ``REPOSITORY_URI``: the ECR URI of account, region and repository;
 * ``IMAGE_TAG``/``IMAGE_CONTENT_TAG``: commit and content tag of the head
-  commit (``CODEBUILD_RESOLVED_SOURCE_VERSION``, ``GIT_COMMIT``, else HEAD).
+  commit (``CODEBUILD_RESOLVED_SOURCE_VERSION``, ``GIT_COMMIT``, else HEAD);
+* ``ARTIFACT_KIND``/``ARTIFACT_URI``: as passed (a revision bundle's build is
+  started with ``ARTIFACT_KIND=bundle``), else an image at ``REPOSITORY_URI``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 
-from deployfw.backends import ImageRef
+from deployfw.backends import ArtifactKind, ArtifactRef
 from deployfw.builds.content import commit_tag, content_tag
 from deployfw.builds.contract import (
     BuildInputs,
@@ -103,7 +105,8 @@ def _inputs(config: Config, module: Module, env: Mapping[str, str]) -> BuildInpu
         tag = tag or commit_tag(head)
         content = content or content_tag(config, module, head)
     run_id = env.get("DEPLOYFW_RUN_ID") or f"build-{uuid.uuid4().hex[:12]}"
-    return BuildInputs(ImageRef(repository, uri, tag, content), account, region, run_id)
+    kind: ArtifactKind = "bundle" if env.get("ARTIFACT_KIND") == "bundle" else "image"
+    return BuildInputs(ArtifactRef(repository, uri, tag, content, kind), account, region, run_id)
 
 
 def _arn_account(env: Mapping[str, str]) -> str:

@@ -116,6 +116,18 @@ class DeployRecord:
     def finished(self) -> bool:
         return self.outcome in FINAL_OUTCOMES
 
+    @property
+    def revision(self) -> str | None:
+        """What this deploy put into service, in the form its backend can put it back (``rollback``).
+
+        The task definition for ECS deploys; for a backend without one, the ``revision`` it kept in
+        ``extra`` (``codedeploy-server``: the bundle ``s3://BUCKET/KEY@ETAG``).
+        """
+        if self.task_definition:
+            return self.task_definition
+        kept = self.extra.get("revision")
+        return str(kept) if kept else None
+
     def replace(self, **changes: Any) -> DeployRecord:
         return dataclasses.replace(self, **changes)
 

@@ -129,7 +129,7 @@ def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: s
         digest = _pushed(endpoint_url, module)
         _settle(endpoint_url, module)
     image = ImageRef(module, uri, "c0ffee", "content")
-    return ModuleJob(ctx=ctx, module=config.modules[module], log=Lines(), image=image, digest=digest)
+    return ModuleJob(ctx=ctx, module=config.modules[module], log=Lines(), artifact=image, digest=digest)
 
 
 def _pushed(endpoint_url: str, repository: str) -> str:
