@@ -91,4 +91,24 @@ class AwsCall:
     exists_codes: tuple[str, ...] = ()
 
 
-Seed = ServiceInfra | JenkinsJob | AwsCall
+@dataclass(frozen=True)
+class ServerFleet:
+    """A CodeDeploy application on the Server platform, its deployment group and the servers it deploys to.
+
+    What a team creates once for the IDC route: the group selects instances by tag, and the
+    instances are registered on-premises servers carrying ``on_premises_tags`` (the group filters
+    on each key and value) and/or EC2 instances carrying ``ec2_tags``. The sandbox creates
+    ``instances`` of each kind that has tags (at least 2), each a host with its own address and
+    root folder running the sandbox's CodeDeploy agent.
+    """
+
+    module: str
+    application: str
+    deployment_group: str
+    deployment_config: str = "CodeDeployDefault.OneAtATime"
+    on_premises_tags: Mapping[str, str] = field(default_factory=dict)
+    ec2_tags: Mapping[str, str] = field(default_factory=dict)
+    instances: int = 2
+
+
+Seed = ServiceInfra | JenkinsJob | AwsCall | ServerFleet

@@ -77,6 +77,50 @@ NLB_SCHEMA = {
         },
     },
 }
+S3_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "bucket": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            "description": "Bucket holding the revision bundles (created once; deployfw does not create it).",
+        },
+        "prefix": {"type": "string", "description": "Key prefix: bundles go to PREFIX/MODULE/TAG.zip (default none)."},
+    },
+    "required": ["bucket"],
+}
+_TAGS = {"type": "object", "additionalProperties": {"type": "string"}}
+SERVER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "application": {
+            "type": "string",
+            "minLength": 1,
+            "description": "CodeDeploy application (default PROJECT-MODULE).",
+        },
+        "deployment_group": {"type": "string", "minLength": 1, "description": "Deployment group (default: MODULE)."},
+        "deployment_config": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9._-]+$",
+            "description": "CodeDeployDefault.OneAtATime (default), HalfAtATime, AllAtOnce or a custom one.",
+        },
+        "file_exists_behavior": {
+            "enum": ["DISALLOW", "OVERWRITE", "RETAIN"],
+            "description": "What the agent does with a file it did not install (CodeDeploy's default: DISALLOW).",
+        },
+        "ignore_application_stop_failures": {
+            "type": "boolean",
+            "description": "Go on when the previous revision's ApplicationStop fails (default false).",
+        },
+        "timeout_minutes": TIMEOUT_OPTION,
+        "bundle": {
+            "type": "string",
+            "description": "Folder packed into the bundle, appspec.yml at its root (default: the module path).",
+        },
+        "on_premises_tags": {**_TAGS, "description": "Tags the group selects on-premises instances by."},
+        "ec2_tags": {**_TAGS, "description": "Tags the group selects EC2 instances by."},
+    },
+}
 ROLLING_SCHEMA = {
     "type": "object",
     "properties": {
@@ -101,6 +145,11 @@ def deployfw_register_commands(commands: Any) -> None:
         "deployfw_aws.commands:render",
         help="Render a module's taskdef.json, appspec.yaml and CodePipeline files.",
     )
+    commands.add(
+        "bundle",
+        "deployfw_aws.bundle_cli:bundle",
+        help="Pack and push CodeDeploy revision bundles for EC2 and on-premises servers.",
+    )
 
 
 @hookimpl
@@ -116,6 +165,18 @@ def deployfw_register_backends(registry: Any) -> None:
         "deployfw_aws.ecr:EcrRegistry",
         schema=ECR_SCHEMA,
         description="ECR repository, commit and content tags, build reuse by content tag",
+    )
+    registry.add_registry(
+        "s3",
+        "deployfw_aws.s3registry:S3Registry",
+        schema=S3_SCHEMA,
+        description="S3 bucket of revision bundles under content keys, reuse by content key and ETag",
+    )
+    registry.add_deploy(
+        "codedeploy-server",
+        "deployfw_aws.servers:ServerDeploy",
+        schema=SERVER_SCHEMA,
+        description="CodeDeploy to EC2 and on-premises instances (IDC), per-instance progress and auto-rollback",
     )
     registry.add_deploy(
         "ecs-bluegreen",

@@ -13,7 +13,7 @@ import json
 import re
 
 from deployfw.config import Config, Module
-from deployfw.seeding import DeployKind, Seed, ServiceInfra
+from deployfw.seeding import AwsCall, DeployKind, Seed, ServerFleet, ServiceInfra
 from deployfw_aws.codebuild import project_name
 from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, ECS_BACKENDS, target_of
 from deployfw_aws.ecr import repository_name
@@ -24,7 +24,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
 def seeds(config: Config, module: Module) -> list[Seed]:
     if not module.is_service or module.deploy is None or module.deploy.backend not in ECS_BACKENDS:
-        return []
+        return server_seeds(config, module)
     target = target_of(config, module)
     container, port = _container(config, module, target.taskdef, target.container, target.container_port)
     return [
@@ -57,3 +57,34 @@ def _container(config: Config, module: Module, taskdef: str, name: str | None, p
     chosen = next((c for c in containers if c.get("name") == name), containers[0] if containers else {})
     mappings = chosen.get("portMappings") or [{}]
     return name or chosen.get("name") or module.name, port or int(mappings[0].get("containerPort") or 8080)
+
+
+def server_seeds(config: Config, module: Module) -> list[Seed]:
+    """The bucket of an ``s3`` registry, and the application, group and servers of a ``codedeploy-server`` deploy."""
+    from deployfw_aws.s3registry import bucket_of
+    from deployfw_aws.server_target import BACKEND_ID, DEFAULT_CONFIG, SERVER_CONFIGS, server_target
+
+    found: list[Seed] = []
+    if not module.is_service:
+        return found
+    if module.registry is not None and module.registry.backend == "s3" and bucket_of(module):
+        region = config.region or "us-east-1"
+        params: dict[str, object] = {"Bucket": bucket_of(module)}
+        if region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        found.append(AwsCall(module.name, "s3", "create_bucket", params,
+                             exists_codes=("BucketAlreadyOwnedByYou", "BucketAlreadyExists")))  # fmt: skip
+    if module.deploy is not None and module.deploy.backend == BACKEND_ID:
+        target = server_target(config, module)
+        chosen = target.deployment_config or DEFAULT_CONFIG
+        found.append(
+            ServerFleet(
+                module=module.name,
+                application=target.application,
+                deployment_group=target.deployment_group,
+                deployment_config=chosen if chosen in SERVER_CONFIGS else DEFAULT_CONFIG,
+                on_premises_tags=dict(target.on_premises_tags),
+                ec2_tags=dict(target.ec2_tags),
+            )
+        )
+    return found
