@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from deployfw.sandbox.aws import ACCOUNT_ID, AwsSandbox
-from deployfw.seeding import AwsCall, JenkinsJob, Seed, ServiceInfra
+from deployfw.seeding import AwsCall, JenkinsJob, Seed, ServerFleet, ServiceInfra
 
 if TYPE_CHECKING:
     from deployfw.config import Config
@@ -109,6 +109,11 @@ def _create(aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, S
             add_jenkins_job(jenkins, config, item, aws.endpoint_url)
         elif isinstance(item, AwsCall):
             _call(aws, config, item)
+    for config, item in seeds:  # after the plain calls: the fleets' buckets exist by then
+        if isinstance(item, ServerFleet):
+            from deployfw.sandbox.aws.seeding_servers import seed_servers
+
+            seed_servers(aws, item, config.region or "us-east-1")
     return seeded
 
 

@@ -31,32 +31,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from deployfw.errors import InputError, Problem
+from deployfw.serverspec import (
+    APPSPEC_NAME,
+    FILE_EXISTS_BEHAVIORS,
+    LIFECYCLE_ORDER,
+    MAX_EVENT_SECONDS,
+    RESERVED,
+    SCRIPTABLE,
+)
 from deployfw.yamlsrc import Document, KeyPath, parse
 
-APPSPEC_NAME = "appspec.yml"
-LIFECYCLE_ORDER = (
-    "BeforeBlockTraffic",
-    "BlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
-)
-"""Every EC2/on-premises lifecycle event, in the order an in-place deployment runs them."""
-RESERVED = frozenset({"DownloadBundle", "Install", "BlockTraffic", "AllowTraffic"})
-"""Events the agent performs itself; an AppSpec cannot attach scripts to them."""
-SCRIPTABLE = tuple(e for e in LIFECYCLE_ORDER if e not in RESERVED)
 ECS_OR_LAMBDA_ONLY = frozenset({"AfterAllowTestTraffic"})
-MAX_EVENT_SECONDS = 3600
-"""CodeDeploy's limit on the scripts of one lifecycle event (the default timeout of one script too)."""
-FILE_EXISTS = ("DISALLOW", "OVERWRITE", "RETAIN")
+FILE_EXISTS = FILE_EXISTS_BEHAVIORS
 TOP_LEVEL = ("version", "os", "files", "permissions", "hooks", "file_exists_behavior")
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]*\$?$", re.IGNORECASE)
 

@@ -347,7 +347,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
     def _step(self, deployment: DeploymentInfo, progress: Progress) -> None:
         platform = deployment.application.compute_platform or "Server"
         lifecycle: Any = codedeploy_ecs if platform == "ECS" else codedeploy_server
-        if progress.rollback_of is not None:
+        if progress.rollback_of is not None and platform == "ECS":
             self._rollback_step(deployment, progress)
             return
         if progress.stage == "start":
@@ -397,6 +397,8 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             progress.close_open_events("Failed")
             if platform == "ECS" and (rollback or status == "Failed"):
                 codedeploy_ecs.restore(self, deployment, progress)
+            if platform == "Server":
+                codedeploy_server.finish(self, deployment, status)
             if rollback:
                 self._record_rollback(deployment, reason)
             else:
@@ -426,6 +428,13 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
     def _record_rollback(self, failed: DeploymentInfo, reason: str) -> None:
         """A rollback is a new deployment of the last good revision, as CodeDeploy does it."""
         group = failed.deployment_group
+        server = (failed.application.compute_platform or "Server") == "Server"
+        if server and getattr(group, "last_successful_revision", None) is None:
+            failed.rollback_info = {
+                "rollbackMessage": "Automatic rollback could not run: the deployment group has no previous "
+                "successful revision to deploy."
+            }
+            return
         rollback = DeploymentInfo(
             failed.application,
             group,
@@ -445,7 +454,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         rollback.start_time = utcnow()
         rollback.deployment_overview["InProgress"] = 1
         rollback.error_information = {}
-        progress = Progress(time.monotonic(), stage="reroute", rollback_of=failed.deployment_id)
+        progress = Progress(time.monotonic(), stage="start" if server else "reroute", rollback_of=failed.deployment_id)
         progress.ecs = dict(self.progress[failed.deployment_id].ecs) if failed.deployment_id in self.progress else {}
         self.progress[rollback.deployment_id] = progress
         rollback.previous_revision = failed.revision
@@ -454,10 +463,10 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             "rollbackMessage": f"Rollback of deployment {failed.deployment_id} ({reason})",
         }
         self.deployments[rollback.deployment_id] = rollback
+        after = "the last successful revision is deployed again" if server else "traffic is on the original task set"
         failed.rollback_info = {
             "rollbackDeploymentId": rollback.deployment_id,
             "rollbackMessage": (
-                f"Deployment {failed.deployment_id} rolled back by {rollback.deployment_id}"
-                f" ({reason}); traffic is on the original task set."
+                f"Deployment {failed.deployment_id} rolled back by {rollback.deployment_id} ({reason}); {after}."
             ),
         }

@@ -17,6 +17,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from deployfw.sandbox.aws import codedeploy_errors as errors
 from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
 from deployfw.sandbox.aws.codedeploy_ecs import target_info
+from deployfw.sandbox.aws.codedeploy_server_api import ServerResponses, is_server
 
 
 def _deployment_info(deployment: Any) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def _group_info(group: Any) -> dict[str, Any]:
     return {k: v for k, v in info.items() if v not in (None, {})}
 
 
-class SandboxCodeDeployResponse(CodeDeployResponse):
+class SandboxCodeDeployResponse(ServerResponses, CodeDeployResponse):
     """Routes to :class:`SandboxCodeDeployBackend` and serves the added operations."""
 
     @property
@@ -142,14 +143,24 @@ class SandboxCodeDeployResponse(CodeDeployResponse):
 
     def list_deployment_targets(self) -> ActionResult:
         deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        if is_server(deployment):
+            return ActionResult({"targetIds": self._server_target_ids(deployment)})
         return ActionResult({"targetIds": [self._target(deployment)["ecsTarget"]["targetId"]]})
 
     def get_deployment_target(self) -> ActionResult:
         deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        if is_server(deployment):
+            return ActionResult({"deploymentTarget": self._server_target(deployment, self._get_param("targetId"))})
         return ActionResult({"deploymentTarget": self._target(deployment)})
 
     def batch_get_deployment_targets(self) -> ActionResult:
         deployment = self.backend.get_deployment(self._get_param("deploymentId"))
+        if is_server(deployment):
+            ids = self._get_param("targetIds") or []
+            if len(ids) > 25:
+                raise errors.CodeDeployError("DeploymentTargetListSizeExceededException",
+                                             "The maximum number of targets that can be requested is 25.")  # fmt: skip
+            return ActionResult({"deploymentTargets": [self._server_target(deployment, t) for t in ids]})
         return ActionResult({"deploymentTargets": [self._target(deployment)]})
 
     def put_lifecycle_event_hook_execution_status(self) -> ActionResult:

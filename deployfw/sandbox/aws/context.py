@@ -22,6 +22,7 @@ from deployfw.sandbox.clock import SandboxClock
 
 if TYPE_CHECKING:
     from deployfw.sandbox.aws.health import HealthChecks
+    from deployfw.sandbox.fleet import Fleet
     from deployfw.sandbox.runtime import TaskRuntime
 
 
@@ -85,6 +86,8 @@ class SandboxContext:
     runtime: TaskRuntime | None = None
     """Where tasks run; started with the sandbox (None in a moto without us: tasks then never start)."""
     health: HealthChecks | None = None
+    fleet: Fleet | None = None
+    """The server instances CodeDeploy's EC2/on-premises deployments reach (started with the sandbox)."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

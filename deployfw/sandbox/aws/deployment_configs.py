@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deployfw.serverspec import PREDEFINED_CONFIGS
+
 
 @dataclass
 class DeploymentConfig:
@@ -84,23 +86,9 @@ def predefined() -> dict[str, DeploymentConfig]:
         DeploymentConfig("CodeDeployDefault.LambdaAllAtOnce", "Lambda"),
         DeploymentConfig("CodeDeployDefault.LambdaCanary10Percent5Minutes", "Lambda", _canary(10, 5)),
         DeploymentConfig("CodeDeployDefault.LambdaLinear10PercentEvery1Minute", "Lambda", _linear(10, 1)),
-        DeploymentConfig(
-            "CodeDeployDefault.AllAtOnce",
-            "Server",
-            {"type": "AllAtOnce"},
-            {"type": "FLEET_PERCENT", "value": 0},
-        ),
-        DeploymentConfig(
-            "CodeDeployDefault.HalfAtATime",
-            "Server",
-            {"type": "AllAtOnce"},
-            {"type": "FLEET_PERCENT", "value": 50},
-        ),
-        DeploymentConfig(
-            "CodeDeployDefault.OneAtATime",
-            "Server",
-            {"type": "AllAtOnce"},
-            {"type": "HOST_COUNT", "value": 1},
+        *(
+            DeploymentConfig(name, "Server", {"type": "AllAtOnce"}, {"type": kind, "value": value})
+            for name, (kind, value) in PREDEFINED_CONFIGS.items()
         ),
     ]
     return {c.name: c for c in configs}

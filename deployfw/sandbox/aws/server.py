@@ -37,6 +37,7 @@ from deployfw.sandbox.aws.listeners import ListenerProxies
 from deployfw.sandbox.aws.requestlog import RequestLog
 from deployfw.sandbox.aws.wsgi import SandboxApp
 from deployfw.sandbox.clock import SandboxClock
+from deployfw.sandbox.fleet import Fleet
 from deployfw.sandbox.runtime import TaskRuntime
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class AwsSandbox:
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         install.install(reset=not context.any_running())
         self.ctx.runtime = TaskRuntime(network=self._network)
+        self.ctx.fleet = Fleet(self.ctx.runtime)
         self.ctx.health = HealthChecks(self.ctx)
         context.push(self.ctx)
         self._server = _SandboxServer(self._port, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
@@ -143,6 +145,8 @@ class AwsSandbox:
         self.listeners.stop()
         if self.ctx.health is not None:
             self.ctx.health.stop()
+        if self.ctx.fleet is not None:
+            self.ctx.fleet.shutdown()  # before the runtime: instances hold addresses of its network
         if self.ctx.runtime is not None:
             self.ctx.runtime.shutdown()
         with self.ctx.lock:
@@ -221,6 +225,10 @@ class AwsSandbox:
                         "started_by": task.started_by,
                     })  # fmt: skip
         return sorted(rows, key=lambda r: (r["cluster"], r["service"] or "", r["task_arn"]))
+
+    def instances(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/instances``: every server instance, its address, root, revision and whether its app runs."""
+        return self.ctx.fleet.listing() if self.ctx.fleet is not None else []
 
     def _health_of(self, task: Any, state: Any) -> str:
         if state is None or state.address is None or not task.targets or self.ctx.health is None:

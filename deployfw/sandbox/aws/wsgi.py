@@ -134,6 +134,8 @@ class SandboxApp:
             return _json(start_response, 200, {"status": "ok"})
         if name == "tasks" and method == "GET" and self._views is not None:
             return _json(start_response, 200, self._views.tasks())
+        if name == "instances" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.instances())
         if name == "listeners" and method == "GET" and self._views is not None:
             return _json(start_response, 200, self._views.listener_urls())
         if name == "clock" and method == "GET":

@@ -108,6 +108,7 @@ class TaskRuntime:
         self.store = store or blob_store()
         self._network_kind = network
         self._network: TaskNetwork | None = None
+        self._net_lock = threading.Lock()
         self.root = root or Path(tempfile.mkdtemp(prefix="deployfw-sandbox-tasks-"))
         self._tasks: dict[str, TaskState] = {}
         self._lock = threading.Lock()
@@ -194,9 +195,28 @@ class TaskRuntime:
             self._kill_everything()
 
     def _net(self) -> TaskNetwork:
-        if self._network is None:
-            self._network = open_network(self._network_kind)
-        return self._network
+        with self._net_lock:
+            if self._network is None:
+                self._network = open_network(self._network_kind)
+            return self._network
+
+    # -- addresses for compute that is not a task --------------------------------------------
+
+    def lease_endpoint(self) -> Endpoint:
+        """An address of its own from the tasks' network, for other compute (a server instance).
+
+        One network, one allocator: instances and tasks never get the same address, and the
+        runtime's shutdown removes what is left.
+        """
+        return self._net().create()
+
+    def release_endpoint(self, endpoint: Endpoint) -> None:
+        if self._network is not None:
+            self._network.destroy(endpoint)
+
+    def site_dir(self) -> Path | None:
+        """What Python apps need on PYTHONPATH to bind their own address (the loopback network), else None."""
+        return self._net().site_dir()
 
     def _start(self, task_id: str) -> None:
         state = self.get(task_id)
