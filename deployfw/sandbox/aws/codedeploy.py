@@ -397,12 +397,12 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             progress.close_open_events("Failed")
             if platform == "ECS" and (rollback or status == "Failed"):
                 codedeploy_ecs.restore(self, deployment, progress)
-            if platform == "Server":
-                codedeploy_server.finish(self, deployment, status)
             if rollback:
                 self._record_rollback(deployment, reason)
             else:
                 deployment.rollback_info = {"rollbackMessage": "Automatic rollback is not enabled for this deployment."}
+        if platform == "Server":
+            codedeploy_server.finish(self, deployment, status)  # per-instance counts; stop what has not begun
         deployment.status = status
         deployment.complete_time = utcnow()
         progress.stage = "finished"

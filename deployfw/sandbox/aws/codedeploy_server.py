@@ -243,18 +243,18 @@ def _launch(backend: Any, deployment: DeploymentInfo, run: ServerRun, target: In
 
 
 def finish(backend: Any, deployment: DeploymentInfo, status: str) -> None:
-    """The deployment ended (failed or stopped): no new instance starts; running agents stop between events."""
+    """The deployment ended: the overview counts instances; on failure or stop no new instance starts and
+    running agents stop between events."""
     run = runs(backend).get(deployment.deployment_id)
     if run is None:
         return
-    run.abort.set()
+    if status != "Succeeded":
+        run.abort.set()
     for instance in run.instances.values():
         if instance.status == "Pending":
             instance.status = "Skipped"
             instance.events = [{"lifecycleEventName": e, "status": "Skipped"} for e in IN_PLACE_EVENTS]
     _overview(deployment, run)
-    if status != "Succeeded":
-        deployment.deployment_overview["Failed"] = run.count("Failed") or 1
 
 
 def _overview(deployment: DeploymentInfo, run: ServerRun) -> None:

@@ -30,7 +30,8 @@ from typing import IO, Any
 
 _PR_SET_CHILD_SUBREAPER = 36
 _out_lock = threading.Lock()
-_script_running = threading.Lock()
+_spawning = threading.Lock()
+_script = {"pid": 0}
 
 
 def _send(doc: dict[str, object]) -> None:
@@ -40,13 +41,20 @@ def _send(doc: dict[str, object]) -> None:
 
 
 def _reaper() -> None:
-    """Reap orphans the scripts left (they are ours as PID 1 or subreaper) - only while no script runs,
-    so the running script's own exit status is never taken from the ``wait`` that reports it."""
+    """Reap orphans the scripts left (they are ours as PID 1 or subreaper) as soon as they exit - a stop
+    script that waits for its app to go away must not see a zombie - but never the running script, whose
+    exit status belongs to the ``wait`` that reports it (its pid is known before the reaper looks again)."""
     while True:
-        time.sleep(0.05)
-        with _script_running, contextlib.suppress(ChildProcessError):
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
+        with _spawning:
+            try:
+                found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                found = None
+            if found is not None and found.si_pid and found.si_pid != _script["pid"]:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(found.si_pid, os.WNOHANG)
+                continue
+        time.sleep(0.02)
 
 
 def _pump(stream: IO[bytes], label: str, command_id: int) -> None:
@@ -58,7 +66,7 @@ def _pump(stream: IO[bytes], label: str, command_id: int) -> None:
 def _run(command: dict[str, Any]) -> None:
     command_id = command["id"]
     deadline = time.monotonic() + float(command.get("timeout") or 3600)
-    _script_running.acquire()
+    _spawning.acquire()
     try:
         process = subprocess.Popen(
             command["argv"],
@@ -69,8 +77,10 @@ def _run(command: dict[str, Any]) -> None:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        _script["pid"] = process.pid
+        _spawning.release()
     except OSError as exc:
-        _script_running.release()
+        _spawning.release()
         _send({"id": command_id, "line": f"[stderr]{exc}\n"})
         _send({"id": command_id, "exit": 126, "error": None})
         return
@@ -88,7 +98,8 @@ def _run(command: dict[str, Any]) -> None:
             os.killpg(process.pid, signal.SIGTERM)
         code = process.wait()
         error = "timeout"
-    _script_running.release()
+    with _spawning:
+        _script["pid"] = 0
     for pump in pumps:
         pump.join(timeout=max(0.0, deadline - time.monotonic()) if error is None else 1.0)
     if error is None and any(p.is_alive() for p in pumps):
