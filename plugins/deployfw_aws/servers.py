@@ -354,7 +354,6 @@ class ServerDeploy:
         parts = [reason] if reason else []
         if error:
             parts.append(f"{error.get('code', 'ERROR')}: {error.get('message', '')}".strip())
-        parts.extend(instances.failures())
         if not parts:
             parts.append(f"deployment {deployment_id} ended {status}")
         if rollback.get("rollbackDeploymentId"):
@@ -362,7 +361,8 @@ class ServerDeploy:
             parts.append(self._follow_rollback(job, aws, str(rollback["rollbackDeploymentId"]), details))
         elif rolled_back:
             parts.append("stopped; CodeDeploy rolls the instances back to the last successful revision")
-        message = "; ".join(parts)
+        # One line for what happened, then each failed instance with its event, script and output.
+        message = "\n".join(["; ".join(parts), *instances.failures()])
         job.log(f"deployment {deployment_id} {status}: {message}")
         return DeployOutcome(False, message, deployment_id, rolled_back=rolled_back, details=details, extra=extra)
 

@@ -140,8 +140,11 @@ class Fleet:
             return sorted(self._instances.values(), key=lambda i: i.name)
 
     def listing(self) -> list[dict[str, Any]]:
-        """``GET /_sandbox/instances``."""
-        return [i.listing() for i in self.instances()]
+        """``GET /_sandbox/instances`` (an instance registered a moment ago is listed once it is up)."""
+        found = self.instances()
+        for instance in found:
+            instance.ready.wait(timeout=15)
+        return [i.listing() for i in found]
 
     # -- work ---------------------------------------------------------------------------------------
 
