@@ -80,7 +80,7 @@ def test_request_log_records_operations_without_secrets(aws_sandbox, aws_client,
 def test_missing_operation_answers_fast_4xx(aws_client):
     started = time.monotonic()
     with pytest.raises(ClientError) as missing:
-        aws_client("codedeploy").list_on_premises_instances()
+        aws_client("codedeploy").list_git_hub_account_token_names()
     assert time.monotonic() - started < 2
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert missing.value.response["Error"]["Code"] == "InvalidAction"

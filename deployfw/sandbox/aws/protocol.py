@@ -48,7 +48,12 @@ def _rest_operation(service: str, environ: dict[str, Any], body: bytes) -> str:
 
         probe["wsgi.input"] = io.BytesIO(body)
         model_name = {"s3": "s3"}.get(service, service)
-        operation, _ = get_service_router(model_name).match(Request(probe))
+        request = Request(probe)
+        # moto's router reads the raw path (as botocore's prepared request has it); S3's REST
+        # operations are told apart by it (PutObject vs CreateBucket, HeadObject vs HeadBucket).
+        query = environ.get("QUERY_STRING")
+        request.raw_path = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")  # type: ignore[attr-defined]
+        operation, _ = get_service_router(model_name).match(request)
         return str(operation.name)
     except Exception:
         return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"
