@@ -23,10 +23,9 @@ def _env(box: Any, **extra: str) -> dict[str, str]:
 
 
 def test_same_content_gives_the_same_bytes_whatever_the_checkout(tmp_path: Path) -> None:
-    first = write_bundle(tmp_path / "one", "repro", {"ApplicationStart": "echo start"}, files={"b.txt": "b",
-                                                                                              "a.txt": "a"})  # fmt: skip
-    second = write_bundle(tmp_path / "two", "repro", {"ApplicationStart": "echo start"}, files={"a.txt": "a",
-                                                                                               "b.txt": "b"})  # fmt: skip
+    hooks = {"ApplicationStart": "echo start"}
+    first = write_bundle(tmp_path / "one", "repro", hooks, files={"b.txt": "b", "a.txt": "a"})
+    second = write_bundle(tmp_path / "two", "repro", hooks, files={"a.txt": "a", "b.txt": "b"})
     os.utime(second / "app/a.txt", (1_000_000, 1_000_000))  # another checkout, another time
     (second / "app/b.txt").chmod(0o600)  # another umask: not executable either way
     one, two = pack(first), pack(second)
@@ -47,7 +46,7 @@ def test_appspec_option_puts_another_file_at_the_root(tmp_path: Path) -> None:
     other = tmp_path / "prod-appspec.yml"
     other.write_text((folder / "appspec.yml").read_text().replace("/opt/alt", "/srv/alt"))
     (folder / "appspec.yml").unlink()
-    with pytest.raises(InputError, match="no appspec.yml at the root of the bundle"):
+    with pytest.raises(InputError, match=r"no appspec\.yml at the root of the bundle"):
         pack(folder)
     packed = pack(folder, other)
     assert packed.spec.files[0].destination == "/srv/alt"

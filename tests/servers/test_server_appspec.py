@@ -55,7 +55,8 @@ def test_a_good_appspec_has_no_problem(bundle: Path) -> None:
 
 
 BAD = [
-    ("version as a string", GOOD.replace("version: 0.0", 'version: "0.0"'), "appspec.yml:1: version: must be the number 0.0"),
+    ("version as a string", GOOD.replace("version: 0.0", 'version: "0.0"'),
+     "appspec.yml:1: version: must be the number 0.0"),
     ("version missing", GOOD.replace("version: 0.0\n", ""), "appspec.yml: missing `version: 0.0`"),
     ("unknown os", GOOD.replace("os: linux", "os: ubuntu"), "appspec.yml:2: os: must be linux or windows"),
     ("files source not in the bundle", GOOD.replace("source: app", "source: build/libs"),

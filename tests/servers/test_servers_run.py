@@ -144,7 +144,8 @@ def test_status_and_rollback_work_for_a_server_module(
     back = deployfw("rollback", MODULE)
     assert back.code == 0, back.output
     assert set(serving(sandbox).values()) == {f"legacy-api@{first['build']['content_tag']}"}
-    assert all(r["revision"] == first["artifact"] for n, r in instances(sandbox.endpoint).items() if n.startswith(MODULE))
+    fleet = instances(sandbox.endpoint)
+    assert all(row["revision"] == first["artifact"] for name, row in fleet.items() if name.startswith(MODULE))
 
 
 def test_the_unmodified_aws_cli_deploys_to_the_same_group(first: dict[str, Any], sandbox: SandboxProcess) -> None:
