@@ -60,6 +60,7 @@ class RunContext:
     endpoint_url: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     ci_url: str | None = None
+    repository_url: str | None = None  # the repository's web address, when CI names it (report links)
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -95,6 +96,10 @@ def _no_progress(**_fields: Any) -> None:
     return None
 
 
+def _no_marks(kind: str, fields: dict[str, Any]) -> None:
+    return None
+
+
 @dataclass
 class ModuleJob:
     """One module's pass through the stages; ``log`` prefixes lines with module and stage."""
@@ -107,10 +112,23 @@ class ModuleJob:
     # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
     progress: Callable[..., None] = field(default=_no_progress, repr=False)
+    # Set by the runner for each stage: where :meth:`mark` records.
+    marker: Callable[[str, dict[str, Any]], None] = field(default=_no_marks, repr=False)
 
     @property
     def image_uri(self) -> str | None:
         return self.image.by_digest(self.digest) if self.image and self.digest else None
+
+    def mark(self, kind: str, **fields: Any) -> None:
+        """Record a moment of the current stage on the module's timeline in the report.
+
+        For what a person reading the run wants placed in time: a traffic step
+        (``mark("traffic", percent=10)``), a rollout state, an instance finishing,
+        a rollback starting, a wait ended (``mark("waited", seconds=..., reason=...)``).
+        The runner adds the time (UTC) and the stage; ``fields`` must be JSON values and
+        are masked like the rest of the report.
+        """
+        self.marker(kind, fields)
 
 
 @dataclass
