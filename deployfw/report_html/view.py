@@ -245,10 +245,9 @@ def _moments(module: Mapping[str, Any], scale: Scale | None) -> list[Moment]:
     add(module.get("started_at"), "", "started", "module")
     for stage in module.get("stages") or []:
         name = str(stage.get("stage"))
-        add(stage.get("started_at"), name, f"{name} started", "stage")
+        add(stage.get("started_at"), name, "started", "stage")
         status = str(stage.get("status"))
-        ended = f"{name} {status} after {seconds_text(float(stage.get('seconds') or 0))}"
-        add(stage.get("ended_at"), name, ended, f"stage {status}")
+        add(stage.get("ended_at"), name, f"{status} after {seconds_text(float(stage.get('seconds') or 0))}", status)
     for mark in module.get("timeline") or []:
         add(mark.get("at"), str(mark.get("stage") or ""), describe(mark), f"mark {mark.get('kind')}")
     add(module.get("ended_at"), "", f"finished: {module.get('status')}", "module")
