@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from deployfw import redact
-from deployfw.backends import BackendRegistry, ImageRef, ModuleJob, RunContext, StageResult
+from deployfw.backends import BackendRegistry, DeployOutcome, ImageRef, ModuleJob, RunContext, StageResult
 from deployfw.config import load_config
 from deployfw.events import EventLog
 from deployfw.plan import ModulePlan, Plan, StagePlan
@@ -52,6 +52,12 @@ class StandIn:
         self.deploy_ok = deploy_ok
         self.pushed: str | None = None
 
+    def steps(self, module: Any, config: Any) -> list[str]:
+        return []
+
+    def preflight(self, module: Any, config: Any) -> list[Any]:
+        return []
+
     def prepare(self, job: ModuleJob, content_tag: str) -> ImageRef:
         return ImageRef("api", "123456789012.dkr.ecr.us-east-1.amazonaws.com/api", "commit-tag", content_tag)
 
@@ -66,7 +72,7 @@ class StandIn:
         self.pushed = "sha256:" + "0" * 64
         return StageResult(True)
 
-    def deploy(self, job: ModuleJob) -> StageResult:
+    def deploy(self, job: ModuleJob) -> DeployOutcome:
         for index in range(100):
             job.log(f"line {index}")
         job.log("x" * 1000)
@@ -74,8 +80,8 @@ class StandIn:
         job.mark("traffic", percent=10, split="blue 90% / green 10%")
         job.mark("rolled_back", deployment="d-ROLLBACK")
         if self.deploy_ok:
-            return StageResult(True, details={"id": "d-1"})
-        return StageResult(False, f"health checks failed ({SECRET})", {"id": "d-1", "rolled_back": True})
+            return DeployOutcome(True, deployment_id="d-1")
+        return DeployOutcome(False, f"health checks failed ({SECRET})", deployment_id="d-1", rolled_back=True)
 
 
 class NoHooks:
@@ -94,9 +100,12 @@ def run(tmp_path: Path, *, deploy_ok: bool) -> dict[str, Any]:
     registry.add_deploy("stand-in", lambda ctx: backend)
     ctx = RunContext(config=config, head="a" * 40, run_id="run-1", region="us-east-1",
                      endpoint_url="http://127.0.0.1:1", repository_url="https://github.com/o/r")  # fmt: skip
-    stages = tuple(StagePlan(s, "stand-in", "test", ()) for s in ("build", "push", "deploy"))
-    plan = Plan(None, None, "a" * 40, (ModulePlan("api", ("selected",), (), stages),), ())
-    runner = Runner(plan, registry, ctx, NoHooks(), EventLog(io.StringIO()), lambda ctx, module: "content-1")
+    sections = {"build": "build", "push": "registry", "deploy": "deploy"}
+    stages = tuple(StagePlan(s, sections[s], "stand-in", "test", ()) for s in ("build", "push", "deploy"))
+    backends = dict.fromkeys(("build", "registry", "deploy"), "stand-in")
+    module = ModulePlan("api", ("selected",), (), stages, content_tag="content-1", backends=backends)
+    plan = Plan(None, None, "a" * 40, (module,), ())
+    runner = Runner(plan, registry, ctx, NoHooks(), EventLog(io.StringIO()))
     runner.wall = Clock()
     return runner.run().masked_json()
 
