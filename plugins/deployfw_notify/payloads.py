@@ -47,7 +47,7 @@ def slack(message: Message) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]
     if context:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context.strip(" ·")}]})
-    return {"text": message.title, "blocks": blocks}
+    return {"text": _slack_escape(message.title), "blocks": blocks}
 
 
 def teams(message: Message) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def settings_of(section: Mapping[str, Any] | None) -> Settings | None:
     """The validated ``notify`` section as targets; None when there is nothing to send."""
     if not section:
         return None
-    default_events = frozenset(section.get("events") or EVENTS)
+    default_events = frozenset(section.get("events", EVENTS))  # [] silences them
     targets: list[Target] = []
     for kind in (*WEBHOOK_KINDS, "sns"):
         for index, raw in enumerate(section.get(kind) or [], start=1):

@@ -86,6 +86,8 @@ def test_the_section_and_its_overlay_reach_the_plugin(write) -> None:  # type: i
     assert merged["slack"] == plain.sections["notify"]["slack"], "what the overlay does not name stays"
     assert merged["teams"] == [{"url_from": "secretsmanager:deployfw/teams#url"}]
     assert "notify" not in prod.modules["api"].effective
+    silenced = settings_of({**plain.sections["notify"], "events": []})
+    assert silenced is not None and all(t.events == frozenset() for t in silenced.targets if t.kind == "slack")
 
 
 def test_mistakes_are_located_by_file_line_and_key(write) -> None:  # type: ignore[no-untyped-def]
