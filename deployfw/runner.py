@@ -215,6 +215,13 @@ class Runner:
             raise
         except DeployfwError as exc:
             result = StageResult(False, str(exc))
+        except Exception as exc:
+            # A backend bug: the module's handler reports it; the stage it broke is on record as failed.
+            tail = list(self._tails.get((job.module.name, stage), ())) or None
+            crash = redact.mask(f"{type(exc).__name__}: {exc}")
+            seconds = round(time.monotonic() - started, 3)
+            report.stages.append(StageReport(stage, "failed", seconds, crash, started_at, utc_stamp(self.wall()), tail))
+            raise
         seconds = time.monotonic() - started
         status = "succeeded" if result.ok else "failed"
         error = redact.mask(result.error) if result.error else None

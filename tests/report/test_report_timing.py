@@ -46,9 +46,9 @@ class Clock:
 
 
 class StandIn:
-    """Build, registry and deploy backend at once; ``deploy_ok`` decides the deploy."""
+    """Build, registry and deploy backend at once; ``deploy_ok`` decides the deploy (None: it crashes)."""
 
-    def __init__(self, deploy_ok: bool) -> None:
+    def __init__(self, deploy_ok: bool | None) -> None:
         self.deploy_ok = deploy_ok
         self.pushed: str | None = None
 
@@ -79,6 +79,8 @@ class StandIn:
         job.log(f"the key was {SECRET}")
         job.mark("traffic", percent=10, split="blue 90% / green 10%")
         job.mark("rolled_back", deployment="d-ROLLBACK")
+        if self.deploy_ok is None:
+            raise KeyError("taskSets")  # a backend bug
         if self.deploy_ok:
             return DeployOutcome(True, deployment_id="d-1")
         return DeployOutcome(False, f"health checks failed ({SECRET})", deployment_id="d-1", rolled_back=True)
@@ -89,7 +91,7 @@ class NoHooks:
         return lambda **_: None
 
 
-def run(tmp_path: Path, *, deploy_ok: bool) -> dict[str, Any]:
+def run(tmp_path: Path, *, deploy_ok: bool | None) -> dict[str, Any]:
     (tmp_path / "svc/api").mkdir(parents=True)
     (tmp_path / "modules.yaml").write_text(CONFIG)
     config = load_config(tmp_path / "modules.yaml")
@@ -155,6 +157,18 @@ def test_a_failed_stage_keeps_its_last_lines_bounded_and_masked(tmp_path: Path) 
     assert SECRET not in str(report) and deploy["error"] == f"health checks failed ({redact.MASK})"
     build = next(s for s in module["stages"] if s["stage"] == "build")
     assert build["log_tail"] is None
+
+
+def test_a_backend_crash_leaves_its_stage_failed_with_its_tail(tmp_path: Path) -> None:
+    redact.register(SECRET)
+    module = run(tmp_path, deploy_ok=None)["modules"][0]
+    assert module["status"] == "failed" and module["error"] == "KeyError: 'taskSets'"
+    assert [(s["stage"], s["status"]) for s in module["stages"]] == [
+        ("build", "succeeded"), ("push", "succeeded"), ("deploy", "failed")
+    ]  # fmt: skip
+    deploy = module["stages"][2]
+    assert deploy["error"] == "KeyError: 'taskSets'" and deploy["started_at"] and deploy["ended_at"]
+    assert deploy["log_tail"][-1] == f"the key was {redact.MASK}"
 
 
 @pytest.mark.parametrize(
