@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.aws.clients import Aws, AwsError, aws_for
+from deployfw.backends import DeployOutcome, ModuleJob, StageResult
+from deployfw_aws import codedeploy_calls as calls
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,
@@ -46,11 +47,7 @@ from deployfw_aws.render import (
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
 
-ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
-TERMINAL = ("Succeeded", "Failed", "Stopped")
-ROLLBACK_EVENTS = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"]
 MAX_WAIT_MINUTES = 360  # CodeDeploy's own cap on the ready and termination waits
-STOP_WAIT_SECONDS = 300.0  # how long to follow a rollback we asked for
 # Minutes of traffic shifting of the predefined ECS configs (custom ones count 0).
 SHIFT_MINUTES = {
     "CodeDeployDefault.ECSCanary10Percent5Minutes": 5,
@@ -58,11 +55,6 @@ SHIFT_MINUTES = {
     "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": 10,
     "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": 30,
 }
-
-
-def _marker(ctx: RunContext, module: str) -> str:
-    """What a deployment's description carries so this run (or a successor, :meth:`locate`) can recognise it."""
-    return f"deployfw run {ctx.run_id} module {module}"
 
 
 class BlueGreenDeploy(EcsDeployer):
@@ -168,7 +160,7 @@ class BlueGreenDeploy(EcsDeployer):
                 return DeployOutcome(False, message, deployment_id, gone=True)
             raise
         details["task_definition"] = _appspec_task_definition(info)
-        if info["status"] in TERMINAL:
+        if info["status"] in calls.TERMINAL:
             result = self._outcome(job, info, details)
         else:
             group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
@@ -189,18 +181,10 @@ class BlueGreenDeploy(EcsDeployer):
             return None
         target = target_of(job.ctx.config, job.module)
         aws = aws_for(job.ctx)
-        group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
-                         deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
-        candidates = [(group.get("lastAttemptedDeployment") or {}).get("deploymentId")]
-        candidates += aws.call("codedeploy", "list_deployments", applicationName=target.application,
-                               deploymentGroupName=target.deployment_group,
-                               includeOnlyStatuses=list(ACTIVE)).get("deployments") or []
-        marker = f"deployfw run {run_id} module {job.module.name}"
-        for deployment_id in dict.fromkeys(filter(None, candidates)):
-            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
-            if marker in (info.get("description") or ""):
-                return str(deployment_id)
-        return None
+        group = calls.get_group(aws, target.application, target.deployment_group)
+        last = (group.get("lastAttemptedDeployment") or {}).get("deploymentId")
+        return calls.find_marked(aws, target.application, target.deployment_group,
+                                 calls.marker_of(run_id, job.module.name), last_attempt=last)  # fmt: skip
 
     def _redeploy(
         self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]
@@ -225,7 +209,7 @@ class BlueGreenDeploy(EcsDeployer):
             group = {}
         last = group.get("lastAttemptedDeployment") or {}
         live["last_deployment"] = {"id": last.get("deploymentId"), "status": last.get("status")} if last else None
-        live["in_progress"] = last.get("status") in ACTIVE
+        live["in_progress"] = last.get("status") in calls.ACTIVE
 
     # -- hooks for the NLB variant ---------------------------------------------------------
 
@@ -248,10 +232,10 @@ class BlueGreenDeploy(EcsDeployer):
     def _adopt(self, job: ModuleJob, aws: Aws, group: dict[str, Any]) -> tuple[str, str | None] | None:
         """This run's deployment when the group's latest attempt is ours, running or done (a retried run)."""
         last = group.get("lastAttemptedDeployment") or {}
-        if last.get("status") not in (*ACTIVE, "Succeeded") or not last.get("deploymentId"):
+        if last.get("status") not in (*calls.ACTIVE, "Succeeded") or not last.get("deploymentId"):
             return None  # a failed or stopped attempt is retried with a new deployment
         info = aws.call("codedeploy", "get_deployment", deploymentId=last["deploymentId"])["deploymentInfo"]
-        if _marker(job.ctx, job.module.name) not in (info.get("description") or ""):
+        if calls.marker(job.ctx, job.module.name) not in (info.get("description") or ""):
             return None
         return info["deploymentId"], _appspec_task_definition(info)
 
@@ -261,25 +245,9 @@ class BlueGreenDeploy(EcsDeployer):
         Costs no call in the usual case (the group, already read, names its last attempt);
         returns why this deploy must not go ahead, or None.
         """
-        last = group.get("lastAttemptedDeployment") or {}
-        other = last.get("deploymentId")
-        if not other or last.get("status") not in ACTIVE:
-            return None
-        job.log(f"deployment {other} of {target.application}/{target.deployment_group} is still active "
-                "(started outside this run); waiting for it to finish before deploying")
         wait = Wait(self._deadline_seconds(target, group, group.get("deploymentConfigName")),
                     cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)  # fmt: skip
-        while True:
-            status = aws.call("codedeploy", "get_deployment", deploymentId=other)["deploymentInfo"].get("status")
-            if status not in ACTIVE:
-                job.log(f"deployment {other}: {status}; deploying now")
-                job.mark("waited", seconds=round(wait.elapsed, 3), reason=f"deployment {other} (not this run)")
-                return None
-            if wait.cancelled:
-                return f"cancelled while waiting for deployment {other}; nothing changed"
-            if wait.expired:
-                return f"deployment {other} was still {status} after {minutes(wait.seconds)}; nothing changed"
-            wait.pause()
+        return calls.wait_for_others(aws, job, f"{target.application}/{target.deployment_group}", group, wait)
 
     def _create(
         self, job: ModuleJob, aws: Aws, target: Target, rendered: Rendered, taskdef_arn: str, config_name: str | None
@@ -292,44 +260,14 @@ class BlueGreenDeploy(EcsDeployer):
                 "revisionType": "AppSpecContent",
                 "appSpecContent": {"content": content, "sha256": hashlib.sha256(content.encode()).hexdigest()},
             },
-            "description": f"{_marker(job.ctx, job.module.name)}: {rendered.image_uri}",
-            "autoRollbackConfiguration": {"enabled": True, "events": ROLLBACK_EVENTS},
+            "description": f"{calls.marker(job.ctx, job.module.name)}: {rendered.image_uri}",
+            "autoRollbackConfiguration": {"enabled": True, "events": calls.ROLLBACK_EVENTS},
         }
         if config_name and (target.deployment_config or self._forced_config()):
             params["deploymentConfigName"] = config_name
-        # Ambiguous answers (throttling, 5xx, no answer) are retried - after looking for our deployment -
-        # for as long as the AWS boundary retries any call: a fixed count gives up under sustained throttling.
-        give_up = self._clock() + aws.deadline
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # deadline=0: one attempt. The retry policy must not repeat a call that starts a deployment.
-                return str(aws.call("codedeploy", "create_deployment", deadline=0, **params)["deploymentId"])
-            except AwsError as exc:
-                if not _ambiguous(exc) or self._clock() >= give_up:
-                    raise
-                job.log(f"CreateDeployment got no clear answer ({exc.code or 'connection'}); "
-                        "looking for the deployment this run may have started")
-                found = self._find_ours(job, aws, target)
-                if found:
-                    job.log(f"found deployment {found}, created by this run; following it")
-                    return found
-                if exc.code == "DeploymentLimitExceededException" or job.ctx.cancel.is_set():
-                    raise
-                (self._sleep or job.ctx.cancel.wait)(min(self._backoff.first * attempt, self._backoff.cap))
-
-    def _find_ours(self, job: ModuleJob, aws: Aws, target: Target) -> str | None:
-        """An active deployment of the group whose description carries this run's marker."""
-        ids = aws.call("codedeploy", "list_deployments", applicationName=target.application,
-                       deploymentGroupName=target.deployment_group,
-                       includeOnlyStatuses=list(ACTIVE)).get("deployments") or []
-        marker = _marker(job.ctx, job.module.name)
-        for deployment_id in ids:
-            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
-            if marker in (info.get("description") or ""):
-                return str(deployment_id)
-        return None
+        return calls.create_once(aws, params, mark=calls.marker(job.ctx, job.module.name), log=job.log,
+                                 cancel=job.ctx.cancel, clock=self._clock, sleep=self._sleep,
+                                 backoff=self._backoff)  # fmt: skip
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -371,7 +309,7 @@ class BlueGreenDeploy(EcsDeployer):
                 job.log(f"deployment {deployment_id}: {status}")
                 job.mark("status", status=status)
                 wait.changed()
-            if status in TERMINAL:
+            if status in calls.TERMINAL:
                 return self._outcome(job, info, details)
             if shifting and status == "InProgress":
                 now, percent = self._traffic(aws, target, deployment_id)
@@ -397,20 +335,12 @@ class BlueGreenDeploy(EcsDeployer):
         return " / ".join(parts) or None, green
 
     def _stop(self, job: ModuleJob, aws: Aws, deployment_id: str, details: dict[str, Any], reason: str) -> StageResult:
-        job.log(f"{reason}: stopping deployment {deployment_id} with rollback")
-        job.mark("rollback", reason=reason)
-        try:
-            aws.call("codedeploy", "stop_deployment", deploymentId=deployment_id, autoRollbackEnabled=True)
-        except AwsError as exc:
-            if exc.code != "DeploymentAlreadyCompletedException":
-                details["status"] = "Unknown"
-                return StageResult(False, f"{reason}; stopping deployment {deployment_id} failed: {exc}", details)
-        follow = Wait(STOP_WAIT_SECONDS, cancel=_never(), sleep=self._sleep, clock=self._clock, backoff=self._backoff)
-        while True:
-            info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
-            if info["status"] in TERMINAL or follow.expired:
-                break
-            follow.pause()
+        follow = Wait(calls.STOP_WAIT_SECONDS, cancel=calls.never(), sleep=self._sleep, clock=self._clock,
+                      backoff=self._backoff)  # fmt: skip
+        info, error = calls.stop_and_follow(aws, job, deployment_id, follow, reason)
+        if info is None:
+            details["status"] = "Unknown"
+            return StageResult(False, error, details)
         if info["status"] == "Succeeded":  # it finished before the stop arrived: say so
             result = self._outcome(job, info, details)
             result.ok = False
@@ -467,11 +397,6 @@ class NlbDeploy(BlueGreenDeploy):
         return super()._check_group(group, target)
 
 
-def _ambiguous(exc: AwsError) -> bool:
-    """The request may have been carried out: no answer, a 5xx/throttle, or a limit hit by our own deployment."""
-    return exc.code is None or exc.code in RETRYABLE_CODES or exc.code == "DeploymentLimitExceededException"
-
-
 def _appspec_task_definition(info: dict[str, Any]) -> str | None:
     """The task definition an existing deployment's inline AppSpec names."""
     content = ((info.get("revision") or {}).get("appSpecContent") or {}).get("content")
@@ -483,9 +408,3 @@ def _appspec_task_definition(info: dict[str, Any]) -> str | None:
     except (yaml.YAMLError, AttributeError, KeyError, TypeError):
         pass
     return None
-
-
-def _never() -> Any:
-    import threading
-
-    return threading.Event()

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError
-from deployfw.backends import RunContext
+from deployfw.backends import ModuleJob, RunContext
 from deployfw_aws.deploy_common import Backoff, Wait, minutes
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
@@ -101,9 +101,7 @@ def create_once(
             (sleep or cancel.wait)(min(backoff.first * attempt, backoff.cap))
 
 
-def wait_for_others(
-    aws: Aws, where: str, group: dict[str, Any], seconds: float, wait: Wait, log: Callable[[str], None]
-) -> str | None:
+def wait_for_others(aws: Aws, job: ModuleJob, where: str, group: dict[str, Any], wait: Wait) -> str | None:
     """Let an active deployment someone else started in the group finish; why not to go ahead, or None.
 
     Costs no call in the usual case (the group, already read, names its last attempt).
@@ -112,28 +110,31 @@ def wait_for_others(
     other = last.get("deploymentId")
     if not other or last.get("status") not in ACTIVE:
         return None
-    log(f"deployment {other} of {where} is still active (started outside this run); waiting for it to finish")
+    job.log(f"deployment {other} of {where} is still active (started outside this run); "
+            "waiting for it to finish before deploying")  # fmt: skip
     while True:
         status = get_deployment(aws, other).get("status")
         if status not in ACTIVE:
-            log(f"deployment {other}: {status}; deploying now")
+            job.log(f"deployment {other}: {status}; deploying now")
+            job.mark("waited", seconds=round(wait.elapsed, 3), reason=f"deployment {other} (not this run)")
             return None
         if wait.cancelled:
             return f"cancelled while waiting for deployment {other}; nothing changed"
         if wait.expired:
-            return f"deployment {other} was still {status} after {minutes(seconds)}; nothing changed"
+            return f"deployment {other} was still {status} after {minutes(wait.seconds)}; nothing changed"
         wait.pause()
 
 
 def stop_and_follow(
-    aws: Aws, deployment_id: str, follow: Wait, log: Callable[[str], None], reason: str
+    aws: Aws, job: ModuleJob, deployment_id: str, follow: Wait, reason: str
 ) -> tuple[dict[str, Any] | None, str | None]:
     """StopDeployment with rollback, then read it until it ends: ``(final info, error)``.
 
     ``error`` is set (and the info None) when the stop itself failed; a deployment that had
     already completed is simply read.
     """
-    log(f"{reason}: stopping deployment {deployment_id} with rollback")
+    job.log(f"{reason}: stopping deployment {deployment_id} with rollback")
+    job.mark("rollback", reason=reason)
     try:
         aws.call("codedeploy", "stop_deployment", deploymentId=deployment_id, autoRollbackEnabled=True)
     except AwsError as exc:

@@ -237,7 +237,7 @@ class ServerDeploy:
         if deployment_id is not None:
             job.log(f"resuming deployment {deployment_id}, which this run ({job.ctx.run_id}) already started")
         else:
-            busy = calls.wait_for_others(aws, target.where, group, seconds, self._wait(seconds, job), job.log)
+            busy = calls.wait_for_others(aws, job, target.where, group, self._wait(seconds, job))
             if busy is not None:
                 return DeployOutcome(False, busy, details=details)
             if job.ctx.cancel.is_set():
@@ -327,7 +327,7 @@ class ServerDeploy:
     ) -> DeployOutcome:  # fmt: skip
         follow = Wait(calls.STOP_WAIT_SECONDS, cancel=calls.never(), sleep=self._sleep, clock=self._clock,
                       backoff=self._backoff)  # fmt: skip
-        info, error = calls.stop_and_follow(aws, deployment_id, follow, job.log, reason)
+        info, error = calls.stop_and_follow(aws, job, deployment_id, follow, reason)
         if info is None:
             details["status"] = "Unknown"
             return DeployOutcome(False, error, deployment_id, details=details, extra=extra)
