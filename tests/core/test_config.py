@@ -261,7 +261,7 @@ def test_unknown_backend_lists_the_valid_ones(problems: Callable[..., list[str]]
     assert "codebuild, " in valid
     assert found == [f"modules.yaml:18: modules.b.build.backend: unknown build backend 'codebuld'; valid: {valid}"]
     found = problems(GOOD.replace("registry: {backend: ecr}", "registry: {backend: gcr}"), backends=True)
-    assert found == ["modules.yaml:7: defaults.registry.backend: unknown registry backend 'gcr'; valid: ecr"]
+    assert found == ["modules.yaml:7: defaults.registry.backend: unknown registry backend 'gcr'; valid: ecr, s3"]
 
 
 def test_missing_backend_when_backends_are_checked(problems: Callable[..., list[str]]) -> None:
