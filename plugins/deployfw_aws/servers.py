@@ -53,8 +53,9 @@ class Instances:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: dict[str, str] = field(default_factory=dict)
 
-    def update(self, targets: list[dict[str, Any]], log: Callable[[str], None]) -> bool:
-        """Take the latest targets; log each instance whose lifecycle position changed. True when any did."""
+    def update(self, targets: list[dict[str, Any]], job: ModuleJob) -> bool:
+        """Take the latest targets; log (and mark on the report's timeline) each instance whose lifecycle
+        position changed. True when any did."""
         changed = False
         for target in targets:
             instance = target.get("instanceTarget") or {}
@@ -72,7 +73,8 @@ class Instances:
             where = f"{running} ({status})" if running else status
             if self.seen.get(name) != where:
                 self.seen[name] = where
-                log(f"instance {name}: {where}")
+                job.log(f"instance {name}: {where}")
+                job.mark("instance", id=name, status=status, event=running or (failed or {}).get("lifecycleEventName"))
                 changed = True
         return changed
 
@@ -293,8 +295,9 @@ class ServerDeploy:
             if info["status"] != status:
                 status = info["status"]
                 job.log(f"deployment {deployment_id}: {status}")
+                job.mark("status", status=status)
                 wait.changed()
-            if instances.update(self._targets(aws, deployment_id), job.log):
+            if instances.update(self._targets(aws, deployment_id), job):
                 wait.changed()
             details["instances"] = instances.report()
             if status in calls.TERMINAL:
@@ -331,7 +334,7 @@ class ServerDeploy:
         if info is None:
             details["status"] = "Unknown"
             return DeployOutcome(False, error, deployment_id, details=details, extra=extra)
-        instances.update(self._targets(aws, deployment_id), job.log)
+        instances.update(self._targets(aws, deployment_id), job)
         details["instances"] = instances.report()
         if info["status"] == "Succeeded":  # it finished before the stop arrived: say so, it stays deployed
             details["status"] = "Succeeded"
@@ -377,6 +380,7 @@ class ServerDeploy:
                 break
             follow.pause()
         details["rollback_status"] = info["status"]
+        job.mark("rolled_back" if info["status"] == "Succeeded" else "rollback_failed", deployment=rollback_id)
         revision = location_of(info.get("revision"))
         what = f"revision {revision}" if revision else "the last successful revision"
         if info["status"] == "Succeeded":
@@ -418,7 +422,7 @@ class ServerDeploy:
         seconds = float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60
         if info["status"] in calls.TERMINAL:
             instances = Instances()
-            instances.update(self._targets(aws, deployment_id), job.log)
+            instances.update(self._targets(aws, deployment_id), job)
             return self._outcome(job, aws, info, instances, details, extra)
         job.log(f"deployment {deployment_id} is {info['status']}; waiting up to {minutes(seconds)}")
         return self._track(job, aws, deployment_id, seconds, details, extra)

@@ -1,8 +1,9 @@
 """The bundled example's ``mixed`` environment, end to end from a clean clone.
 
-user-api and product-api build on the sandbox's Jenkins double (folder jobs running
-``deployfw build MODULE``), order-api on the sandbox's CodeBuild and payment-api
-here; all four deploy through CodeDeploy/ECS.
+user-api, product-api and legacy-api build on the sandbox's Jenkins double (folder jobs
+running ``deployfw build MODULE``), order-api on the sandbox's CodeBuild and payment-api
+here; the four ECS services deploy through CodeDeploy/ECS, legacy-api's revision bundle
+through CodeDeploy to its servers - all in one run.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-MODULES = ("order-api", "payment-api", "product-api", "user-api")
-BUILT_BY = {"order-api": "codebuild", "payment-api": "local", "product-api": "jenkins", "user-api": "jenkins"}
+MODULES = ("legacy-api", "order-api", "payment-api", "product-api", "user-api")
+BUILT_BY = {"order-api": "codebuild", "payment-api": "local", "product-api": "jenkins", "user-api": "jenkins",
+            "legacy-api": "jenkins"}  # fmt: skip
 _OUTSIDE = ("JENKINS_", "CODEBUILD_", "GITHUB_", "GIT_", "AWS_", "DEPLOYFW_")
 _CI_NAMES = {"JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "CI"}
 
@@ -62,15 +64,20 @@ def test_mixed_environment_deploys_every_module_from_a_clean_clone(clone: Path) 
     for name, module in modules.items():
         assert module["status"] == "succeeded", module
         assert module["build"]["backend"] == BUILT_BY[name]
-        assert module["image"] and "@sha256:" in module["image"]
+        if name == "legacy-api":  # a revision bundle in S3, deployed to the group's instances
+            assert module["image"] is None and module["artifact"].startswith("s3://shop-revisions/shop/legacy-api/")
+            assert [i["status"] for i in module["deploy"]["instances"]] == ["Succeeded", "Succeeded"]
+        else:
+            assert module["image"] and "@sha256:" in module["image"]
         assert module["deploy"]["id"]
-    for name in ("user-api", "product-api"):
+    for name in ("user-api", "product-api", "legacy-api"):
         build = modules[name]["build"]
         assert build["job"] == f"shop/{name}-build" and build["result"] == "SUCCESS"
         assert build["url"].endswith(f"/job/shop/job/{name}-build/{build['number']}/")
     # the Jenkins consoles were streamed into the run's log with the module prefix
     assert "user-api     build  | Finished: SUCCESS" in done.stderr
     assert "product-api  build  | deployfw build product-api: SUCCEEDED" in done.stderr
+    assert "legacy-api   build  | deployfw build legacy-api: SUCCEEDED" in done.stderr
 
     suite = ET.parse(clone / "out.xml").getroot()
     cases = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]

@@ -52,7 +52,7 @@ def test_a_failing_module_is_announced_and_its_page_shows_failure_tail_and_rollb
     assert done.returncode == 1, done.stderr[-3000:]
     texts = [r.body["text"] for r in receiver.received]
     assert texts == [
-        "shop: deploying 4 modules",
+        "shop: deploying 5 modules",
         "shop: user-api was rolled back",
         "shop: user-api failed",
         texts[-1],

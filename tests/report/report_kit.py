@@ -26,7 +26,7 @@ CLOSED_NETWORK_FLAGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-SERVICES = ("order-api", "payment-api", "product-api", "user-api")
+SERVICES = ("legacy-api", "order-api", "payment-api", "product-api", "user-api")  # the example's deployable modules
 
 
 @dataclass

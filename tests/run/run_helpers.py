@@ -20,7 +20,9 @@ from pathlib import Path
 from deployfw.testing import SandboxProcess
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SERVICES = ("order-api", "payment-api", "product-api", "user-api")
+SERVICES = ("order-api", "payment-api", "product-api", "user-api")  # on ECS
+SERVERS = ("legacy-api",)  # on EC2/on-premises servers, through CodeDeploy (codedeploy-server)
+MODULES = tuple(sorted(SERVICES + SERVERS))
 BLUEGREEN = ("order-api", "payment-api", "user-api")  # ecs-bluegreen and ecs-nlb: CodeDeploy
 SECRET = "deployfwTESTsecret-7c1e94b2a55d"  # recognisable: must never reach a log, report or JUnit file
 

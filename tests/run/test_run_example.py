@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_helpers import BLUEGREEN, SECRET, SERVICES
+from run_helpers import BLUEGREEN, MODULES, SECRET, SERVERS, SERVICES
 
 from deployfw.testing import CliResult, SandboxProcess, calls
 
@@ -45,19 +45,24 @@ def test_whole_example_deploys_and_exits_0(first: tuple[CliResult, dict[str, Any
     assert set(report) >= TOP_KEYS and report["status"] == "succeeded"
     assert report["env"] is None and report["base"] is None
     assert report["head"] == (example / ".git/refs/heads/main").read_text().strip()
-    assert [m["name"] for m in report["modules"]] == sorted(SERVICES), "services only, never the library"
+    assert [m["name"] for m in report["modules"]] == list(MODULES), "services only, never the library"
     for module in report["modules"]:
         assert set(module) >= MODULE_KEYS, module
         assert set(module["deploy"]) >= DEPLOY_KEYS, module["deploy"]
         assert module["status"] == "succeeded" and module["error"] is None, module
         assert module["reason"] == "selected with --all"
+        if module["name"] in SERVERS:  # a revision bundle deployed to servers: no image, no task definition
+            assert module["image"] is None and module["deploy"]["task_definition"] is None
+            assert module["artifact"].startswith(f"s3://shop-revisions/shop/{module['name']}/content-")
+            assert [i["status"] for i in module["deploy"]["instances"]] == ["Succeeded", "Succeeded"]
+            continue
         assert module["image"].startswith(f"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/{module['name']}@sha256:")
         assert module["build"]["reused"] is False and module["build"]["backend"] in ("local", "codebuild")
         assert module["deploy"]["rolled_back"] is False
         assert module["deploy"]["task_definition"].startswith(TASKDEF_ARN)
     assert by_name(report)["order-api"]["build"]["backend"] == "codebuild"
     # the summary table on stdout names every module with its outcome
-    for name in SERVICES:
+    for name in MODULES:
         assert any(line.split()[:2] == [name, "succeeded"] for line in done.stdout.splitlines()), done.stdout
 
 
@@ -121,7 +126,7 @@ def test_junit_has_one_passing_case_per_module_and_stage(
 ) -> None:
     root = ET.parse(example / "out/first.xml").getroot()
     cases = [(c.get("classname"), c.get("name")) for c in root.iter("testcase")]
-    assert sorted(cases) == sorted((f"deployfw.{m}", s) for m in SERVICES for s in ("build", "push", "deploy"))
+    assert sorted(cases) == sorted((f"deployfw.{m}", s) for m in MODULES for s in ("build", "push", "deploy"))
     assert not [c for c in root.iter("testcase") if len(c)], "no failure or skipped element on a clean run"
 
 
@@ -146,10 +151,11 @@ def test_second_all_run_reuses_every_image_and_pushes_nothing(
     requests = sandbox.requests()
     assert calls(requests, "PutImage") == [], "no new image (the commit tag is the same image)"
     assert calls(requests, "StartBuild") == [] and calls(requests, "InitiateLayerUpload") == []
-    for name in SERVICES:
+    assert calls(requests, "PutObject") == [], "no new revision bundle either"
+    for name in MODULES:
         previous = by_name(first[1])[name]
         assert report[name]["build"]["reused"] is True, report[name]
-        assert report[name]["image"] == previous["image"]
+        assert report[name]["image"] == previous["image"] and report[name]["artifact"] == previous["artifact"]
         assert report[name]["status"] == "succeeded"
         assert "build reused" in next(line for line in done.stdout.splitlines() if line.startswith(name))
 
@@ -169,7 +175,7 @@ def test_deploy_fault_rolls_that_module_back_and_the_others_succeed(
     assert failed["status"] == "failed" and failed["deploy"]["rolled_back"] is True
     assert failed["error"] and failed["deploy"]["id"]
     assert {n: m["status"] for n, m in modules.items() if n != "user-api"} == dict.fromkeys(
-        ("order-api", "payment-api", "product-api"), "succeeded"
+        ("legacy-api", "order-api", "payment-api", "product-api"), "succeeded"
     )
     # CodeDeploy agrees, and the production listener still serves the previous task set
     codedeploy = sandbox.client("codedeploy")

@@ -28,6 +28,9 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     doc = yaml.safe_load((repo / "modules.yaml").read_text())
     doc["modules"]["user-api"]["depends_on"] = ["common", "order-api"]
     doc["modules"]["product-api"]["depends_on"] = ["common", "user-api"]
+    del doc["modules"]["legacy-api"]  # the four ECS services are the dependency chain under test
+    for env in doc.get("environments", {}).values():
+        env.get("modules", {}).pop("legacy-api", None)
     (repo / "deps.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     commit_all(repo, "services that depend on services")
     return repo

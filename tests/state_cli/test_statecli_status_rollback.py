@@ -21,7 +21,8 @@ from statecli_helpers import change, git
 from deployfw.state.sqlite import SqliteStore
 from deployfw.testing import CliResult, SandboxProcess
 
-SERVICES = ["order-api", "payment-api", "product-api", "user-api"]
+SERVICES = ["order-api", "payment-api", "product-api", "user-api"]  # on ECS
+MODULES = sorted([*SERVICES, "legacy-api"])  # legacy-api: on servers, through CodeDeploy's Server platform
 
 
 @dataclass
@@ -74,12 +75,17 @@ def test_status_json_shows_recorded_and_live_state_in_sync(
 
     assert data["scope"]["account"] == f"123456789012@{sandbox.endpoint.removeprefix('http://')}"
     modules = {m["name"]: m for m in data["modules"]}
-    assert list(modules) == SERVICES
+    assert list(modules) == MODULES
     for name, module in modules.items():
         success = module["last_success"]
-        assert success["outcome"] == "succeeded" and success["task_definition"], name
-        assert module["live"]["task_definition"] == success["task_definition"], name
-        assert module["live"]["image"] == success["image_uri"] and "@sha256:" in success["image_uri"], name
+        if name in SERVICES:
+            assert success["outcome"] == "succeeded" and success["task_definition"], name
+            assert module["live"]["task_definition"] == success["task_definition"], name
+            assert module["live"]["image"] == success["image_uri"] and "@sha256:" in success["image_uri"], name
+        else:  # a server revision: no task definition, the bundle pinned by ETag
+            assert success["outcome"] == "succeeded" and success["task_definition"] is None, name
+            assert success["extra"]["revision"].startswith("s3://shop-revisions/shop/legacy-api/content-"), name
+            assert module["live"]["revision"] == success["extra"]["revision"], name
         assert module["drift"] is False and module["state"] == "in sync", name
         assert module["in_flight"] is None and module["last_attempt"] is None and module["lock"] is None, name
     assert modules["user-api"]["last_success"]["commit"] == history.second_commit
@@ -91,7 +97,8 @@ def test_status_json_shows_recorded_and_live_state_in_sync(
 def test_status_text_reports_drift_made_outside_deployfw(history: History, deployfw: Callable[..., CliResult],
                                                           sandbox: SandboxProcess) -> None:  # fmt: skip
     ecs = sandbox.client("ecs")
-    recorded = status_json(deployfw)["modules"][2]["last_success"]["task_definition"]  # product-api
+    modules = {m["name"]: m for m in status_json(deployfw)["modules"]}
+    recorded = modules["product-api"]["last_success"]["task_definition"]
     taskdef = ecs.describe_task_definition(taskDefinition=recorded)["taskDefinition"]
     keep = ("family", "containerDefinitions", "networkMode", "requiresCompatibilities", "cpu", "memory",
             "executionRoleArn")  # fmt: skip
@@ -110,7 +117,8 @@ def test_status_text_reports_drift_made_outside_deployfw(history: History, deplo
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["MODULE", "COMMIT", "DEPLOYED", "AT", "RUN", "TASK", "DEFINITION", "LIVE", "STATE"]
     rows = {line.split()[0]: line for line in lines[2:] if not line.startswith(" ")}
-    assert sorted(rows) == SERVICES
+    assert sorted(rows) == MODULES
+    assert rows["legacy-api"].rstrip().endswith("in sync") and ".zip@" in rows["legacy-api"]
     assert rows["product-api"].rstrip().endswith("drift")
     assert by_hand["taskDefinitionArn"].rsplit("/", 1)[-1] in rows["product-api"]
     assert rows["user-api"].rstrip().endswith("in sync") and history.second_commit[:12] in rows["user-api"]
