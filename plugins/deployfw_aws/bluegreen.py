@@ -245,8 +245,7 @@ class BlueGreenDeploy(EcsDeployer):
         Costs no call in the usual case (the group, already read, names its last attempt);
         returns why this deploy must not go ahead, or None.
         """
-        wait = Wait(self._deadline_seconds(target, group, group.get("deploymentConfigName")),
-                    cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)  # fmt: skip
+        wait = self.wait(self._deadline_seconds(target, group, group.get("deploymentConfigName")), job.ctx.cancel)
         return calls.wait_for_others(aws, job, f"{target.application}/{target.deployment_group}", group, wait)
 
     def _create(
@@ -335,8 +334,7 @@ class BlueGreenDeploy(EcsDeployer):
         return " / ".join(parts) or None, green
 
     def _stop(self, job: ModuleJob, aws: Aws, deployment_id: str, details: dict[str, Any], reason: str) -> StageResult:
-        follow = Wait(calls.STOP_WAIT_SECONDS, cancel=calls.never(), sleep=self._sleep, clock=self._clock,
-                      backoff=self._backoff)  # fmt: skip
+        follow = self.wait(calls.STOP_WAIT_SECONDS, calls.never())
         info, error = calls.stop_and_follow(aws, job, deployment_id, follow, reason)
         if info is None:
             details["status"] = "Unknown"

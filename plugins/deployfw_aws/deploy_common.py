@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from deployfw.errors import InputError, Problem
 
 if TYPE_CHECKING:
+    from deployfw.backends import RunContext
     from deployfw.config import Config, Module
 
 CODEDEPLOY_BACKENDS = ("ecs-bluegreen", "ecs-nlb")
@@ -152,6 +153,31 @@ class Wait:
             return
         self._sleep(min(self._delay, remaining))
         self._delay = min(self._delay * self._backoff.factor, self._backoff.cap)
+
+
+class Paced:
+    """What every deployer that waits is made with: the run's context, and an injectable sleep and clock.
+
+    Production passes only ``ctx``; tests pass a sleep that returns at once and a clock they move,
+    so waits with deadlines and backing-off polls run in no time. :meth:`wait` makes a
+    :class:`Wait` with these.
+    """
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+
+    def wait(self, seconds: float, cancel: threading.Event) -> Wait:
+        return Wait(seconds, cancel=cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
 
 
 def minutes(seconds: float) -> str:

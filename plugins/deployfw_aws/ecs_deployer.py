@@ -9,16 +9,15 @@ here once.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, ModuleJob, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.deploy_common import (
-    Backoff,
+    Paced,
     Target,
     describe_service,
     short_arn,
@@ -50,23 +49,10 @@ def to_outcome(result: StageResult) -> DeployOutcome:
     )
 
 
-class EcsDeployer:
+class EcsDeployer(Paced):
     """Base of the ECS deploy backends; subclasses implement ``_deploy`` and ``_target_details``."""
 
     backend_id: ClassVar[str]
-
-    def __init__(
-        self,
-        ctx: RunContext,
-        *,
-        sleep: Callable[[float], Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self._sleep = sleep
-        self._clock = clock
-        self._backoff = backoff or Backoff()
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return preflight_problems(config, module)

@@ -4,7 +4,8 @@ Answers the ``deployfw_sandbox_seed`` hook: for a module deployed by one of this
 backends, the service, its load balancer and target groups, the CodeDeploy group (blue/green,
 NLB), the ECR repository and the CodeBuild project - with the defaults :func:`target_of`,
 :func:`repository_name` and :func:`project_name` apply at run time, so a seeded sandbox is
-exactly what the run will look for.
+exactly what the run will look for. For a ``codedeploy-server`` module: its CodeDeploy application,
+deployment group and servers (:class:`ServerFleet`), and the bucket of an ``s3`` registry.
 """
 
 from __future__ import annotations

@@ -25,16 +25,15 @@ revision.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import BundleLocation, DeployOutcome, ModuleJob, RunContext
+from deployfw.backends import BundleLocation, DeployOutcome, ModuleJob
 from deployfw.errors import InputError, Problem
 from deployfw_aws import codedeploy_calls as calls
-from deployfw_aws.deploy_common import Backoff, Wait, minutes
+from deployfw_aws.deploy_common import Paced, Wait, minutes
 from deployfw_aws.server_preflight import account_problems, static_problems
 from deployfw_aws.server_target import DEFAULT_TIMEOUT_MINUTES, ServerTarget, server_target
 
@@ -127,23 +126,10 @@ def location_of(revision: dict[str, Any] | None) -> BundleLocation | None:
     return BundleLocation(str(s3["bucket"]), str(s3["key"]), str(s3.get("eTag") or "").strip('"') or "-")
 
 
-class ServerDeploy:
+class ServerDeploy(Paced):
     """``codedeploy-server``; created per run by the plugin's factory (no AWS calls in the constructor)."""
 
     backend_id = "codedeploy-server"
-
-    def __init__(
-        self,
-        ctx: RunContext,
-        *,
-        sleep: Callable[[float], Any] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self._sleep = sleep
-        self._clock = clock
-        self._backoff = backoff or Backoff()
 
     # -- plan ------------------------------------------------------------------------------
 
@@ -278,7 +264,7 @@ class ServerDeploy:
         return str(info["deploymentId"]) if mark in (info.get("description") or "") else None
 
     def _wait(self, seconds: float, job: ModuleJob) -> Wait:
-        return Wait(seconds, cancel=job.ctx.cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
+        return self.wait(seconds, job.ctx.cancel)
 
     # -- following a deployment ----------------------------------------------------------------
 
@@ -328,8 +314,7 @@ class ServerDeploy:
         self, job: ModuleJob, aws: Aws, deployment_id: str, instances: Instances, details: dict[str, Any],
         extra: dict[str, Any], reason: str,
     ) -> DeployOutcome:  # fmt: skip
-        follow = Wait(calls.STOP_WAIT_SECONDS, cancel=calls.never(), sleep=self._sleep, clock=self._clock,
-                      backoff=self._backoff)  # fmt: skip
+        follow = self.wait(calls.STOP_WAIT_SECONDS, calls.never())
         info, error = calls.stop_and_follow(aws, job, deployment_id, follow, reason)
         if info is None:
             details["status"] = "Unknown"
@@ -371,8 +356,7 @@ class ServerDeploy:
 
     def _follow_rollback(self, job: ModuleJob, aws: Aws, rollback_id: str, details: dict[str, Any]) -> str:
         """Wait (bounded) for CodeDeploy's rollback deployment: "failed" must mean the previous revision is back."""
-        follow = Wait(calls.STOP_WAIT_SECONDS, cancel=calls.never(), sleep=self._sleep, clock=self._clock,
-                      backoff=self._backoff)  # fmt: skip
+        follow = self.wait(calls.STOP_WAIT_SECONDS, calls.never())
         job.log(f"rollback deployment {rollback_id} puts the last successful revision back")
         while True:
             info = calls.get_deployment(aws, rollback_id)

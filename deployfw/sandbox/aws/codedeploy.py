@@ -32,6 +32,8 @@ from deployfw.sandbox.aws.urls import url_module
 from deployfw.sandbox.clock import MIN_POLL
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
+NOT_ENABLED = "Automatic rollback is not enabled for this deployment."
+NO_PREVIOUS_REVISION = "Automatic rollback did not run: the deployment group has no previous successful revision."
 
 _ECS_BLUE_GREEN_DEFAULTS: dict[str, Any] = {
     "terminateBlueInstancesOnDeploymentSuccess": {
@@ -397,10 +399,8 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             progress.close_open_events("Failed")
             if platform == "ECS" and (rollback or status == "Failed"):
                 codedeploy_ecs.restore(self, deployment, progress)
-            if rollback:
-                self._record_rollback(deployment, reason)
-            else:
-                deployment.rollback_info = {"rollbackMessage": "Automatic rollback is not enabled for this deployment."}
+            if not (rollback and self._record_rollback(deployment, reason)):
+                deployment.rollback_info = {"rollbackMessage": NO_PREVIOUS_REVISION if rollback else NOT_ENABLED}
         if platform == "Server":
             codedeploy_server.finish(self, deployment, status)  # per-instance counts; stop what has not begun
         deployment.status = status
@@ -425,16 +425,13 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         rollback.deployment_overview.update({"InProgress": 0, "Succeeded": 1})
         progress.stage = "finished"
 
-    def _record_rollback(self, failed: DeploymentInfo, reason: str) -> None:
-        """A rollback is a new deployment of the last good revision, as CodeDeploy does it."""
+    def _record_rollback(self, failed: DeploymentInfo, reason: str) -> bool:
+        """A rollback is a new deployment of the last good revision, as CodeDeploy does it; False when there is
+        none to deploy (a Server group's first deployment)."""
         group = failed.deployment_group
         server = (failed.application.compute_platform or "Server") == "Server"
         if server and getattr(group, "last_successful_revision", None) is None:
-            failed.rollback_info = {
-                "rollbackMessage": "Automatic rollback could not run: the deployment group has no previous "
-                "successful revision to deploy."
-            }
-            return
+            return False
         rollback = DeploymentInfo(
             failed.application,
             group,
@@ -470,3 +467,4 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
                 f"Deployment {failed.deployment_id} rolled back by {rollback.deployment_id} ({reason}); {after}."
             ),
         }
+        return True
