@@ -264,3 +264,21 @@ def test_stop_deployment_stops_starting_instances_and_rolls_back(box: Any, tmp_p
     for row in instances(box.endpoint_url).values():
         if row["name"].startswith("halt-"):
             assert (Path(row["root"]) / "opt/halt/version.txt").read_text() == "a"
+
+
+def test_a_broken_application_stop_blocks_the_next_revision_unless_ignored(box: Any, tmp_path: Path) -> None:
+    make_group(box, "badstop", 1)
+    broken = write_bundle(tmp_path / "v1", "badstop", {"ApplicationStop": 'echo "cannot stop"; exit 9'},
+                          files={"version.txt": "v1"})  # fmt: skip
+    assert wait(box, deploy(box, "badstop", upload(box, broken, "badstop-bucket", "v1.zip")))["status"] == "Succeeded"
+    fixed = write_bundle(tmp_path / "v2", "badstop", {"ApplicationStop": "true"}, files={"version.txt": "v2"})
+    revision = upload(box, fixed, "badstop-bucket", "v2.zip")
+    blocked = deploy(box, "badstop", revision)
+    assert wait(box, blocked)["status"] == "Failed"
+    stop = event(next(iter(targets(box, blocked).values())), "ApplicationStop")
+    assert stop["status"] == "Failed" and stop["diagnostics"]["message"].endswith("failed with exit code 9")
+    assert "[stdout]cannot stop" in stop["diagnostics"]["logTail"], "the previous revision's script ran"
+    passed = deploy(box, "badstop", revision, ignoreApplicationStopFailures=True)
+    assert wait(box, passed)["status"] == "Succeeded"
+    stop = event(next(iter(targets(box, passed).values())), "ApplicationStop")
+    assert stop["status"] == "Succeeded" and "ignoreApplicationStopFailures" in stop["diagnostics"]["message"]
