@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -40,6 +41,7 @@ from pathlib import Path
 
 NETWORK_ENV = "DEPLOYFW_SANDBOX_NETWORK"
 _bridges = 0
+_namespace_numbers = itertools.count(1)
 _POOL = ipaddress.ip_network("10.213.0.0/16")
 _LOCK_FILE = Path("/run/lock/deployfw-sandbox-network.lock")
 _SITE_DIR = Path(__file__).with_name("loopback_site")
@@ -121,7 +123,7 @@ class NamespaceNetwork:
                 raise NetworkError(f"no free address left in {self._subnet}")
             address = self._free.pop(0)
             self._count += 1
-            n = self._count
+            n = next(_namespace_numbers)  # process-wide: two sandboxes in one process never share a name
         name = f"dfw-{self._pid}-{n}"
         host_if = f"dfh{self._token}{n:x}"[:15]
         peer = f"dfp{self._token}{n:x}"[:15]
