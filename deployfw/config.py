@@ -11,6 +11,7 @@ them. Nothing here imports a backend: backends are checked through the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import posixpath
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deployfw import graph
+from deployfw.buildgraph import GraphNote
 from deployfw.errors import InputError, Problem
 from deployfw.schema import modules_checker, modules_schema, validate
 from deployfw.yamlsrc import Document, KeyPath, dotted, parse
@@ -67,6 +69,15 @@ class Module:
     execution_mode: str | None
     files: tuple[str, ...]
     effective: Mapping[str, Any] = field(repr=False, compare=False)
+    # ``depends_on`` above is the effective set: what the module declares plus, with
+    # ``graph:``, what its build files say. Everything that follows dependencies (change
+    # detection, content tags, the runner's order) reads that one field.
+    declared: tuple[str, ...] = ()  # depends_on as written in modules.yaml
+    graph_sources: Mapping[str, str] = field(default_factory=dict)  # dependency -> "build file:line"
+
+    def dependency_source(self, dependency: str) -> str | None:
+        """Where the build files declare ``dependency`` (``services/a/build.gradle:12``), if they do."""
+        return self.graph_sources.get(dependency)
 
     @property
     def is_service(self) -> bool:
@@ -92,6 +103,13 @@ class Config:
     environments: tuple[str, ...]
     order: tuple[str, ...]  # dependencies first
     state: Mapping[str, Any] | None = None  # the ``state:`` section: backend id and its options
+    graph: str | None = None  # ``graph: gradle|maven``: dependencies also come from the build files
+    graph_notes: tuple[GraphNote, ...] = ()  # what the build files' static reading cannot be sure of
+    graph_inputs: tuple[str, ...] = ()  # build files read, relative to the root
+
+    def dependencies(self, name: str) -> tuple[str, ...]:
+        """The effective direct dependencies of module ``name`` (declared plus build graph)."""
+        return self.modules[name].depends_on
 
     @property
     def relative_file(self) -> str:
@@ -117,6 +135,7 @@ def load_config(
     text: str | None = None,
     check_paths: bool = True,
     env_optional: bool = False,
+    read_graph: bool = True,
 ) -> Config:
     """Load and validate ``path``; ``text`` overrides the file content (a config read from git).
 
@@ -136,7 +155,7 @@ def load_config(
             raise InputError(Problem(display, None, None, f"cannot read: {exc}")) from None
     with gc_paused():
         doc = parse(text, display, strict=False)
-        return _Loader(doc, path, root, env, catalog, check_paths, env_optional).load()
+        return _Loader(doc, path, root, env, catalog, check_paths, env_optional, read_graph).load()
 
 
 @contextlib.contextmanager
@@ -227,6 +246,7 @@ class _Loader:
         catalog: Catalog | None,
         check_paths: bool,
         env_optional: bool = False,
+        read_graph: bool = True,
     ) -> None:
         self.doc = doc
         self.path = path
@@ -235,6 +255,7 @@ class _Loader:
         self.catalog = catalog
         self.check_paths = check_paths
         self.env_optional = env_optional
+        self.read_graph = read_graph
         self.problems: list[Problem] = []
         self._lines: dict[KeyPath, int] | None = None  # built when the first problem needs a line
         self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
@@ -313,6 +334,11 @@ class _Loader:
 
         modules = self._modules(data)
         state = self._state(data.get("state"))
+        tool = data.get("graph")
+        notes: tuple[GraphNote, ...] = ()
+        inputs: tuple[str, ...] = ()
+        if tool and self.read_graph and not self.problems:
+            modules, notes, inputs = self._build_graph(tool, modules)
         self.raise_if_problems()
         order = tuple(graph.topological_order({m.name: m.depends_on for m in modules.values()}))
         return Config(
@@ -328,7 +354,38 @@ class _Loader:
             environments=environments,
             order=order,
             state=state,
+            graph=tool,
+            graph_notes=notes,
+            graph_inputs=inputs,
         )
+
+    def _build_graph(
+        self, tool: str, modules: dict[str, Module]
+    ) -> tuple[dict[str, Module], tuple[GraphNote, ...], tuple[str, ...]]:
+        """Add the build files' project dependencies to each module's ``depends_on``."""
+        from deployfw.buildgraph import NoBuildFound, module_graph
+
+        try:
+            found = module_graph(tool, self.root, {m.name: m.path for m in modules.values()})
+        except NoBuildFound as exc:
+            self.fail(("graph",), f"graph: {tool}, but no {exc} in the config's folder or above any module")
+            return modules, (), ()
+        except InputError as exc:
+            self.problems.extend(exc.problems)
+            return modules, (), ()
+        merged: dict[str, Module] = {}
+        for name, module in modules.items():
+            sources = {d: w for d, w in found.edges.get(name, {}).items() if d in modules and d != name}
+            effective = tuple(dict.fromkeys([*module.depends_on, *sorted(sources)]))
+            merged[name] = dataclasses.replace(module, depends_on=effective, graph_sources=sources)
+        cycle = graph.find_cycle({m.name: m.depends_on for m in merged.values()})
+        if cycle:
+            steps = " -> ".join(
+                f"{a} ({merged[a].graph_sources[b]})" if b in merged[a].graph_sources else a
+                for a, b in zip(cycle, cycle[1:], strict=False)
+            )
+            self.fail(("graph",), f"dependency cycle through the {tool} build: {steps} -> {cycle[-1]}")
+        return merged, found.notes, found.inputs
 
     def _state(self, section: dict | None) -> dict | None:
         """Check the ``state:`` section against the state-store backends, like a stage section."""
@@ -399,6 +456,7 @@ class _Loader:
             path=path,
             kind=kind,
             depends_on=tuple(raw.get("depends_on") or ()),
+            declared=tuple(raw.get("depends_on") or ()),
             build=sections["build"],
             registry=sections["registry"],
             deploy=sections["deploy"],

@@ -25,6 +25,7 @@ from deployfw.yamlsrc import KeyPath
 SCHEMA_ID = "https://deployfw.dev/schema/modules-v1.json"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 EXECUTION_MODES = ("queue", "supersede", "fail")
+GRAPH_TOOLS = ("gradle", "maven")  # kept equal to deployfw.buildgraph.TOOLS (a test checks)
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
@@ -98,6 +99,11 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
             "enum": list(EXECUTION_MODES),
             "description": "What a run does when another run holds a module's lock.",
         },
+        "graph": {
+            "enum": list(GRAPH_TOOLS),
+            "description": "Also follow the build tool's project dependencies (settings.gradle / pom.xml "
+            "modules): each module depends on the modules its build files reference, besides depends_on.",
+        },
         "state": {
             **section_schema("state", backends.get("state")),
             "description": "Where deploy records and locks live (default: sqlite under .deployfw/).",
@@ -118,7 +124,7 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            **{k: v for k, v in top_properties.items() if k not in ("version", "project")},
+            **{k: v for k, v in top_properties.items() if k not in ("version", "project", "graph")},
             "modules": {"type": "object", "additionalProperties": overlay_module},
         },
     }

@@ -41,6 +41,11 @@ def command(
         detection = detect(config, repo, rng, select_all=select_all, names=modules)
     if as_json:
         click.echo(json.dumps(detection.to_json(), indent=2))
-    else:
-        for name in detection.names():
-            click.echo(name)
+        return
+    for name in detection.names():
+        click.echo(name)
+    if detection.unowned:
+        noun = "path" if detection.unowned == 1 else "paths"
+        click.echo(f"{detection.unowned} changed {noun} owned by no module (listed by --json)", err=True)
+    if detection.notes:
+        click.echo(f"{len(detection.notes)} build-graph notes: dependencies the build files compute (see --json)", err=True)
