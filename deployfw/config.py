@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import itertools
 import os
 import posixpath
 import re
@@ -40,6 +41,8 @@ _BACKEND_SUFFIX = re.compile(r" \((?:build|registry|deploy|state) backend '[^']*
 def _gist(message: str) -> str:
     """A problem's message without the per-backend detail (the valid keys, the backend named)."""
     return _BACKEND_SUFFIX.sub("", message).split(";", 1)[0]
+
+
 # stage -> backend id -> JSON Schema of that backend's section
 Catalog = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -382,7 +385,7 @@ class _Loader:
         if cycle:
             steps = " -> ".join(
                 f"{a} ({merged[a].graph_sources[b]})" if b in merged[a].graph_sources else a
-                for a, b in zip(cycle, cycle[1:], strict=False)
+                for a, b in itertools.pairwise(cycle)
             )
             self.fail(("graph",), f"dependency cycle through the {tool} build: {steps} -> {cycle[-1]}")
         return merged, found.notes, found.inputs
@@ -404,7 +407,7 @@ class _Loader:
 
     def _apply_overlay(self, data: dict) -> dict:
         overlay = data["environments"][self.env] or {}
-        self._overlay = ("environments", self.env)
+        self._overlay = ("environments", str(self.env))
         self._lines = None  # lines from now on: the overlay's keys win
         merged = deep_merge({k: v for k, v in data.items() if k != "environments"}, overlay)
         merged["environments"] = data["environments"]
@@ -492,9 +495,7 @@ class _Loader:
         # Defaults are shared by modules on different backends: each backend takes the
         # default keys it understands. A key no backend of the stage knows is still a typo.
         options = {
-            k: v
-            for k, v in merged.items()
-            if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
+            k: v for k, v in merged.items() if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
         }
         # A backend that does not say otherwise accepts only the keys it declares (DESIGN.md:
         # "each backend validates its own section and reports unknown keys").

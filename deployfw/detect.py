@@ -274,7 +274,9 @@ def detect(
     if select_all or names:
         reason = "selected with --all" if select_all else "selected with -m"
         modules = everything(config, reason, None if select_all else names)
-        return Detection(rng.base, rng.head, rng.merge_base, tuple(modules), 0, graph=config.graph, notes=config.graph_notes)
+        return Detection(
+            rng.base, rng.head, rng.merge_base, tuple(modules), 0, graph=config.graph, notes=config.graph_notes
+        )
     if rng.merge_base is None:
         modules = everything(config, rng.fallback or "no base")
         return Detection(rng.base, rng.head, None, tuple(modules), 0, graph=config.graph, notes=config.graph_notes)

@@ -186,7 +186,7 @@ def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
     type_ok = _TYPES[expected] if expected else None
     min_length = schema.get("minLength", 0)
     pattern = re.compile(schema["pattern"]) if schema.get("pattern") else None
-    has_minimum, minimum = "minimum" in schema, schema.get("minimum")
+    minimum = schema.get("minimum")
     items = checker(schema["items"]) if "items" in schema else None
     required = tuple(schema.get("required", ()))
     properties = {key: checker(sub) for key, sub in schema.get("properties", {}).items()}
@@ -223,7 +223,7 @@ def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
                 for item in value:
                     if not items(item):
                         return False
-        elif has_minimum and isinstance(value, int | float) and value < minimum:
+        elif minimum is not None and isinstance(value, int | float) and value < minimum:
             return False
         return True
 

@@ -24,7 +24,18 @@ from pathlib import Path
 from deployfw.buildgraph.model import BuildGraph, Note, Project, Reference
 
 TOOLS = ("gradle", "maven")
-__all__ = ["TOOLS", "BuildGraph", "GraphNote", "ModuleGraph", "Note", "Project", "Reference", "build_roots", "module_graph", "read_build"]
+__all__ = [
+    "TOOLS",
+    "BuildGraph",
+    "GraphNote",
+    "ModuleGraph",
+    "Note",
+    "Project",
+    "Reference",
+    "build_roots",
+    "module_graph",
+    "read_build",
+]
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,9 @@ def module_graph(tool: str, config_root: Path, modules: Mapping[str, str]) -> Mo
     covered = {owners.of(d) for d in projects}
     for name, path in sorted(modules.items()):
         if name not in covered:
-            notes.append(GraphNote(name, path, None, f"no {tool} project in this module's folder: no build-graph dependencies"))
+            notes.append(
+                GraphNote(name, path, None, f"no {tool} project in this module's folder: no build-graph dependencies")
+            )
     return ModuleGraph(tool, edges, tuple(notes), tuple(dict.fromkeys(inputs)), tuple(builds))
 
 

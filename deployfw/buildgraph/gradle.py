@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployfw.buildgraph import syntax
 from deployfw.buildgraph.model import BuildGraph, Note, Project, Reference
-from deployfw.buildgraph.syntax import Assign, Call, Node, Other, Ref, Str
+from deployfw.buildgraph.syntax import Assign, Call, Node, Ref, Str
 
 SETTINGS_FILES = ("settings.gradle", "settings.gradle.kts")
 BUILD_FILES = ("build.gradle", "build.gradle.kts")
@@ -36,11 +36,40 @@ APPLICATION_PLUGINS = ("org.springframework.boot", "application")
 _MAIN_CLASS_KEYS = ("mainClass", "mainClassName")
 # Plugins that ship with Gradle: never a convention plugin of the build's own.
 _CORE_PLUGINS = frozenset(
-    "java java-library java-platform java-test-fixtures application groovy scala war ear base distribution "
-    "maven-publish ivy-publish signing idea eclipse jacoco checkstyle pmd codenarc antlr kotlin-dsl "
-    "java-gradle-plugin jvm-test-suite version-catalog test-report-aggregation jacoco-report-aggregation "
-    "project-report build-dashboard help-tasks".split()
+    [
+        "java",
+        "java-library",
+        "java-platform",
+        "java-test-fixtures",
+        "application",
+        "groovy",
+        "scala",
+        "war",
+        "ear",
+        "base",
+        "distribution",
+        "maven-publish",
+        "ivy-publish",
+        "signing",
+        "idea",
+        "eclipse",
+        "jacoco",
+        "checkstyle",
+        "pmd",
+        "codenarc",
+        "antlr",
+        "kotlin-dsl",
+        "java-gradle-plugin",
+        "jvm-test-suite",
+        "version-catalog",
+        "test-report-aggregation",
+        "jacoco-report-aggregation",
+        "project-report",
+        "build-dashboard",
+        "help-tasks",
+    ]
 )
+_ACCESSOR_MEMBERS = frozenset({"dependencyProject", "path", "name", "group", "version"})
 _COORDINATE = re.compile(r"^([^:\s$]+):([^:\s$]+)(?::[^:\s]*)*$")
 
 
@@ -193,7 +222,11 @@ class GradleReader:
         if isinstance(node, Call) and node.receiver is None and node.name in ("include", "includeFlat"):
             values = [syntax.strings(a) for a in node.args]
             if not node.args or any(v is None for v in values):
-                self._note(settings, node.line, f"{node.name} with an argument computed in code: the projects it adds are not known")
+                self._note(
+                    settings,
+                    node.line,
+                    f"{node.name} with an argument computed in code: the projects it adds are not known",
+                )
                 return
             for found in values:
                 for item in found or ():
@@ -204,7 +237,11 @@ class GradleReader:
                 self._note(settings, node.line, "includeBuild with a path computed in code: that build is not read")
                 return
             included.append((self._rel(build.root, target[0].text), "pluginManagement" in parents))
-        elif isinstance(node, Assign) and isinstance(node.target, Ref) and node.target.name in ("projectDir", "buildFileName"):
+        elif (
+            isinstance(node, Assign)
+            and isinstance(node.target, Ref)
+            and node.target.name in ("projectDir", "buildFileName")
+        ):
             owner = node.target.receiver
             path = _project_arg(owner) if isinstance(owner, Call) and owner.name == "project" else None
             if path is None:
@@ -223,9 +260,8 @@ class GradleReader:
                 self._note(settings, node.line, f"projectDir of {path} computed in code: its folder is not known")
             else:
                 overrides[_normal_path(path)] = folder
-        elif isinstance(node, Assign) and isinstance(node.target, Ref) and node.target.dotted() == "rootProject.name":
-            if isinstance(node.value, Str):
-                build.name = node.value.text
+        elif _assigns(node, "name") and isinstance(node, Assign) and isinstance(node.value, Str):
+            build.name = node.value.text if _dotted(node.target) == "rootProject.name" else build.name
 
     def _include(self, build: _Build, text: str, *, flat: bool) -> None:
         path = _normal_path(text)
@@ -283,10 +319,16 @@ class GradleReader:
         group = build.groups.get(path) or build.groups.get("*", "")
         name = build.name if path == ":" else path.rsplit(":", 1)[1]
         self.graph.projects[project.dir] = Project(
-            project.dir, project.name, project.build_file, (group, name) if group else None, build.applications.get(path)
+            project.dir,
+            project.name,
+            project.build_file,
+            (group, name) if group else None,
+            build.applications.get(path),
         )
 
-    def _scan(self, build: _Build, file: str, nodes: tuple[Node, ...], by_accessor: dict[str, str], scope: _Scope) -> None:
+    def _scan(
+        self, build: _Build, file: str, nodes: tuple[Node, ...], by_accessor: dict[str, str], scope: _Scope
+    ) -> None:
         """References, plugins, groups and application markers in one script, block by block.
 
         In the root script, ``allprojects``, ``subprojects`` and ``project(':x') { }`` change
@@ -313,7 +355,9 @@ class GradleReader:
             if target is not None:
                 return _Scope(":", (_normal_path(target),), _normal_path(target))
         if node.name == "configure":
-            self._note(file, node.line, "configure(...) chooses its projects in code: dependencies inside it are not mapped")
+            self._note(
+                file, node.line, "configure(...) chooses its projects in code: dependencies inside it are not mapped"
+            )
             return _Scope(":", (), "")
         return None
 
@@ -325,7 +369,12 @@ class GradleReader:
                 self._note(file, node.line, "project(...) with a path computed in code: its target is not known", here)
             else:
                 self._reference(build, scope.targets, _normal_path(target), file, node.line)
-        elif isinstance(node, Call) and node.name == "evaluationDependsOn" and node.args and isinstance(node.args[0], Str):
+        elif (
+            isinstance(node, Call)
+            and node.name == "evaluationDependsOn"
+            and node.args
+            and isinstance(node.args[0], Str)
+        ):
             self._reference(build, scope.targets, _normal_path(node.args[0].text), file, node.line)
         elif isinstance(node, Ref) and (dotted := node.dotted()) and dotted.startswith("projects."):
             target = _longest_accessor(dotted, by_accessor)
@@ -340,10 +389,9 @@ class GradleReader:
             elif node.target.name in _MAIN_CLASS_KEYS:
                 for target in scope.targets:
                     build.applications.setdefault(target, f"{node.target.name} set ({file}:{node.line})")
-        elif isinstance(node, Call) and node.name == "set" and isinstance(node.receiver, Ref):
-            if node.receiver.name in _MAIN_CLASS_KEYS:
-                for target in scope.targets:
-                    build.applications.setdefault(target, f"{node.receiver.name} set ({file}:{node.line})")
+        elif isinstance(node, Call) and node.name == "set" and _is_main_class(node.receiver):
+            for target in scope.targets:
+                build.applications.setdefault(target, f"main class set ({file}:{node.line})")
         for plugin_id, line in _plugin_ids(node):
             for target in scope.targets:
                 build.plugins.setdefault(target, []).append((plugin_id, file, line))
@@ -358,7 +406,7 @@ class GradleReader:
             for target in scope.targets:
                 build.coordinates_used.append((target, coordinate[0], coordinate[1], file, node.line))
 
-    def _reference(self, build: _Build, sources: list[str], target: str, file: str, line: int) -> None:
+    def _reference(self, build: _Build, sources: Sequence[str], target: str, file: str, line: int) -> None:
         assert self.graph is not None
         target_dir = build.dirs.get(target)
         if target_dir is None:
@@ -403,9 +451,8 @@ class GradleReader:
                 assert self.graph is not None
                 self.graph.shared.append(file)
                 for node, _ in _walk(self._parse(file)):
-                    if isinstance(node, Assign) and isinstance(node.target, Ref) and node.target.name == "id":
-                        if isinstance(node.value, Str):
-                            self._plugin_ids.setdefault(node.value.text, f"{file}:{node.line}")
+                    if _assigns(node, "id") and isinstance(node, Assign) and isinstance(node.value, Str):
+                        self._plugin_ids.setdefault(node.value.text, f"{file}:{node.line}")
         assert self.graph is not None
         self.graph.shared.append(build.root + "/**" if build.root else "**")
 
@@ -435,6 +482,18 @@ def _walk(nodes: tuple[Node, ...], parents: tuple[str, ...] = ()) -> Iterator[tu
         yield from _walk(tuple(syntax.children(node)), inner)
 
 
+def _is_main_class(node: Node | None) -> bool:
+    return isinstance(node, Ref) and node.name in _MAIN_CLASS_KEYS
+
+
+def _dotted(node: Node) -> str | None:
+    return node.dotted() if isinstance(node, Ref) else None
+
+
+def _assigns(node: Node, name: str) -> bool:
+    return isinstance(node, Assign) and isinstance(node.target, Ref) and node.target.name == name
+
+
 def _is_project_receiver(receiver: Node | None) -> bool:
     return receiver is None or (isinstance(receiver, Ref) and receiver.dotted() in ("rootProject", "project"))
 
@@ -450,12 +509,13 @@ def _normal_path(text: str) -> str:
 
 
 def _longest_accessor(dotted: str, by_accessor: dict[str, str]) -> str | None:
-    parts = dotted.split(".")
-    for end in range(len(parts), 1, -1):
-        found = by_accessor.get(".".join(parts[:end]))
-        if found is not None:
-            return found
-    return None
+    """The project of an accessor chain; a trailing member of the project dependency itself is allowed."""
+    found = by_accessor.get(dotted)
+    if found is None:
+        head, _, member = dotted.rpartition(".")
+        if member in _ACCESSOR_MEMBERS:
+            found = by_accessor.get(head)
+    return found
 
 
 def _plugin_ids(node: Node) -> Iterator[tuple[str, int]]:

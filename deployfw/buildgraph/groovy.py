@@ -92,13 +92,18 @@ class _Converter:
         return b";" not in between
 
     @staticmethod
-    def _join(
-        head: Node, args: list[Node], named: list[tuple[str, Node]], body: list[Node] | None
-    ) -> Node:
+    def _join(head: Node, args: list[Node], named: list[tuple[str, Node]], body: list[Node] | None) -> Node:
         if isinstance(head, Ref):
             if not args and not named and body is None:
                 return head
-            return Call(head.name, head.receiver, tuple(args), tuple(named), tuple(body) if body is not None else None, head.line)
+            return Call(
+                head.name,
+                head.receiver,
+                tuple(args),
+                tuple(named),
+                tuple(body) if body is not None else None,
+                head.line,
+            )
         if isinstance(head, Call) and body is not None:
             return Call(head.name, head.receiver, head.args, head.named, tuple(body), head.line)
         return head
@@ -113,7 +118,7 @@ class _Converter:
     def _text(self, node: Any) -> str:
         return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
-    def convert(self, node: Any) -> Node:  # noqa: PLR0911 - one branch per node type
+    def convert(self, node: Any) -> Node:
         kind = node.type
         line = _line(node)
         if kind == "expression_statement":

@@ -105,7 +105,7 @@ class MavenReader:
         path = self.config_root / file
         if not path.is_file():
             return None
-        from lxml import etree
+        from lxml import etree  # type: ignore[import-untyped]
 
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
         try:
@@ -239,10 +239,14 @@ class MavenReader:
     def _references(self, pom: _Pom, offered: dict[tuple[str, str], _Pom]) -> None:
         assert self.graph is not None
         for element, label in self._dependency_elements(pom):
-            group = self._resolve(pom, _text(_child(element, "groupId")) or ("org.apache.maven.plugins" if label == "plugin" else ""))
+            group = self._resolve(
+                pom, _text(_child(element, "groupId")) or ("org.apache.maven.plugins" if label == "plugin" else "")
+            )
             artifact = self._resolve(pom, _text(_child(element, "artifactId")) or "")
             if "${" in group or "${" in artifact:
-                self._note(pom.file, element.sourceline, f"{label} {group}:{artifact} is not resolved statically", pom.dir)
+                self._note(
+                    pom.file, element.sourceline, f"{label} {group}:{artifact} is not resolved statically", pom.dir
+                )
                 continue
             target = offered.get((group, artifact))
             if target is not None and target is not pom:

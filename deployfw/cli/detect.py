@@ -48,4 +48,6 @@ def command(
         noun = "path" if detection.unowned == 1 else "paths"
         click.echo(f"{detection.unowned} changed {noun} owned by no module (listed by --json)", err=True)
     if detection.notes:
-        click.echo(f"{len(detection.notes)} build-graph notes: dependencies the build files compute (see --json)", err=True)
+        click.echo(
+            f"{len(detection.notes)} build-graph notes: dependencies the build files compute (see --json)", err=True
+        )

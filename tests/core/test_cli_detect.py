@@ -65,7 +65,10 @@ def test_only_unowned_changes_print_nothing_on_stdout_and_say_why(cli: Any, repo
     result = cli(["detect", "--base", base], cwd=repo.path)
     assert result.out == ""
     assert "2 changed paths owned by no module" in result.err
-    assert cli(["detect", "--json", "--base", base], cwd=repo.path).json()["unowned_paths"] == ["docs/a.md", "docs/b.md"]
+    assert cli(["detect", "--json", "--base", base], cwd=repo.path).json()["unowned_paths"] == [
+        "docs/a.md",
+        "docs/b.md",
+    ]
 
 
 def test_base_is_the_named_commit_resolved_to_a_sha(cli: Any, repo: Any) -> None:
