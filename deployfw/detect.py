@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from deployfw import graph
 from deployfw.buildgraph import GraphNote
-from deployfw.config import Config, Module, load_config
+from deployfw.configmodel import Config, Module
 from deployfw.errors import InputError
 from deployfw.gitrepo import GitRepo
 from deployfw.revisions import Range
@@ -229,6 +229,8 @@ def _config_changes(config: Config, base_text: str | None) -> dict[str, str]:
     """Modules whose merged entry differs between the merge-base config and head."""
     if base_text is None:
         return {name: "config: new module" for name in config.modules}
+    from deployfw.config import load_config  # PyYAML: only when modules.yaml itself changed
+
     try:
         old = load_config(
             config.file,

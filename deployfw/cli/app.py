@@ -9,6 +9,7 @@ only when a command loads the config, so ``deployfw --help`` does not pay for it
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ class App:
     def config_file(self) -> Path:
         if self.config_path:
             return Path(self.config_path)
-        from deployfw.config import find_config
+        from deployfw.configmodel import find_config
 
         return find_config()
 
@@ -42,17 +43,34 @@ class App:
             self._plugins = PluginManager(disabled=self.disabled)
         return self._plugins
 
-    def load_config(self, *, backends: bool = True) -> Config:
-        """The validated config; ``backends=False`` skips backend checks (detect stays fast)."""
-        from deployfw.config import load_config
+    def load_config(self, *, hooks: bool = True) -> Config:
+        """The validated config, backend sections included, for every command alike.
+
+        It comes from the parsed-config cache when modules.yaml and everything that
+        validated it are unchanged (see :mod:`deployfw.configcache`); only a miss builds
+        the plugin manager for the backend schemas. ``hooks=False`` (``detect``) does not
+        run the plugins' ``deployfw_config_loaded`` hooks, which may look beyond the config.
+        """
+        from deployfw import configcache
 
         path = self.config_file()
         root = _repository_root(path)
-        catalog = self.plugins.backends.catalog() if backends else None
-        config = load_config(path, env=self.env, catalog=catalog, root=root)
-        if backends:
+        config = configcache.load(path, root=root, env=self.env, catalog=self._catalog, disabled=self.disabled)
+        if hooks:
             self.plugins.hook.deployfw_config_loaded(config=config)
         return config
+
+    def _catalog(self) -> tuple[Any, list[str]]:
+        """Backend section schemas, and the source files of the plugin code that declared them."""
+        catalog = self.plugins.backends.catalog()
+        files = {
+            getattr(module, "__file__", None)
+            for name, module in list(sys.modules.items())
+            if name.startswith("deployfw_") or name == "deployfw.plugins"
+        }
+        for impl in self.plugins.hook.deployfw_register_backends.get_hookimpls():
+            files.add(getattr(impl.plugin, "__file__", None))
+        return catalog, sorted(f for f in files if f)
 
     def start_sandbox(self, config: Config) -> Any:
         """Start the embedded sandbox for this command and point AWS/Jenkins clients at it."""

@@ -19,7 +19,7 @@ import click
 from deployfw.ci import detect_ci
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
-from deployfw.config import gc_paused
+from deployfw.configmodel import gc_paused
 from deployfw.detect import detect
 from deployfw.gitrepo import GitRepo
 from deployfw.revisions import resolve_range
@@ -35,7 +35,7 @@ def command(
 ) -> None:
     """List the modules affected by the change base..head (one name per line)."""
     with gc_paused():
-        config = app.load_config(backends=False)
+        config = app.load_config(hooks=False)
         repo = GitRepo(config.root)
         rng = resolve_range(repo, detect_ci(os.environ), base, head)
         detection = detect(config, repo, rng, select_all=select_all, names=modules)

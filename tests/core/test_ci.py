@@ -20,6 +20,8 @@ CONFIG = """\
 version: 1
 defaults:
   build: {backend: local}
+  registry: {backend: ecr}
+  deploy: {backend: ecs-rolling, cluster: c}
 modules:
   lib: {path: lib, kind: library}
   a: {path: svc/a, depends_on: [lib]}

@@ -17,6 +17,8 @@ CONFIG = """\
 version: 1
 defaults:
   build: {backend: local}
+  registry: {backend: ecr}
+  deploy: {backend: ecs-rolling, cluster: c}
 modules:
   zeta: {path: svc/zeta, depends_on: [core]}
   alpha: {path: svc/alpha}
