@@ -96,7 +96,8 @@ def test_importable_of_missing_modules() -> None:
 
 
 def test_config_problems_come_before_git_problems(cli: Any, repo: Any) -> None:
-    (repo.path / "modules.yaml").write_text(MINIMAL.replace("{path: svc/a}", "{path: svc/a, colour: red}"), encoding="utf-8")
+    bad = MINIMAL.replace("{path: svc/a}", "{path: svc/a, colour: red}")
+    (repo.path / "modules.yaml").write_text(bad, encoding="utf-8")
     result = cli(["detect", "--base", "no-such-rev"], cwd=repo.path)
     assert result.code == 2
     assert result.errors == [
