@@ -12,8 +12,11 @@ it was derived from; it is used only when all of that is unchanged:
   config loader and every plugin module that contributed a backend schema), by
   size and modification time, and the modification times of ``sys.path``
   folders, which change when a distribution (a plugin) is installed or removed;
-* the module folders (still folders, still where they were) and every build file
-  a ``graph:`` read, by inode, size and modification time. A file modified within
+* the module folders: the folders holding them are unchanged (same inode, same
+  modification time: nothing was added, removed or renamed in them, so every module
+  folder is still there and still a folder), and a module folder that is a symlink
+  still leads where it led; every build file a ``graph:`` read, by inode, size and
+  modification time. A file modified within
   the two seconds before an entry is written is never trusted (its time stamp
   could hide a second change in the same tick), so such an entry is not written.
 
@@ -114,14 +117,16 @@ def _module_files(names: Iterable[str]) -> list[str]:
 
 
 def _path_folders(root: Path) -> list[tuple[str, int]]:
-    """``sys.path`` folders and their modification times, except the repository's own.
+    """``sys.path`` folders and their modification times, except the script's and the repository's.
 
-    The current folder (``python -c``, ``python -m``) is on ``sys.path``, and writing the
-    cache into the repository changes its time; what is installed lives elsewhere.
+    ``sys.path[0]`` is the folder of the script that started Python (a console script's
+    ``bin``, or the current folder for ``python -c``/``-m``): it differs between ways of
+    starting deployfw and holds no installed distribution. Writing the cache into the
+    repository changes the repository folder's time; what is installed lives elsewhere.
     """
     folders = []
     inside = str(root).rstrip("/") + "/"
-    for entry in sys.path:
+    for entry in sys.path[1:]:
         absolute = os.path.abspath(entry or ".")
         if absolute == str(root) or absolute.startswith(inside):
             continue
@@ -132,16 +137,31 @@ def _path_folders(root: Path) -> list[tuple[str, int]]:
     return folders
 
 
-def _folder_kind(root: Path, rel: str) -> tuple[int, str | None]:
-    """File type bits of a module folder, and where a symlinked one leads."""
-    target = os.path.join(root, rel)
-    try:
-        mode = os.lstat(target).st_mode
-    except OSError:
-        return 0, None
-    if stat.S_ISLNK(mode):
-        return stat.S_IFMT(mode), os.path.realpath(target)
-    return stat.S_IFMT(mode), None
+def _folder_facts(root: Path, paths: Iterable[str]) -> list[tuple[str, int, int, str | None]] | None:
+    """``(folder, inode, mtime_ns, symlink target)`` of every module folder's parent, and of symlinked modules.
+
+    A parent's time stamp changes whenever an entry in it is added, removed or renamed,
+    so unchanged parents mean unchanged module folders, at one ``stat`` per parent rather
+    than one per module. None when a folder is missing (the full load reports it).
+    """
+    base = str(root)
+    facts: dict[str, tuple[str, int, int, str | None]] = {}
+    for rel in paths:
+        parent = rel.rpartition("/")[0]
+        for folder in (parent, rel):
+            if folder in facts:
+                continue
+            full = f"{base}/{folder}" if folder else base
+            try:
+                st = os.lstat(full)
+            except OSError:
+                return None
+            if folder == rel:  # the module folder itself matters only when it is a symlink
+                if stat.S_ISLNK(st.st_mode):
+                    facts[folder] = (folder, st.st_ino, st.st_mtime_ns, os.path.realpath(full))
+                continue
+            facts[folder] = (folder, st.st_ino, st.st_mtime_ns, None)
+    return sorted(facts.values())
 
 
 class ConfigCache:
@@ -196,7 +216,8 @@ class ConfigCache:
         for recorded in entry.get("inputs", ()):
             if _stamp(str(self.root / recorded[0])) != (str(self.root / recorded[0]), *recorded[1:]):
                 return False
-        return all(_folder_kind(self.root, rel) == tuple(kind) for rel, kind in entry.get("folders", ()))
+        folders = entry.get("folders")
+        return folders is not None and _folder_facts(self.root, entry.get("module_paths", ())) == folders
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -209,6 +230,10 @@ class ConfigCache:
             if found is None or found[3] > now - _RACY_NS:
                 return
             inputs.append((rel, *found[1:]))
+        paths = sorted(m.path for m in config.modules.values())
+        folders = _folder_facts(self.root, paths)
+        if folders is None or any(f[2] > now - _RACY_NS for f in folders):
+            return
         sources = [s for s in (_stamp(f) for f in sorted({*_module_files(_LOADER_MODULES), *plugin_files})) if s]
         entry = {
             "version": __version__,
@@ -216,7 +241,8 @@ class ConfigCache:
             "path_folders": _path_folders(self.root),
             "sources": sources,
             "inputs": inputs,
-            "folders": [(m.path, _folder_kind(self.root, m.path)) for m in config.modules.values()],
+            "module_paths": paths,
+            "folders": folders,
             "config": config,
         }
         payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)

@@ -49,7 +49,19 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def age(repo: Path) -> None:
+    """Give every folder and file a modification time well in the past, as a checkout an hour old has.
+
+    Anything modified in the last two seconds is never trusted to a cache entry.
+    """
+    stamp = 1_700_000_000  # always the same: ageing twice changes nothing
+    for path in [repo, *repo.rglob("*")]:
+        if ".deployfw" not in path.parts:
+            os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
 def load(repo: Path, catalog: Catalog, env: str | None = None):  # type: ignore[no-untyped-def]
+    age(repo)
     return configcache.load(repo / "modules.yaml", root=repo, env=env, catalog=catalog)
 
 
@@ -209,37 +221,41 @@ GRADLE = {
 }
 
 
-def _old(path: Path) -> None:
-    """Give ``path`` a modification time well before now, as a checked-out file has."""
-    stamp = time.time() - 60
-    os.utime(path, (stamp, stamp))
-
-
 def test_a_build_graph_is_cached_with_its_build_files_and_a_changed_one_is_read_again(repo: Path) -> None:
     (repo / "modules.yaml").write_text(
         CONFIG.replace("depends_on: [lib]", "").replace("version: 1", "version: 1\ngraph: gradle")
     )
     for rel, text in GRADLE.items():
         (repo / rel).write_text(text)
-        _old(repo / rel)
     catalog = Catalog()
     assert load(repo, catalog).modules["a"].depends_on == ("lib",)
     assert load(repo, catalog).modules["a"].depends_on == ("lib",)
     assert catalog.calls == 1
     build = repo / "svc" / "a" / "build.gradle"
-    build.write_text("// no dependencies any more\n")
-    _old(build)  # same time stamp as before, other size: still noticed
+    build.write_text("// no dependencies any more\n")  # load() ages it: an old time stamp, another size
     assert load(repo, catalog).modules["a"].depends_on == ()
     assert catalog.calls == 2
 
 
-def test_a_build_file_modified_just_now_is_not_trusted_to_a_cache_entry(repo: Path) -> None:
-    (repo / "modules.yaml").write_text(
-        CONFIG.replace("depends_on: [lib]", "").replace("version: 1", "version: 1\ngraph: gradle")
-    )
+@pytest.mark.parametrize("fresh", ["svc/a/build.gradle", "svc"])
+def test_a_file_or_folder_modified_just_now_is_not_trusted_to_a_cache_entry(repo: Path, fresh: str) -> None:
+    config = CONFIG.replace("depends_on: [lib]", "").replace("version: 1", "version: 1\ngraph: gradle")
+    (repo / "modules.yaml").write_text(config)
     for rel, text in GRADLE.items():
         (repo / rel).write_text(text)
     catalog = Catalog()
-    load(repo, catalog)
-    load(repo, catalog)
+    for _ in range(2):
+        age(repo)
+        os.utime(repo / fresh)  # now
+        configcache.load(repo / "modules.yaml", root=repo, env=None, catalog=catalog)
     assert catalog.calls == 2 and entries(repo) == []
+
+
+def test_a_module_folder_added_beside_the_others_is_noticed(repo: Path) -> None:
+    """A new folder in ``svc/`` changes its time stamp: the next load validates again."""
+    load(repo, Catalog())
+    (repo / "svc" / "b").mkdir()
+    os.utime(repo / "svc", (1_700_000_100, 1_700_000_100))
+    catalog = Catalog()
+    configcache.load(repo / "modules.yaml", root=repo, env=None, catalog=catalog)
+    assert catalog.calls == 1

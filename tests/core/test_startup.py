@@ -8,8 +8,10 @@ have long since imported everything.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ def test_help_imports_only_click(repo: Any) -> None:
 
 def test_detect_validates_backends_then_reads_the_cache_without_plugin_machinery(repo: Any) -> None:
     """The first detect validates backend sections (it needs the plugin manager); the next reads the cache."""
+    stamp = time.time() - 60  # a checkout older than the two seconds a cache entry never trusts
+    for path in [repo.path, *repo.path.rglob("*")]:
+        os.utime(path, (stamp, stamp))
     first = _imported(["detect", "--all"], repo.path)
     assert "deployfw.plugins" in first and "deployfw.image" not in first and "git" not in first
     again = _imported(["detect", "--all"], repo.path)
