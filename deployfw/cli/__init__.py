@@ -26,6 +26,7 @@ from deployfw.errors import DeployfwError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("deployfw.cli.detect", "List the modules affected by the change base..head."),
+    "init": ("deployfw.cli.init", "Write modules.yaml and per-service templates from the Gradle or Maven build."),
     "plan": ("deployfw.cli.plan", "Show what run would do, with preflight findings; changes nothing."),
     "run": ("deployfw.cli.run", "Build, push and deploy every affected service module."),
     "render": ("deployfw.cli.render", "Render a module's taskdef.json, appspec.yaml and CodePipeline files."),
