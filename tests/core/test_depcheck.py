@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deployfw.config import load_config
 from deployfw.depcheck import graph_warnings, plan_warnings, undeclared_reads
+from deployfw.testing.gitrepo import GitRepoBuilder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +92,25 @@ def test_graph_notes_become_warnings_of_the_planned_modules(tmp_path: Path) -> N
     ]
     assert graph_warnings(config, ["api"]) == [p for p in graph_warnings(config, ["api"]) if p.key != "modules.web"]
     assert all(p.key != "modules.web" for p in graph_warnings(config, ["api"]))
+
+
+def test_plan_shows_the_warnings_and_still_succeeds(cli: Any, git_repo: Callable[..., GitRepoBuilder]) -> None:
+    run = cli
+    repo = git_repo(
+        {
+            "modules.yaml": CONFIG,
+            "libs/core/a": "1\n",
+            "libs/util/a": "1\n",
+            "libs/shared/src/a": "1\n",
+            "svc/web/README.md": "web\n",
+            "svc/api/buildspec.yml": BUILDSPEC,
+            "svc/api/taskdef.json": "{}\n",
+        }
+    )
+    text = run(["plan", "-m", "api", "--stop-after", "build"], cwd=repo.path)
+    assert text.code == 0, text.err
+    assert text.err.splitlines() == [
+        f"deployfw: warning: {p}" for p in undeclared_reads(load_config(repo.path / "modules.yaml"), ["api"])
+    ]
+    data = run(["plan", "-m", "api", "--stop-after", "build", "--json"], cwd=repo.path).json()
+    assert len(data["warnings"]) == 2 and "libs/shared/src/." in data["warnings"][0]
