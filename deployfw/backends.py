@@ -1,114 +1,48 @@
-"""What a backend is, and the registry plugins fill with them.
+"""What a backend is: the typed contract between the runner and every plugin's backends.
 
-A backend is the code behind one stage id in modules.yaml (``build: {backend:
-codebuild}``). Plugins register backends through the ``deployfw_register_backends``
-hook with a *factory* rather than an instance or a class import, so that
-registering costs nothing: ``deployfw plugins`` and config validation never
-import boto3 or python-jenkins. Each registration carries the JSON Schema of its
-section, which config validation and ``deployfw schema`` use.
+A backend is the code behind one stage id in modules.yaml (``build: {backend: codebuild}``).
+Plugins register backends through the ``deployfw_register_backends`` hook with a *factory*
+rather than a live object, so that registering costs nothing: ``deployfw plugins`` and
+config validation never import boto3 or python-jenkins. A factory is either the backend
+class itself (checked against its protocol at once), a ``"package.module:Class"`` string
+(imported and checked when a plan first needs it, before anything changes), or any callable
+taking the :class:`RunContext` (its result checked when made). A backend that lacks a
+required method is bad input naming the plugin and the method - never an AttributeError
+halfway through a deploy.
 
-The stage protocols below are the whole contract between the runner and a
-backend; everything a backend needs from the run comes in through
-:class:`ModuleJob`.
+The whole contract is in this module:
+
+- every stage backend: :class:`Backend` (``steps`` for ``plan``, ``preflight`` checks);
+- required per stage: :class:`BuildBackend`, :class:`RegistryBackend`, :class:`DeployBackend`;
+- optional abilities of a deploy backend, tested with ``isinstance``: :class:`WritesArtifacts`
+  (CodePipeline files for ``run --artifacts-dir``), :class:`Recovers` (find and conclude what a
+  killed run left in flight), :class:`Describes` (what runs now, for ``status`` and drift),
+  :class:`Redeploys` (put a recorded deploy back into service, for ``rollback``);
+- what flows between them: :class:`ModuleJob` in, :class:`StageResult` / :class:`DeployOutcome` out.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, overload, runtime_checkable
 
 from deployfw.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.state import DeployRecord, StateStore
 
-Stage = Literal["build", "registry", "deploy"]
+Stage = Literal["build", "registry", "deploy", "state"]
 STAGE_NAMES: tuple[Stage, ...] = ("build", "registry", "deploy")
+# What the state store records for a concluded deploy.
+Recorded = Literal["succeeded", "failed", "rolled_back", "abandoned"]
 
 
-@dataclass(frozen=True)
-class BackendSpec:
-    """One registered backend: its id, stage, section schema and how to make one."""
-
-    stage: str
-    id: str
-    factory: Callable[[RunContext], Any]
-    schema: Mapping[str, Any]
-    description: str
-    plugin: str = ""
-    version: str = ""
-
-
-class BackendRegistry:
-    """Handed to ``deployfw_register_backends``; collects what every plugin offers."""
-
-    def __init__(self) -> None:
-        self._specs: dict[tuple[str, str], BackendSpec] = {}
-        self._current_plugin = ""
-        self._current_version = ""
-
-    def set_owner(self, plugin: str, version: str) -> None:
-        """Attribute the registrations that follow to ``plugin`` (the manager calls this)."""
-        self._current_plugin = plugin
-        self._current_version = version
-
-    def _register(
-        self, stage: str, backend_id: str, factory: Callable, schema: Mapping[str, Any] | None, description: str
-    ) -> None:
-        key = (stage, backend_id)
-        if key in self._specs:
-            other = self._specs[key].plugin
-            raise InputError(
-                Problem(None, None, f"{stage}.{backend_id}", f"registered twice: by {other} and {self._current_plugin}")
-            )
-        schema = dict(schema or {"type": "object", "properties": {}})
-        self._specs[key] = BackendSpec(
-            stage, backend_id, factory, schema, description, self._current_plugin, self._current_version
-        )
-
-    def add_build(
-        self, backend_id: str, factory: Callable, *, schema: Mapping[str, Any] | None = None, description: str = ""
-    ) -> None:
-        """Register a build backend: turns a module's source into an image in the registry."""
-        self._register("build", backend_id, factory, schema, description)
-
-    def add_registry(
-        self, backend_id: str, factory: Callable, *, schema: Mapping[str, Any] | None = None, description: str = ""
-    ) -> None:
-        """Register a registry backend: where images live, content tags and digests."""
-        self._register("registry", backend_id, factory, schema, description)
-
-    def add_deploy(
-        self, backend_id: str, factory: Callable, *, schema: Mapping[str, Any] | None = None, description: str = ""
-    ) -> None:
-        """Register a deploy backend: puts an image digest into service and waits for the outcome."""
-        self._register("deploy", backend_id, factory, schema, description)
-
-    def add_state_store(
-        self, backend_id: str, factory: Callable, *, schema: Mapping[str, Any] | None = None, description: str = ""
-    ) -> None:
-        """Register a state store: where deploy records and locks are kept."""
-        self._register("state", backend_id, factory, schema, description)
-
-    def specs(self) -> list[BackendSpec]:
-        return sorted(self._specs.values(), key=lambda s: (s.stage, s.id))
-
-    def get(self, stage: str, backend_id: str) -> BackendSpec:
-        try:
-            return self._specs[(stage, backend_id)]
-        except KeyError:
-            valid = ", ".join(sorted(i for s, i in self._specs if s == stage)) or "none installed"
-            raise InputError(f"unknown {stage} backend {backend_id!r}; valid: {valid}") from None
-
-    def catalog(self) -> dict[str, dict[str, Mapping[str, Any]]]:
-        """stage -> backend id -> section schema, the shape config validation takes."""
-        out: dict[str, dict[str, Mapping[str, Any]]] = {}
-        for spec in self._specs.values():
-            out.setdefault(spec.stage, {})[spec.id] = spec.schema
-        return out
+# -- what flows between the runner and a backend -----------------------------------------------
 
 
 @dataclass
@@ -157,6 +91,10 @@ class ImageRef:
         return f"{self.repository_uri}@{digest}"
 
 
+def _no_progress(**_fields: Any) -> None:
+    return None
+
+
 @dataclass
 class ModuleJob:
     """One module's pass through the stages; ``log`` prefixes lines with module and stage."""
@@ -168,7 +106,7 @@ class ModuleJob:
     digest: str | None = None
     # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
-    progress: Callable[..., None] = field(default=lambda **_: None, repr=False)
+    progress: Callable[..., None] = field(default=_no_progress, repr=False)
 
     @property
     def image_uri(self) -> str | None:
@@ -177,46 +115,299 @@ class ModuleJob:
 
 @dataclass
 class StageResult:
-    """What a stage did; ``details`` go into the JSON report under the stage's key."""
+    """What a build stage did; ``details`` go into the JSON report under ``build``."""
 
     ok: bool
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class BuildBackend(Protocol):
+@dataclass(frozen=True)
+class DeployOutcome:
+    """What a deploy (or redeploy, or the recovery of one) came to.
+
+    One typed object instead of string keys that the runner, the state record and the report
+    each read on their own. ``task_definition`` is what was put into service in the form the
+    backend can put it into service again (``rollback``); ``rolled_back`` means the deployment
+    undid itself (a failure to the user, always); ``live`` means it went live although the
+    stage failed (a cancel that came after the traffic switch), so the state store records it
+    succeeded and the next run does not deploy that commit again; ``gone`` means the deployment
+    a killed run left behind no longer exists anywhere (recorded ``abandoned``). ``details``
+    are the backend's own report fields (application, deployment config, instances, ...).
+    """
+
+    ok: bool
+    error: str | None = None
+    deployment_id: str | None = None
+    task_definition: str | None = None
+    rolled_back: bool = False
+    live: bool = False
+    gone: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> Recorded:
+        """The outcome the state store records."""
+        if self.ok or self.live:
+            return "succeeded"
+        if self.gone:
+            return "abandoned"
+        return "rolled_back" if self.rolled_back else "failed"
+
+    def report(self, backend: str) -> dict[str, Any]:
+        """The JSON report's ``deploy`` section (DESIGN.md keys first, then the backend's own)."""
+        return {
+            **self.details,
+            "backend": backend,
+            "id": self.deployment_id,
+            "task_definition": self.task_definition,
+            "rolled_back": self.rolled_back,
+            **({"deployed": True} if self.live and not self.ok else {}),
+        }
+
+
+# -- the stage protocols -------------------------------------------------------------------------
+
+
+class Backend(Protocol):
+    """What the planner asks of every stage backend."""
+
     def steps(self, module: Module, config: Config) -> Sequence[str]:
         """Human-readable steps for ``plan``; must not call any external system."""
+        ...
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         """Static checks run before anything changes (files exist, templates valid)."""
+        ...
 
+
+class BuildBackend(Backend, Protocol):
     def build(self, job: ModuleJob) -> StageResult:
         """Build and push ``job.image`` under both of its tags; honour ``job.ctx.cancel``."""
+        ...
 
 
-class RegistryBackend(Protocol):
-    def steps(self, module: Module, config: Config) -> Sequence[str]: ...
-
-    def preflight(self, module: Module, config: Config) -> Sequence[Problem]: ...
-
+class RegistryBackend(Backend, Protocol):
     def prepare(self, job: ModuleJob, content_tag: str) -> ImageRef:
         """Ensure the repository exists and say where the image goes."""
+        ...
 
     def find(self, job: ModuleJob, tag: str) -> str | None:
         """Digest of ``tag`` when the registry has it (content-tag reuse), else None."""
+        ...
 
     def promote(self, job: ModuleJob, digest: str, tags: Sequence[str]) -> None:
         """Add ``tags`` to the image ``digest`` (re-tagging, no rebuild)."""
+        ...
 
 
-class DeployBackend(Protocol):
-    def steps(self, module: Module, config: Config) -> Sequence[str]: ...
-
-    def preflight(self, module: Module, config: Config) -> Sequence[Problem]: ...
-
-    def deploy(self, job: ModuleJob) -> StageResult:
+class DeployBackend(Backend, Protocol):
+    def deploy(self, job: ModuleJob) -> DeployOutcome:
         """Deploy ``job.image_uri``, wait for the outcome, roll back on failure or cancel.
 
-        ``details`` must carry ``id``, ``task_definition`` and ``rolled_back``.
+        Report the deployment id through ``job.progress(deployment_id=..., task_definition=...)``
+        as soon as it exists, so a run killed while waiting can be concluded by the next one.
         """
+        ...
+
+
+# -- optional abilities of a deploy backend -------------------------------------------------------
+
+
+@runtime_checkable
+class WritesArtifacts(Protocol):
+    """``run --stop-after push --artifacts-dir``: the files CodePipeline's deploy actions consume."""
+
+    def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]: ...
+
+
+@runtime_checkable
+class Recovers(Protocol):
+    """Conclude a deployment a killed run left in flight, never starting a second one."""
+
+    def locate(self, job: ModuleJob, run_id: str, task_definition: str | None) -> str | None:
+        """The id of the deployment run ``run_id`` created but did not live to record, if any."""
+        ...
+
+    def recover(self, job: ModuleJob, deployment_id: str) -> DeployOutcome:
+        """Follow ``deployment_id`` to its end (stop it with rollback on cancel or timeout)."""
+        ...
+
+
+@runtime_checkable
+class Describes(Protocol):
+    """What runs now, for ``status`` and for drift: at least ``task_definition`` (None when nothing runs)
+    and ``exists`` (False when the target is gone); ``in_progress`` when a deployment is active."""
+
+    def describe(self, job: ModuleJob) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class Redeploys(Protocol):
+    """``rollback``: put a recorded successful deploy back into service, the way ``deploy`` does."""
+
+    def redeploy(self, job: ModuleJob, record: DeployRecord) -> DeployOutcome: ...
+
+
+# -- registration --------------------------------------------------------------------------------
+
+# The methods a backend of each stage must have, checked when it is registered or made.
+REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "build": ("steps", "preflight", "build"),
+    "registry": ("steps", "preflight", "prepare", "find", "promote"),
+    "deploy": ("steps", "preflight", "deploy"),
+    "state": (
+        "record_start",
+        "record_progress",
+        "record_end",
+        "last_success",
+        "in_flight",
+        "history",
+        "find",
+        "modules",
+        "lock_info",
+        "acquire",
+        "close",
+    ),
+}
+
+Factory = Callable[..., Any] | str | type
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One registered backend: its id, stage, section schema and how to make one."""
+
+    stage: str
+    id: str
+    factory: Factory
+    schema: Mapping[str, Any]
+    description: str
+    plugin: str = ""
+    version: str = ""
+
+    def create(self, *args: Any) -> Any:
+        """Make the backend (a state store's factory also takes its options) and check its contract."""
+        made = self._callable()(*args)
+        missing_method(self, made, raise_=True)
+        return made
+
+    def _callable(self) -> Callable[..., Any]:
+        if not isinstance(self.factory, str):
+            return self.factory
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            loaded = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(self._problem(f"cannot load {self.factory!r}: {exc}")) from None
+        if isinstance(loaded, type):
+            missing_method(self, loaded, raise_=True)
+        return cast(Callable[..., Any], loaded)
+
+    def _problem(self, message: str) -> Problem:
+        return Problem(None, None, f"plugins.{self.plugin or 'inline'}", f"{self.stage} backend {self.id!r}: {message}")
+
+
+def missing_method(spec: BackendSpec, backend: object, *, raise_: bool = False) -> str | None:
+    """The first required method ``backend`` (a class or an instance) lacks, or None."""
+    for name in REQUIRED.get(spec.stage, ()):
+        if not callable(getattr(backend, name, None)):
+            if raise_:
+                what = backend.__name__ if isinstance(backend, type) else type(backend).__name__
+                raise InputError(spec._problem(f"{what} lacks the required method {name}()"))
+            return name
+    return None
+
+
+class BackendRegistry:
+    """Handed to ``deployfw_register_backends``; collects what every plugin offers."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, str], BackendSpec] = {}
+        self._current_plugin = ""
+        self._current_version = ""
+
+    def set_owner(self, plugin: str, version: str) -> None:
+        """Attribute the registrations that follow to ``plugin`` (the manager calls this)."""
+        self._current_plugin = plugin
+        self._current_version = version
+
+    def _register(
+        self, stage: str, backend_id: str, factory: Factory, schema: Mapping[str, Any] | None, description: str
+    ) -> None:
+        key = (stage, backend_id)
+        if key in self._specs:
+            other = self._specs[key].plugin
+            raise InputError(
+                Problem(None, None, f"{stage}.{backend_id}", f"registered twice: by {other} and {self._current_plugin}")
+            )
+        schema = dict(schema or {"type": "object", "properties": {}})
+        spec = BackendSpec(stage, backend_id, factory, schema, description, self._current_plugin, self._current_version)
+        if isinstance(factory, type):
+            missing_method(spec, factory, raise_=True)
+        self._specs[key] = spec
+
+    def add_build(
+        self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
+    ) -> None:
+        """Register a build backend (:class:`BuildBackend`): module source -> image in the registry."""
+        self._register("build", backend_id, factory, schema, description)
+
+    def add_registry(
+        self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
+    ) -> None:
+        """Register a registry backend (:class:`RegistryBackend`): where images live, content tags, digests."""
+        self._register("registry", backend_id, factory, schema, description)
+
+    def add_deploy(
+        self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
+    ) -> None:
+        """Register a deploy backend (:class:`DeployBackend`): puts an image into service and waits."""
+        self._register("deploy", backend_id, factory, schema, description)
+
+    def add_state_store(
+        self, backend_id: str, factory: Factory, *, schema: Mapping[str, Any] | None = None, description: str = ""
+    ) -> None:
+        """Register a state store (:class:`deployfw.state.StateStore`); its factory takes ``(ctx, options)``."""
+        self._register("state", backend_id, factory, schema, description)
+
+    def specs(self) -> list[BackendSpec]:
+        return sorted(self._specs.values(), key=lambda s: (s.stage, s.id))
+
+    def get(self, stage: str, backend_id: str) -> BackendSpec:
+        try:
+            return self._specs[(stage, backend_id)]
+        except KeyError:
+            valid = ", ".join(sorted(i for s, i in self._specs if s == stage)) or "none installed"
+            raise InputError(f"unknown {stage} backend {backend_id!r}; valid: {valid}") from None
+
+    def catalog(self) -> dict[str, dict[str, Mapping[str, Any]]]:
+        """stage -> backend id -> section schema, the shape config validation takes."""
+        out: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for spec in self._specs.values():
+            out.setdefault(spec.stage, {})[spec.id] = spec.schema
+        return out
+
+
+@overload
+def backend_for(
+    ctx: RunContext, registry: BackendRegistry, stage: Literal["build"], backend_id: str
+) -> BuildBackend: ...
+@overload
+def backend_for(
+    ctx: RunContext, registry: BackendRegistry, stage: Literal["registry"], backend_id: str
+) -> RegistryBackend: ...
+@overload
+def backend_for(
+    ctx: RunContext, registry: BackendRegistry, stage: Literal["deploy"], backend_id: str
+) -> DeployBackend: ...
+def backend_for(ctx: RunContext, registry: BackendRegistry, stage: str, backend_id: str) -> Backend:
+    """The run's one instance of a backend (made by its plugin's factory on first use, then checked)."""
+    spec = registry.get(stage, backend_id)
+    return cast(Backend, ctx.resource(f"backend:{stage}:{backend_id}", lambda: spec.create(ctx)))
+
+
+def store_for(ctx: RunContext, registry: BackendRegistry, backend_id: str, options: Mapping[str, Any]) -> StateStore:
+    """The run's state store of that backend id (one per run, shared by every module)."""
+    spec = registry.get("state", backend_id)
+    return cast("StateStore", ctx.resource(f"state:{backend_id}", lambda: spec.create(ctx, options)))

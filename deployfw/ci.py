@@ -63,11 +63,11 @@ def detect_ci(environ: Mapping[str, str]) -> CIContext:
         )
     if env.get("GITHUB_ACTIONS") == "true":
         base = _github_base(env)
-        url = None
+        run_url = None
         if "GITHUB_RUN_ID" in env:
             server = env.get("GITHUB_SERVER_URL", "https://github.com")
-            url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
-        return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", url)
+            run_url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
+        return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", run_url)
     return CIContext("terminal", None, None, None, None)
 
 

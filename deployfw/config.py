@@ -316,7 +316,7 @@ class _Loader:
 
     def _apply_overlay(self, data: dict) -> dict:
         overlay = data["environments"][self.env] or {}
-        self._overlay = ("environments", str(self.env))
+        self._overlay = ("environments", self.env or "")
         self._lines = None  # lines from now on: the overlay's keys win
         merged = deep_merge({k: v for k, v in data.items() if k != "environments"}, overlay)
         merged["environments"] = data["environments"]

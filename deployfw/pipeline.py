@@ -1,28 +1,34 @@
 """The one pipeline behind ``plan``, ``run --dry-run`` and ``run``.
 
-config -> (sandbox) -> commits -> detection -> plan. Only the executor that
-consumes the plan differs between the commands, so what ``plan`` prints is
-exactly what ``run`` will do.
+config -> connect (the front end may start a sandbox) -> commits -> state store -> detection
+-> plan. Only the executor that consumes the plan differs between the commands: ``plan`` and
+``--dry-run`` read the state store without writing to it and print; ``run`` takes locks and
+executes. Both therefore see the same per-module bases and make the same selection, so what
+``plan`` prints is exactly what ``run`` will do.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from deployfw.backends import RunContext
+from deployfw.builds.content import ContentTagger
 from deployfw.ci import CIContext, detect_ci
-from deployfw.cli.app import App
 from deployfw.config import Config
+from deployfw.context import make_context
 from deployfw.detect import Affected, Detection, detect
+from deployfw.errors import DeployfwError
 from deployfw.gitrepo import GitRepo
 from deployfw.plan import Plan, make_plan
 from deployfw.revisions import range_from, resolve_commit, resolve_range
 from deployfw.runstate import RunState
+from deployfw.session import Session
 from deployfw.state import DeployRecord
+
+StateUse = Literal["write", "read"]
 
 
 @dataclass
@@ -35,55 +41,57 @@ class Prepared:
     state: RunState | None = None
 
 
-def new_run_id() -> str:
-    """Sortable and unique across agents: UTC time plus randomness."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
-
-
 def prepare(
-    app: App,
+    session: Session,
     *,
     base: str | None,
     head: str | None,
     select_all: bool,
     modules: Sequence[str],
     stop_after: str = "deploy",
-    use_state: bool = False,
+    state: StateUse = "read",
 ) -> Prepared:
-    """Config, commits, detection and plan; with ``use_state`` (run) also the state store.
+    """Config, commits, state, detection and plan.
 
-    With the state store, each module's change is measured from its last successful
-    deploy (unless ``--base``/``--all``/``-m`` say otherwise), so a failed or skipped
-    module is picked up again by the next run and nothing is missed between runs.
+    ``state="write"`` (run) opens the store to record deploys; ``"read"`` (plan, dry run)
+    only reads it, and when it cannot be read (no credentials, no table yet) the plan says so
+    and falls back to the CI variables. Either way each module's change is measured from its
+    last successful deploy (unless ``--base``/``--all``/``-m`` say otherwise), so a failed or
+    skipped module is picked up again by the next run and nothing is missed between runs.
     """
-    config = app.load_config()
-    if app.sandbox:
-        app.start_sandbox(config)
+    config = session.load_config()
+    session.connect(config)
     ci = detect_ci(os.environ)
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
-    region = config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    ctx = RunContext(
-        config=config,
-        head=detection.head,
-        run_id=new_run_id(),
-        region=region,
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-        ci_url=ci.build_url,
-    )
-    state: RunState | None = None
+    ctx = make_context(config, head=detection.head, ci_url=ci.build_url)
+    opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()
-    if use_state:
-        state = RunState.open(app.plugins.backends, ctx, config.state)
-        if not (base or select_all or modules):
-            records = state.last_successes(n for n in config.order if config.modules[n].is_service)
-            detection, bases, up_to_date = since_last_deploys(config, repo, detection, records)
+    notes: list[str] = []
+    try:
+        opened = RunState.open(session.plugins, ctx, config.state, read_only=state == "read")
+    except DeployfwError as exc:
+        if state == "write":
+            raise
+        notes.append(f"state store not read ({exc}); bases from flags or CI variables only")
+    if opened is not None and not (base or select_all or modules):
+        records = opened.last_successes(n for n in config.order if config.modules[n].is_service)
+        detection, bases, up_to_date = since_last_deploys(config, repo, detection, records)
+    tagger = ContentTagger(config, detection.head, repo)
     plan = make_plan(
-        config, detection, app.plugins.backends, ctx, stop_after=stop_after, bases=bases, up_to_date=up_to_date
+        config,
+        detection,
+        session.plugins.backends,
+        ctx,
+        stop_after=stop_after,
+        bases=bases,
+        up_to_date=up_to_date,
+        content_tag=tagger.tag,
+        notes=tuple(notes),
     )
-    return Prepared(config, ci, detection, plan, ctx, state)
+    return Prepared(config, ci, detection, plan, ctx, opened if state == "write" else None)
 
 
 def since_last_deploys(
@@ -127,23 +135,3 @@ def since_last_deploys(
         fallback.changed,
     )
     return detection, bases, tuple(sorted(up_to_date))
-
-
-def plan_text(plan: Plan) -> str:
-    """The display-only executor: what run would do, module by module."""
-    base = plan.base[:12] if plan.base else "none (everything)"
-    lines = [f"plan{' for ' + plan.env if plan.env else ''}: base {base} -> head {plan.head[:12]}"]
-    for name, commit in plan.up_to_date:
-        lines.append(f"{name}: up to date (deployed {commit[:12]}, nothing it depends on changed since)")
-    for module in plan.modules:
-        lines.append(f"{module.name}: {'; '.join(module.reasons)}")
-        if module.after:
-            lines.append(f"  after: {', '.join(module.after)}")
-        for stage in module.stages:
-            lines.append(f"  {stage.stage:<7}{stage.backend} ({stage.plugin})")
-            lines.extend(f"           - {step}" for step in stage.steps)
-    if plan.libraries:
-        lines.append(f"libraries affected (deployed through their dependents): {', '.join(plan.libraries)}")
-    if not plan.modules:
-        lines.append("nothing to deploy: no service module is affected")
-    return "\n".join(lines)

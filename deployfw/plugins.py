@@ -13,13 +13,16 @@ import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from deployfw import __version__, hookspecs
 from deployfw.backends import BackendRegistry
 from deployfw.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from deployfw.commands import CommandRegistry
 
 ENTRY_POINT_GROUP = "deployfw"
 DISABLE_ENV = "DEPLOYFW_DISABLE_PLUGINS"
@@ -97,6 +100,22 @@ class PluginManager:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:  # anything pluggy checks that the loop above does not
             raise InputError(Problem(None, None, "plugins", str(exc))) from exc
+
+    def commands(self, reserved: frozenset[str] = frozenset()) -> CommandRegistry:
+        """Every plugin's subcommands (``reserved``: names the core command line already uses)."""
+        from deployfw.commands import CommandRegistry
+
+        commands = CommandRegistry(reserved)
+        for impl in self._pm.hook.deployfw_register_commands.get_hookimpls():
+            commands.set_owner(impl.plugin_name)
+            try:
+                impl.function(commands=commands)
+            except InputError:
+                raise
+            except Exception as exc:
+                message = f"command registration failed: {exc}"
+                raise InputError(Problem(None, None, f"plugins.{impl.plugin_name}", message)) from exc
+        return commands
 
     def _collect_backends(self) -> BackendRegistry:
         registry = BackendRegistry()

@@ -18,18 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from deployfw import redact
-from deployfw.backends import StageResult
+from deployfw.backends import DeployOutcome, Redeploys
 from deployfw.config import Config, Module
+from deployfw.deploying import conclude_in_flight, recorded_deploy
 from deployfw.errors import InputError
-from deployfw.state import DeployRecord, StateStore, Superseded
+from deployfw.session import Session
+from deployfw.state import DeployRecord, StateStore
 from deployfw.state.store import MIN_COMMIT_PREFIX
 from deployfw.status import HISTORY_LIMIT, Opened, open_command
-
-if TYPE_CHECKING:
-    from deployfw.cli.app import App
 
 
 @dataclass
@@ -38,17 +36,17 @@ class RollbackResult:
     run_id: str
     target: DeployRecord
     current: DeployRecord | None
-    result: StageResult
+    outcome: DeployOutcome
 
     @property
     def ok(self) -> bool:
-        return self.result.ok
+        return self.outcome.ok
 
     def summary(self) -> str:
         to = f"commit {self.target.commit[:12]} (run {self.target.run_id}, {_short(self.target.task_definition)})"
         if self.ok:
             return f"{self.module}: rolled back to {to}"
-        return f"{self.module}: rollback to {to} failed: {self.result.error or 'unknown error'}"
+        return f"{self.module}: rollback to {to} failed: {self.outcome.error or 'unknown error'}"
 
 
 def _short(arn: str | None) -> str:
@@ -107,7 +105,7 @@ def choose_target(
 
 
 def rollback(
-    app: App,
+    session: Session,
     name: str,
     *,
     to: str | None,
@@ -117,11 +115,11 @@ def rollback(
     cancel_handlers: Callable[[Any], None] | None = None,
 ) -> RollbackResult:
     """Roll ``name`` back; InputError (2) for bad input, LockHeldError (3) when locked, else a result."""
-    config = app.load_config()
+    config = session.load_config()
     module = check_module(config, name)
-    opened = open_command(app, config)
+    opened = open_command(session, config)
     deployer = opened.deployer(module)
-    if getattr(deployer, "redeploy", None) is None:
+    if not isinstance(deployer, Redeploys):
         assert module.deploy is not None
         raise InputError(f"deploy backend {module.deploy.backend!r} of {name} cannot redeploy a recorded deploy")
     state, store = opened.state, opened.state.store
@@ -132,67 +130,37 @@ def rollback(
     execution_mode = mode or module.execution_mode or config.execution_mode
     state.acquire_all({name: execution_mode}, wait_seconds=lock_timeout)
     try:
-        _conclude_in_flight(opened, module, deployer, lambda line: log("recover", line))
+        job = opened.job(module, lambda line: log("recover", line))
+        conclude_in_flight(state, deployer, job, job.log)
         log("rollback", f"to commit {target.commit[:12]} of run {target.run_id}: {target.task_definition}")
-        return RollbackResult(
-            name, opened.ctx.run_id, target, current, _redeploy(opened, module, deployer, target, current, log)
-        )
+        outcome = _redeploy(opened, module, deployer, target, current, log)
+        return RollbackResult(name, opened.ctx.run_id, target, current, outcome)
     finally:
         state.release_all()
-
-
-def _conclude_in_flight(opened: Opened, module: Module, deployer: Any, log: Callable[[str], None]) -> None:
-    """What ``run`` does first: a killed run's deployment is awaited, never overlapped by ours."""
-    state = opened.state
-    while (stale := state.in_flight(module.name)) is not None:
-        recover = getattr(deployer, "recover", None)
-        if stale.deployment_id and recover is not None:
-            log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
-            outcome, error = recover(opened.job(module, log), stale.deployment_id)
-        else:
-            outcome, error = "abandoned", "the run that started it ended before a deployment existed"
-        log(f"run {stale.run_id}: {outcome}" + (f" ({error})" if error else ""))
-        state.conclude(stale, outcome, error)
 
 
 def _redeploy(
     opened: Opened,
     module: Module,
-    deployer: Any,
+    deployer: Redeploys,
     target: DeployRecord,
     current: DeployRecord | None,
     log: Callable[[str, str], None],
-) -> StageResult:
-    state, name = opened.state, module.name
-    assert module.deploy is not None and target.task_definition is not None
-    lease = state.leases.get(name)
-    if lease is not None:
-        lease.verify()  # read the store right before the non-idempotent call
+) -> DeployOutcome:
+    """The deploy sequence ``run`` uses, recorded as a deploy of the target's commit under this command's run."""
+    assert module.deploy is not None
     extra = {"rollback_to": target.run_id}
     if current is not None:
         extra["rollback_of"] = current.run_id
-    state.store.record_start(
-        DeployRecord(
-            state.scope,
-            name,
-            opened.ctx.run_id,
-            target.commit,
-            image_digest=target.image_digest,
-            image_uri=target.image_uri,
-            task_definition=target.task_definition,
-            backend=module.deploy.backend,
-            extra=extra,
-        )
-    )
     job = opened.job(module, lambda line: log("deploy", line))
-    job.progress = state.progress(name)
-    try:
-        result: StageResult = deployer.redeploy(job, target.task_definition)
-    except Superseded:
-        raise
-    except BaseException as exc:
-        state.ended(name, "failed", redact.mask(str(exc)), {})
-        raise
-    outcome = "succeeded" if result.ok else "rolled_back" if result.details.get("rolled_back") else "failed"
-    state.ended(name, outcome, result.error, result.details)
-    return result
+    return recorded_deploy(
+        opened.state,
+        job,
+        lambda: deployer.redeploy(job, target),
+        backend=module.deploy.backend,
+        commit=target.commit,
+        image_uri=target.image_uri,
+        digest=target.image_digest,
+        task_definition=target.task_definition,
+        extra=extra,
+    )

@@ -25,16 +25,25 @@ from pathlib import Path
 from typing import Any
 
 from deployfw import redact
-from deployfw.backends import BackendRegistry, ModuleJob, RunContext, StageResult
-from deployfw.config import Module
+from deployfw.backends import (
+    BackendRegistry,
+    BuildBackend,
+    DeployBackend,
+    DeployOutcome,
+    ModuleJob,
+    RegistryBackend,
+    RunContext,
+    StageResult,
+    WritesArtifacts,
+    backend_for,
+)
+from deployfw.deploying import conclude_in_flight, recorded_deploy
 from deployfw.errors import DeployfwError
 from deployfw.events import EventLog
-from deployfw.plan import ModulePlan, Plan, backend_for
+from deployfw.plan import ModulePlan, Plan
 from deployfw.report import ModuleReport, RunReport, StageReport
 from deployfw.runstate import RunState
 from deployfw.state import Superseded
-
-ContentTagFn = Callable[[RunContext, Module], str]
 
 
 @dataclass
@@ -53,7 +62,6 @@ class Runner:
         ctx: RunContext,
         hooks: Any,
         events: EventLog,
-        content_tag: ContentTagFn,
         options: RunOptions | None = None,
         state: RunState | None = None,
     ) -> None:
@@ -62,7 +70,6 @@ class Runner:
         self.ctx = ctx
         self.hooks = hooks
         self.events = events
-        self.content_tag = content_tag
         self.options = options or RunOptions()
         self.state = state
         self.reports: dict[str, ModuleReport] = {m.name: ModuleReport(m.name) for m in plan.modules}
@@ -89,10 +96,10 @@ class Runner:
                     if verdict is None:
                         continue
                     del pending[name]
-                    if verdict is True:
-                        running[pool.submit(self._run_module, module_plan)] = name
-                    else:
+                    if isinstance(verdict, str):
                         self._skip(module_plan, verdict)
+                    else:
+                        running[pool.submit(self._run_module, module_plan)] = name
                 if not running:
                     if pending:  # unreachable with a valid plan; never spin
                         for module_plan in pending.values():
@@ -152,15 +159,15 @@ class Runner:
         job = ModuleJob(self.ctx, module, self.events.for_module(module.name, "build"))
         stages = [s.stage for s in module_plan.stages]
         try:
-            self._recover(job)
+            self._recover(job, module_plan)
             if self._deployed_meanwhile(job, report, stages):
                 self._module_end(module.name, report)
                 return
-            ok = self._stage(job, report, "build", lambda: self._build(job, report))
+            ok = self._stage(job, report, "build", lambda: self._build(job, module_plan, report))
             if ok and "push" in stages:
-                ok = self._stage(job, report, "push", lambda: self._push(job, report))
+                ok = self._stage(job, report, "push", lambda: self._push(job, module_plan, report))
             if ok and "deploy" in stages:
-                ok = self._stage(job, report, "deploy", lambda: self._deploy(job, report))
+                ok = self._stage(job, report, "deploy", lambda: self._deploy(job, module_plan, report))
             report.status = "succeeded" if ok else "failed"
         except Superseded as exc:
             # A newer run took this module over; it finishes (or recovers) what is in flight.
@@ -200,29 +207,35 @@ class Runner:
         self.hooks.deployfw_stage_end(ctx=self.ctx, module=job.module, stage=stage, result=result)
         return result.ok
 
-    def _backend(self, section: str, module: Module) -> Any:
-        chosen = module.section(section)
-        assert chosen is not None
-        return backend_for(self.ctx, self.registry, section, chosen.backend)
+    def _registry(self, module_plan: ModulePlan) -> RegistryBackend:
+        return backend_for(self.ctx, self.registry, "registry", module_plan.backend_of("registry"))
 
-    def _build(self, job: ModuleJob, report: ModuleReport) -> StageResult:
-        registry = self._backend("registry", job.module)
-        content_tag = self.content_tag(self.ctx, job.module)
+    def _builder(self, module_plan: ModulePlan) -> BuildBackend:
+        return backend_for(self.ctx, self.registry, "build", module_plan.backend_of("build"))
+
+    def _deployer(self, module_plan: ModulePlan) -> DeployBackend:
+        return backend_for(self.ctx, self.registry, "deploy", module_plan.backend_of("deploy"))
+
+    def _build(self, job: ModuleJob, module_plan: ModulePlan, report: ModuleReport) -> StageResult:
+        registry = self._registry(module_plan)
+        content_tag = module_plan.content_tag
+        if content_tag is None:
+            return StageResult(False, "the plan has no content tag for this module; nothing to build under")
         job.image = registry.prepare(job, content_tag)
         existing = registry.find(job, content_tag)
-        backend_id = job.module.build.backend if job.module.build else ""
+        backend_id = module_plan.backend_of("build")
         if existing:
             job.digest = existing
             report.build = {"backend": backend_id, "reused": True, "content_tag": content_tag, "digest": existing}
             job.log(f"image with content tag {content_tag} exists ({existing}); build skipped")
             return StageResult(True, details=report.build)
-        result = self._backend("build", job.module).build(job)
+        result = self._builder(module_plan).build(job)
         report.build = {"backend": backend_id, "reused": False, "content_tag": content_tag, **result.details}
         return result
 
-    def _push(self, job: ModuleJob, report: ModuleReport) -> StageResult:
+    def _push(self, job: ModuleJob, module_plan: ModulePlan, report: ModuleReport) -> StageResult:
         assert job.image is not None
-        registry = self._backend("registry", job.module)
+        registry = self._registry(module_plan)
         digest = job.digest or registry.find(job, job.image.content_tag)
         if not digest:
             return StageResult(
@@ -239,38 +252,29 @@ class Runner:
         report.build["digest"] = digest
         job.log(f"{job.image_uri} tagged {job.image.commit_tag}")
         if self.options.artifacts_dir is not None:
-            deployer = self._backend("deploy", job.module)
-            out = self.options.artifacts_dir / job.module.name
-            written = deployer.write_artifacts(job, out)
-            job.log(f"CodePipeline artifacts: {', '.join(p.name for p in written)} in {out}")
+            deployer = self._deployer(module_plan)
+            if isinstance(deployer, WritesArtifacts):
+                out = self.options.artifacts_dir / job.module.name
+                written = deployer.write_artifacts(job, out)
+                job.log(f"CodePipeline artifacts: {', '.join(p.name for p in written)} in {out}")
+            else:
+                job.log(f"deploy backend {module_plan.backend_of('deploy')!r} writes no CodePipeline artifacts")
         return StageResult(True, details={"digest": digest})
 
-    def _deploy(self, job: ModuleJob, report: ModuleReport) -> StageResult:
-        backend_id = job.module.deploy.backend if job.module.deploy else ""
-        name = job.module.name
-        if self.state is not None:
-            self.state.started(name, self.ctx.head, image_uri=job.image_uri, digest=job.digest, backend=backend_id)
-            job.progress = self.state.progress(name)
-        try:
-            result = self._backend("deploy", job.module).deploy(job)
-        except BaseException as exc:
-            if self.state is not None and not isinstance(exc, Superseded):
-                self.state.ended(name, "failed", redact.mask(str(exc)), {})
-            raise
-        if self.state is not None:
-            rolled_back = bool(result.details.get("rolled_back"))
-            # "deployed": the deployment went live although the stage failed (a cancel that came too late).
-            live = result.ok or bool(result.details.get("deployed"))
-            outcome = "succeeded" if live else "rolled_back" if rolled_back else "failed"
-            self.state.ended(name, outcome, result.error, result.details)
-        report.deploy = {
-            "backend": backend_id,
-            "id": None,
-            "task_definition": None,
-            "rolled_back": False,
-            **result.details,
-        }
-        return result
+    def _deploy(self, job: ModuleJob, module_plan: ModulePlan, report: ModuleReport) -> StageResult:
+        backend_id = module_plan.backend_of("deploy")
+        deployer = self._deployer(module_plan)
+        outcome: DeployOutcome = recorded_deploy(
+            self.state,
+            job,
+            lambda: deployer.deploy(job),
+            backend=backend_id,
+            commit=self.ctx.head,
+            image_uri=job.image_uri,
+            digest=job.digest,
+        )
+        report.deploy = outcome.report(backend_id)
+        return StageResult(outcome.ok, outcome.error, report.deploy)
 
     def _deployed_meanwhile(self, job: ModuleJob, report: ModuleReport, stages: list[str]) -> bool:
         """True (and the report filled in) when head was deployed since this run planned: never deploy it twice."""
@@ -294,35 +298,12 @@ class Runner:
         self.events.emit(job.module.name, "deploy", note)
         return True
 
-    def _recover(self, job: ModuleJob) -> None:
-        """Conclude what a killed or superseded run left in flight for this module, before starting anew.
-
-        A deployment that still exists is awaited through the deploy backend's ``recover``
-        (so it is never started twice and never left running unobserved); a record
-        without one, or a backend without ``recover``, is concluded ``abandoned``.
-        """
-        if self.state is None:
+    def _recover(self, job: ModuleJob, module_plan: ModulePlan) -> None:
+        """Conclude what a killed or superseded run left in flight for this module, before starting anew."""
+        if self.state is None or module_plan.stage("deploy") is None:
             return
-        while (stale := self.state.in_flight(job.module.name)) is not None:
-            log = self.events.for_module(job.module.name, "recover")
-            deployer = self._backend("deploy", job.module)
-            recover = getattr(deployer, "recover", None)
-            locate = getattr(deployer, "locate", None)
-            if not stale.deployment_id and recover is not None and locate is not None:
-                # Killed between creating the deployment and recording its id: find it by the run's marks.
-                found = locate(job, stale.run_id, stale.task_definition)
-                if found:
-                    log(f"run {stale.run_id} created deployment {found} but did not live to record it")
-                    stale = stale.replace(deployment_id=found)
-            if stale.deployment_id and recover is not None:
-                log(f"run {stale.run_id} left deployment {stale.deployment_id} in flight; concluding it")
-                outcome, error = recover(job, stale.deployment_id)
-            else:
-                outcome, error = "abandoned", "the run that started it ended before a deployment existed"
-                if stale.deployment_id:
-                    error = f"deployment {stale.deployment_id} cannot be observed by {type(deployer).__name__}"
-            log(f"run {stale.run_id}: {outcome}" + (f" ({error})" if error else ""))
-            self.state.conclude(stale, outcome, error)
+        log = self.events.for_module(job.module.name, "recover")
+        conclude_in_flight(self.state, self._deployer(module_plan), job, log)
 
     def _module_end(self, name: str, report: ModuleReport) -> None:
         module = self.ctx.config.modules[name]

@@ -14,20 +14,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
 
-from deployfw.backends import BackendRegistry, RunContext
-from deployfw.state import DeployRecord, Lease, LockMode, Scope, StateStore, open_store, run_scope
+from deployfw.backends import DeployOutcome, Recorded, RunContext
+from deployfw.state import DeployRecord, Lease, LockMode, Scope, StateStore, open_store
+
+if TYPE_CHECKING:
+    from deployfw.plugins import PluginManager
 
 
-def scope_for(ctx: RunContext) -> Scope:
-    """The run's scope; a custom endpoint (sandbox, LocalStack) is folded into the account key."""
-    scope = run_scope(ctx)
-    if ctx.endpoint_url:
-        host = urlparse(ctx.endpoint_url).netloc or ctx.endpoint_url
-        return Scope(f"{scope.account}@{host}", scope.region, scope.env)
-    return scope
+def scope_for(plugins: PluginManager, ctx: RunContext) -> Scope:
+    """The run's scope: the account key the ``deployfw_state_account`` hook names, region, environment.
+
+    The built-in answer is the caller's AWS account (STS), with a custom endpoint (sandbox,
+    LocalStack) folded in so such runs never share history or locks with real ones; a front end
+    that knows better (a sandbox that persists its account across runs) registers its own answer.
+    """
+    account = plugins.hook.deployfw_state_account(ctx=ctx)
+    return Scope(account, ctx.region, ctx.config.env)
 
 
 @dataclass
@@ -39,9 +43,15 @@ class RunState:
     # When this run read the store to plan: a success concluded after it was not known to the plan.
     opened_at: float = field(default_factory=time.time)
 
+    read_only: bool = False
+
     @classmethod
-    def open(cls, registry: BackendRegistry, ctx: RunContext, section: Mapping[str, Any] | None) -> RunState:
-        return cls(open_store(registry, ctx, section), scope_for(ctx), ctx.run_id)
+    def open(
+        cls, plugins: PluginManager, ctx: RunContext, section: Mapping[str, Any] | None, *, read_only: bool = False
+    ) -> RunState:
+        """The store of the ``state:`` section in the run's scope; ``read_only`` for plan and dry runs."""
+        store = open_store(plugins.backends, ctx, section)
+        return cls(store, scope_for(plugins, ctx), ctx.run_id, read_only=read_only)
 
     # -- before the run ----------------------------------------------------------------
 
@@ -86,11 +96,21 @@ class RunState:
     def in_flight(self, name: str) -> DeployRecord | None:
         return self.store.in_flight(self.scope, name)
 
-    def conclude(self, record: DeployRecord, outcome: str, error: str | None = None) -> None:
+    def conclude(self, record: DeployRecord, outcome: Recorded, error: str | None = None) -> None:
         fields = {"deployment_id": record.deployment_id} if record.deployment_id else {}
         self.store.record_end(self.scope, record.module, record.run_id, outcome, error=error, **fields)
 
-    def started(self, name: str, commit: str, *, image_uri: str | None, digest: str | None, backend: str) -> None:
+    def started(
+        self,
+        name: str,
+        commit: str,
+        *,
+        image_uri: str | None,
+        digest: str | None,
+        backend: str,
+        task_definition: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         lease = self.leases.get(name)
         if lease is not None:
             lease.verify()  # read the store right before the non-idempotent call
@@ -102,7 +122,9 @@ class RunState:
                 commit,
                 image_digest=digest,
                 image_uri=image_uri,
+                task_definition=task_definition,
                 backend=backend,
+                extra=dict(extra or {}),
             )
         )
 
@@ -116,16 +138,11 @@ class RunState:
 
         return report
 
-    def ended(self, name: str, outcome: str, error: str | None, details: Mapping[str, Any]) -> None:
-        self.store.record_end(
-            self.scope,
-            name,
-            self.run_id,
-            outcome,
-            error=error,
-            deployment_id=details.get("id"),
-            task_definition=details.get("task_definition"),
-        )
+    def ended(self, name: str, outcome: DeployOutcome) -> None:
+        """Conclude this run's record of ``name`` with what the deploy came to."""
+        known = {"deployment_id": outcome.deployment_id, "task_definition": outcome.task_definition}
+        fields = {k: v for k, v in known.items() if v}
+        self.store.record_end(self.scope, name, self.run_id, outcome.recorded, error=outcome.error, **fields)
 
     def release_all(self) -> None:
         for lease in self.leases.values():

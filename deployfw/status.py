@@ -14,21 +14,18 @@ that module an ``error``/``unknown`` state, never a crash of the whole command.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deployfw import redact
-from deployfw.backends import ModuleJob, RunContext
+from deployfw.backends import DeployBackend, Describes, ModuleJob, RunContext, backend_for
 from deployfw.config import Config, Module
-from deployfw.plan import backend_for
+from deployfw.context import make_context
 from deployfw.runstate import RunState
+from deployfw.session import Session
 from deployfw.state import DeployRecord, LockInfo
-
-if TYPE_CHECKING:
-    from deployfw.cli.app import App
 
 HISTORY_LIMIT = 50
 
@@ -37,41 +34,27 @@ HISTORY_LIMIT = 50
 class Opened:
     """What a state command (status, rollback) works with: config, a run context, the store and scope."""
 
-    app: App
+    session: Session
     config: Config
     ctx: RunContext
     state: RunState
 
-    def deployer(self, module: Module) -> Any:
+    def deployer(self, module: Module) -> DeployBackend:
         assert module.deploy is not None
-        return backend_for(self.ctx, self.app.plugins.backends, "deploy", module.deploy.backend)
+        return backend_for(self.ctx, self.session.plugins.backends, "deploy", module.deploy.backend)
 
     def job(self, module: Module, log: Callable[[str], None] = lambda _line: None) -> ModuleJob:
         return ModuleJob(self.ctx, module, log)
 
 
-def region_of(config: Config) -> str:
-    """The deploy region, resolved as ``run`` resolves it."""
-    return config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
-def open_command(app: App, config: Config, *, head: str = "", run_id: str | None = None) -> Opened:
-    """Start the sandbox if asked, and open the store in the scope ``run`` would use (account via STS).
+def open_command(session: Session, config: Config, *, head: str = "", run_id: str | None = None) -> Opened:
+    """Connect (the CLI may start a sandbox), and open the store in the scope ``run`` would use.
 
     ``run_id`` defaults to a fresh one: a command that records something (rollback) is a run of its own.
     """
-    from deployfw.pipeline import new_run_id
-
-    if app.sandbox:
-        app.start_sandbox(config)
-    ctx = RunContext(
-        config=config,
-        head=head,
-        run_id=run_id or new_run_id(),
-        region=region_of(config),
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-    )
-    return Opened(app, config, ctx, RunState.open(app.plugins.backends, ctx, config.state))
+    session.connect(config)
+    ctx = make_context(config, head=head, run_id=run_id)
+    return Opened(session, config, ctx, RunState.open(session.plugins, ctx, config.state))
 
 
 def _lock(info: LockInfo | None, now: float) -> dict[str, Any] | None:
@@ -115,13 +98,13 @@ def module_status(opened: Opened, module: Module, *, live: bool = True) -> dict[
     }
     if not live:
         return out
-    describe = getattr(opened.deployer(module), "describe", None) if module.deploy else None
-    if describe is None:
+    deployer = opened.deployer(module) if module.deploy else None
+    if not isinstance(deployer, Describes):
         out["state"] = "unknown"
         out["live"] = {"error": "the deploy backend cannot describe what runs"}
         return out
     try:
-        out["live"] = describe(opened.job(module))
+        out["live"] = dict(deployer.describe(opened.job(module)))
     except Exception as exc:  # one module's AWS trouble must not hide the others
         out["state"] = "unknown"
         out["live"] = {"error": redact.mask(f"{type(exc).__name__}: {exc}")}
@@ -226,43 +209,24 @@ def _notes(module: dict[str, Any]) -> list[str]:
 # -- state init / show -------------------------------------------------------------------------
 
 
-def init_store(app: App) -> str:
+def init_store(session: Session) -> str:
     """Create the configured store and say what exists now; idempotent ("already exists" is success).
 
     DynamoDB: the table (through the AWS boundary, waiting until ACTIVE), in the region of the
-    ``state:`` section or the deploy region. sqlite: the file and its folder. A third-party store
-    is opened and, when it offers ``initialize()``, asked to create itself.
+    ``state:`` section or the deploy region. sqlite: the file and its folder. Any store that
+    offers :class:`~deployfw.state.store.Creates` is asked to create itself.
     """
-    from deployfw.pipeline import new_run_id
     from deployfw.state import open_store
+    from deployfw.state.store import Creates
 
-    config = app.load_config()
-    if app.sandbox:
-        app.start_sandbox(config)
-    ctx = RunContext(
-        config=config,
-        head="",
-        run_id=new_run_id(),
-        region=region_of(config),
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-    )
-    backend = (config.state or {}).get("backend") or "sqlite"
-    store = open_store(app.plugins.backends, ctx, config.state)  # sqlite: creates the file; no AWS call
+    config = session.load_config()
+    session.connect(config)
+    ctx = make_context(config)
+    store = open_store(session.plugins.backends, ctx, config.state)
     try:
-        if backend == "dynamodb":
-            from deployfw.state.dynamodb import create_table
-
-            aws, table = store.aws, store.table  # type: ignore[attr-defined]
-            created = create_table(aws, table)
-            where = f"DynamoDB table {table} in {aws.region}"
-            return f"created {where}" if created else f"{where} already exists"
-        path = getattr(store, "path", None)
-        if path is not None:
-            return f"{backend} state store: {path}"
-        initialize = getattr(store, "initialize", None)
-        if initialize is not None:
-            initialize()
-        return f"{backend} state store ready: {store!r}"
+        if isinstance(store, Creates):
+            return store.create()
+        return f"state store ready: {store!r} (it creates nothing up front)"
     finally:
         store.close()
 

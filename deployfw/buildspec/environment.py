@@ -14,7 +14,7 @@ import getpass
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deployfw import redact
@@ -44,7 +44,9 @@ def resolve_secrets(
 
         resolver = AwsSecretResolver()
     values: dict[str, str] = {}
-    lookups = [("parameter-store", k, v, resolver.get_parameter) for k, v in wanted_params.items()]
+    lookups: list[tuple[str, str, str, Callable[[str], str]]] = [
+        ("parameter-store", k, v, resolver.get_parameter) for k, v in wanted_params.items()
+    ]
     lookups += [("secrets-manager", k, v, resolver.get_secret) for k, v in wanted_secrets.items()]
     for section, name, reference, lookup in lookups:
         try:

@@ -29,7 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("deployfw.cli.init", "Write modules.yaml and per-service templates from the Gradle or Maven build."),
     "plan": ("deployfw.cli.plan", "Show what run would do, with preflight findings; changes nothing."),
     "run": ("deployfw.cli.run", "Build, push and deploy every affected service module."),
-    "render": ("deployfw.cli.render", "Render a module's taskdef.json, appspec.yaml and CodePipeline files."),
     "build": ("deployfw.cli.build", "Build one module with its buildspec.yml (what a CI job runs)."),
     "image": ("deployfw.image.cli", "Build and push OCI images without a Docker daemon."),
     "plugins": ("deployfw.cli.plugins", "List backends and hooks with the plugin providing each."),
@@ -42,20 +41,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands live in modules imported on first use."""
+    """A group whose subcommands live in modules imported on first use.
+
+    The core's commands are listed above; plugins contribute theirs through the
+    ``deployfw_register_commands`` hook (asked only when a name is not a core command, or for help).
+    """
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
+        inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
+        app = ctx.find_object(App) or App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
+        specs = app.plugins.commands(frozenset(COMMANDS)).specs()
+        return {spec.name: (spec.target, spec.help) for spec in specs}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, (module, _) in COMMANDS.items() if _importable(module))
+        core = [name for name, (module, _) in COMMANDS.items() if _importable(module)]
+        return sorted([*core, *self._plugin_commands(ctx)])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
-        if entry is None or not _importable(entry[0]):
+        if entry is not None and _importable(entry[0]):
+            module = importlib.import_module(entry[0])
+            return getattr(module, "command", None) or getattr(module, cmd_name)
+        target = self._plugin_commands(ctx).get(cmd_name)
+        if target is None:
             return None
-        module = importlib.import_module(entry[0])
-        return getattr(module, "command", None) or getattr(module, cmd_name)
+        module_name, _, attr = target[0].partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        helps = {name: text for name, (_, text) in COMMANDS.items()}
+        helps.update({name: text for name, (_, text) in self._plugin_commands(ctx).items()})
+        rows = [(name, helps[name]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -110,7 +127,8 @@ def _importable(module: str) -> bool:
 def cli(ctx: click.Context, config_path: str | None, env: str | None, sandbox: bool, disabled: tuple[str, ...]) -> None:
     """Deploy the changed service modules of a multi-module repository to AWS ECS."""
     _register_secrets()  # before any command can print or log
-    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled)
+    inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()  # main(plugins=...)
+    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled, inline=inline)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -122,10 +140,13 @@ def _register_secrets() -> Any:
     return redact
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point: run the CLI, mapping deployfw errors to exit codes."""
+def main(argv: list[str] | None = None, *, plugins: tuple[object, ...] = ()) -> Any:
+    """Console-script entry point: run the CLI, mapping deployfw errors to exit codes.
+
+    ``plugins`` are registered in-process after the installed ones (tests and embedders).
+    """
     try:
-        return cli.main(args=argv, prog_name="deployfw", standalone_mode=False)
+        return cli.main(args=argv, prog_name="deployfw", standalone_mode=False, obj=tuple(plugins))
     except click.exceptions.Abort:
         click.echo("deployfw: interrupted", err=True)
         sys.exit(130)

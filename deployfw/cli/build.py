@@ -16,10 +16,9 @@ from deployfw.cli.options import global_options
 @click.pass_obj
 def command(app: App, module_name: str) -> None:
     """Run MODULE's buildspec.yml here with CodeBuild's semantics and the build contract's variables."""
-    from deployfw_local.single import build_module
+    from deployfw.builds.single import build_module
 
     config = app.load_config()
-    if app.sandbox:
-        app.start_sandbox(config)
+    app.connect(config)
     code = build_module(config, module_name, emit=lambda line: click.echo(line))
     sys.exit(code)

@@ -39,11 +39,11 @@ def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     def set_env(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None:
-            ctx.find_object(App).env = value
+            ctx.ensure_object(App).env = value
 
     def set_sandbox(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         if value:
-            ctx.find_object(App).sandbox = True
+            ctx.ensure_object(App).sandbox = True
 
     func = click.option(
         "-e", "--env", callback=set_env, expose_value=False, help="Environment overlay (same as before the command)."

@@ -10,7 +10,7 @@ from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
 from deployfw.depcheck import plan_warnings
 from deployfw.errors import InputError
-from deployfw.pipeline import plan_text, prepare
+from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 
 
@@ -38,7 +38,7 @@ def command(
     if as_json:
         click.echo(json.dumps({**plan.to_json(), "warnings": [str(w) for w in warnings]}, indent=2))
     else:
-        click.echo(plan_text(plan))
+        click.echo(plan.text())
         for warning in warnings:
             click.echo(f"deployfw: warning: {warning}", err=True)
     if plan.findings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -16,11 +17,11 @@ from deployfw.cli.options import json_flag
 def command(app: App, as_json: bool) -> None:
     """List backends and hooks with the plugin (and version) providing each."""
     manager = app.plugins
-    backends = [
+    backends: list[dict[str, str]] = [
         {"stage": s.stage, "id": s.id, "plugin": s.plugin, "version": s.version, "description": s.description}
         for s in manager.backends.specs()
     ]
-    plugins = [
+    plugins: list[dict[str, Any]] = [
         {"name": p.name, "version": p.version, "source": p.source, "hooks": list(p.hooks)} for p in manager.plugins()
     ]
     if as_json:

@@ -13,7 +13,7 @@ from deployfw.cli.app import App
 from deployfw.cli.options import global_options, selection
 from deployfw.errors import EXIT_FAILED, InputError
 from deployfw.events import EventLog
-from deployfw.pipeline import plan_text, prepare
+from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 from deployfw.runner import Runner, RunOptions, install_signal_handlers
 
@@ -79,13 +79,13 @@ def command(
         select_all=select_all,
         modules=modules,
         stop_after=stop_after,
-        use_state=not dry_run,
+        state="read" if dry_run else "write",
     )
     plan = prepared.plan
     if plan.findings:
         raise InputError(plan.findings)
     if dry_run:
-        click.echo(plan_text(plan))
+        click.echo(plan.text())
         return
     config = prepared.config
     events = EventLog()
@@ -95,20 +95,17 @@ def command(
     if prepared.state is not None:
         modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
         prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
-    from deployfw_local.content import tagger_for
-
     live = None
     if live_view.wanted(sys.stderr, prepared.ci):
         stages = {m.name: [s.stage for s in m.stages] for m in plan.modules}
         live = live_view.LiveView(stages, verbose=verbose).attach(events)
-    events.emit("deployfw", "plan", plan_text(plan))
+    events.emit("deployfw", "plan", plan.text())
     runner = Runner(
         plan,
         app.plugins.backends,
         prepared.ctx,
         app.plugins.hook,
         events,
-        lambda ctx, module: tagger_for(ctx).tag(module),
         RunOptions(max_parallel=max_parallel, artifacts_dir=artifacts_dir),
         prepared.state,
     )

@@ -39,7 +39,7 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    session = SandboxSession.start(config, port=port, jenkins_port=jenkins_port)
+    session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port)
     try:
         for name, seconds in timings.items():
             setattr(session.aws.timings, name, seconds)

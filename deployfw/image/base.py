@@ -163,7 +163,7 @@ def _pick(source: _Source, index: Any, platform: tuple[str, str]) -> dict[str, A
                 f"{source.origin}: {len(manifests)} manifests and not exactly one for {platform[0]}/{platform[1]}"
             )
         manifests = wanted
-    chosen = manifests[0]
+    chosen: dict[str, Any] = manifests[0]
     media_type = chosen.get("mediaType")
     if media_type in INDEX_TYPES:
         return _pick(source, source.json(_blob_name(chosen["digest"])), platform)

@@ -115,7 +115,7 @@ def build(
     if target is None:
         return
     ref, all_tags = target
-    result = push_image(built, _ecr_client(), ref.name, all_tags, registry_id=ref.registry_id)
+    result = push_image(built, _aws(), ref.name, all_tags, registry_id=ref.registry_id)
     click.echo(
         f"pushed {len(all_tags)} tag(s), {result.layers_uploaded} layer(s) uploaded,"
         f" {result.layers_skipped} already present",
@@ -138,13 +138,14 @@ def _push_target(push: str, tags: tuple[str, ...]) -> tuple[RepositoryRef, list[
     return ref, list(dict.fromkeys(all_tags))
 
 
-def _ecr_client() -> Any:
-    """An ECR client with standard retries; region from AWS_REGION or AWS_DEFAULT_REGION."""
-    import boto3
-    from botocore.config import Config
+def _aws() -> Any:
+    """deployfw's AWS boundary for the push; region from AWS_REGION or AWS_DEFAULT_REGION.
+
+    The endpoint is boto3's own resolution (``AWS_ENDPOINT_URL``), as for any AWS client.
+    """
+    from deployfw.aws.clients import Aws
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise InputError("--push needs a region: set AWS_DEFAULT_REGION or AWS_REGION")
-    session = boto3.session.Session(region_name=region)
-    return session.client("ecr", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return Aws(region)

@@ -75,7 +75,8 @@ class Image:
     @property
     def config_json(self) -> dict[str, Any]:
         """The parsed image config (for inspection and tests)."""
-        return json.loads(self.config.read())
+        parsed: dict[str, Any] = json.loads(self.config.read())
+        return parsed
 
 
 def build_image(context: Path, spec: ImageSpec) -> Image:

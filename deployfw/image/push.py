@@ -6,13 +6,12 @@ registry has) -> for each missing blob InitiateLayerUpload, UploadLayerPart in
 ``partSize`` chunks with inclusive byte ranges, CompleteLayerUpload with the
 digest -> PutImage with the manifest bytes, media type and digest, once per tag.
 
-Retries: a caller's client may have botocore retries switched off (deployfw's
-AWS boundary does, to keep one policy), so transient faults (throttling, 5xx,
-dropped connections) are retried here. Single calls are retried as they are;
-PutImage is safe to repeat because an existing tag on the same digest counts
-as success. A blob whose upload fails part-way is uploaded again from
-InitiateLayerUpload, since a lost UploadLayerPart answer leaves the session's
-byte position unknown; a completed upload repeated gives LayerAlreadyExists,
+Retries: every call goes through deployfw's AWS boundary (:class:`deployfw.aws.clients.Aws`)
+and its one retry policy. Single calls are retried as they are; PutImage is safe to repeat
+because an existing tag on the same digest counts as success. A blob whose upload fails
+part-way is uploaded again from InitiateLayerUpload, since a lost UploadLayerPart answer
+leaves the session's byte position unknown: the policy wraps the whole upload sequence,
+whose calls are then made once each. A completed upload repeated gives LayerAlreadyExists,
 which is success too.
 
 The digest is always ``sha256`` of the manifest bytes computed here: it is the
@@ -24,35 +23,21 @@ says both digests.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from typing import TYPE_CHECKING, Any
 
 from deployfw.errors import ExternalError
 
 from .blobs import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Blob, sha256_digest
 from .oci import Image
 
+if TYPE_CHECKING:
+    from deployfw.aws.clients import Aws
+
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
-_ATTEMPTS = 5
 _CHECK_BATCH = 100  # BatchCheckLayerAvailability accepts at most 100 digests
 _ACCEPTED = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST]
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ServiceUnavailableException",
-        "ServerException",
-        "InternalFailure",
-        "InternalServerException",
-        "TooManyRequestsException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
 _TAG_TAKEN = frozenset({"ImageAlreadyExistsException", "ImageTagAlreadyExistsException"})
 
 
@@ -74,26 +59,25 @@ class PushResult:
 
 def push_image(
     image: Image,
-    ecr_client: Any,
+    aws: Aws,
     repository: str,
     tags: Sequence[str],
     *,
     registry_id: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
     """Upload ``image``'s missing blobs to ``repository`` and tag its manifest with ``tags``.
 
-    ``ecr_client`` is a boto3 ECR client the caller made (with its retry
-    config and endpoint). A blob whose upload fails transiently is uploaded
-    again from its first byte: an upload session holds no state worth keeping.
+    ``aws`` is the AWS boundary (region, endpoint, retry policy). A blob whose upload
+    fails transiently is uploaded again from its first byte: an upload session holds
+    no state worth keeping.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from deployfw.aws.clients import AwsError
 
-    owner = {"registryId": registry_id} if registry_id else {}
-    pusher = _Pusher(ecr_client, repository, owner, sleep)
+    owner: dict[str, Any] = {"registryId": registry_id} if registry_id else {}
+    pusher = _Pusher(aws, repository, owner)
     try:
         described = pusher.call("describe_repositories", repositoryNames=[repository], **owner)
-    except (ClientError, BotoCoreError) as exc:
+    except AwsError as exc:
         raise ExternalError(f"ECR repository {repository}: {_message(exc)}") from None
     repo = described["repositories"][0]
     uri: str = repo["repositoryUri"]
@@ -118,7 +102,7 @@ def push_image(
         unique_tags = tuple(dict.fromkeys(t for t in tags if t))
         for tag in unique_tags or (None,):
             pusher.put(image, digest, tag, immutable)
-    except (ClientError, BotoCoreError) as exc:
+    except AwsError as exc:
         raise ExternalError(f"ECR push to {uri}: {_message(exc)}") from None
     return PushResult(digest, uri, uploaded, skipped, unique_tags)
 
@@ -126,24 +110,14 @@ def push_image(
 class _Pusher:
     """The ECR calls of one push, bound to one repository."""
 
-    def __init__(self, ecr: Any, repository: str, owner: dict[str, str], sleep: Callable[[float], None]) -> None:
-        self.ecr = ecr
-        self.repo = {"repositoryName": repository, **owner}
+    def __init__(self, aws: Aws, repository: str, owner: dict[str, str]) -> None:
+        self.aws = aws
+        self.repo: dict[str, Any] = {"repositoryName": repository, **owner}
         self.uri = repository
-        self.sleep = sleep
 
-    def _retrying(self) -> Retrying:
-        return Retrying(
-            stop=stop_after_attempt(_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
-            retry=retry_if_exception(_transient),
-            sleep=self.sleep,
-            reraise=True,
-        )
-
-    def call(self, operation: str, **params: Any) -> Any:
-        """One ECR call, repeated on transient faults (only for calls safe to repeat)."""
-        return self._retrying()(getattr(self.ecr, operation), **params)
+    def call(self, operation: str, *, retry: bool = True, **params: Any) -> Any:
+        """One ECR call, repeated on transient faults unless ``retry`` is False (a caller retries more)."""
+        return self.aws.call("ecr", operation, retry=retry, **params)
 
     def available(self, digests: list[str]) -> set[str]:
         """The digests the repository already holds."""
@@ -162,19 +136,21 @@ class _Pusher:
 
     def upload(self, blob: Blob) -> None:
         """Upload one blob, starting over on transient failures."""
-        for attempt in self._retrying():
+        for attempt in self.aws.retrying():
             with attempt:
                 self._upload_once(blob)
 
     def _upload_once(self, blob: Blob) -> None:
-        from botocore.exceptions import ClientError
+        from deployfw.aws.clients import AwsError
 
-        started = self.ecr.initiate_layer_upload(**self.repo)
+        started = self.call("initiate_layer_upload", retry=False, **self.repo)
         upload_id = started["uploadId"]
         part_size = int(started.get("partSize") or DEFAULT_PART_SIZE)
         sent = 0
         for piece in blob.chunks(part_size):
-            self.ecr.upload_layer_part(
+            self.call(
+                "upload_layer_part",
+                retry=False,
                 uploadId=upload_id,
                 partFirstByte=sent,
                 partLastByte=sent + len(piece) - 1,
@@ -185,9 +161,10 @@ class _Pusher:
         if sent != blob.size:
             raise ExternalError(f"{blob.digest}: read {sent} bytes, expected {blob.size}")
         try:
-            done = self.ecr.complete_layer_upload(uploadId=upload_id, layerDigests=[blob.digest], **self.repo)
-        except ClientError as exc:
-            if _code(exc) == "LayerAlreadyExistsException":
+            done = self.call("complete_layer_upload", retry=False, uploadId=upload_id, layerDigests=[blob.digest],
+                             **self.repo)  # fmt: skip
+        except AwsError as exc:
+            if exc.code == "LayerAlreadyExistsException":
                 return  # a concurrent push got there first; same content by definition
             raise
         if done.get("layerDigest") not in (None, blob.digest):
@@ -195,9 +172,9 @@ class _Pusher:
 
     def put(self, image: Image, digest: str, tag: str | None, immutable: bool) -> None:
         """PutImage for one tag; an existing tag on the same digest is fine."""
-        from botocore.exceptions import ClientError
+        from deployfw.aws.clients import AwsError
 
-        extra = {"imageTag": tag} if tag else {}
+        extra: dict[str, Any] = {"imageTag": tag} if tag else {}
         try:
             self.call(
                 "put_image",
@@ -207,8 +184,8 @@ class _Pusher:
                 **extra,
                 **self.repo,
             )
-        except ClientError as exc:
-            if _code(exc) not in _TAG_TAKEN:
+        except AwsError as exc:
+            if exc.code not in _TAG_TAKEN:
                 raise
             if tag is None:
                 return  # the untagged manifest is already there
@@ -223,30 +200,16 @@ class _Pusher:
 
     def _digest_at(self, tag: str) -> str | None:
         """The digest the tag names now, from the stored manifest bytes (never trusted blindly)."""
-        answer = self.ecr.batch_get_image(imageIds=[{"imageTag": tag}], acceptedMediaTypes=_ACCEPTED, **self.repo)
+        answer = self.call("batch_get_image", imageIds=[{"imageTag": tag}], acceptedMediaTypes=_ACCEPTED, **self.repo)
         for found in answer.get("images", []):
             manifest = found.get("imageManifest")
             if manifest is not None:
                 return sha256_digest(manifest.encode())
-            return found.get("imageId", {}).get("imageDigest")
+            digest: str | None = found.get("imageId", {}).get("imageDigest")
+            return digest
         return None
 
 
-def _code(exc: Any) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
 def _message(exc: Any) -> str:
-    error = getattr(exc, "response", None)
-    if not isinstance(error, dict):
-        return str(exc)
-    details = error.get("Error", {})
-    return f"{details.get('Code', 'Error')}: {details.get('Message', exc)}"
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    code = _code(exc)
-    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in _TRANSIENT_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
+    """``Code: message`` of an AWS refusal, the way the ECR console shows it."""
+    return f"{exc.code or 'Error'}: {exc.detail}"

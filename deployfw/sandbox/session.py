@@ -1,30 +1,31 @@
 """One sandbox for one command or one ``deployfw sandbox`` session.
 
-Starts the AWS sandbox and the Jenkins double on loopback, creates the
-infrastructure modules.yaml describes (so the example deploys with no manual
-step), and hands out the environment variables that point every client at
-them - the same variables a user would export for real AWS and Jenkins, which
-is what keeps the code paths identical.
+Starts the AWS sandbox and the Jenkins double on loopback, creates the infrastructure the
+config describes - for every environment of it, so one ``deployfw sandbox`` serves ``-e ANY``
+runs - and hands out the environment variables that point every client at them: the same
+variables a user would export for real AWS and Jenkins, which keeps the code paths identical.
+
+The sandbox imports no backend plugin. What to create comes from the backends themselves,
+through the ``deployfw_sandbox_seed`` hook, as :mod:`deployfw.seeding` descriptions.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import shlex
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from deployfw.sandbox.aws import ACCOUNT_ID, AwsSandbox
+from deployfw.seeding import AwsCall, JenkinsJob, Seed, ServiceInfra
 
 if TYPE_CHECKING:
-    from deployfw.config import Config, Module
-    from deployfw.sandbox.aws.seeding import SeedResult, ServiceInfra
+    from deployfw.config import Config
+    from deployfw.plugins import PluginManager
+    from deployfw.sandbox.aws.seeding import SeedResult
     from deployfw.sandbox.jenkins import JenkinsDouble
 
-_KINDS = {"ecs-bluegreen": "bluegreen", "ecs-nlb": "nlb", "ecs-rolling": "rolling"}
-_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox-secret"}
 
 
 @dataclass
@@ -35,19 +36,20 @@ class SandboxSession:
     seeded: SeedResult
 
     @classmethod
-    def start(cls, config: Config, *, port: int = 0, jenkins_port: int = 0) -> SandboxSession:
-        from deployfw.sandbox.aws import seed
+    def start(
+        cls, config: Config, plugins: PluginManager, *, port: int = 0, jenkins_port: int = 0
+    ) -> SandboxSession:
         from deployfw.sandbox.jenkins import JenkinsDouble
 
         aws = AwsSandbox(port, repo_root=config.root).start()
-        jenkins = JenkinsDouble(jenkins_port, faults=aws.faults).start()
+        try:
+            jenkins = JenkinsDouble(jenkins_port, faults=aws.faults).start()
+        except BaseException:
+            aws.stop()
+            raise
         aws.ctx.faults.listeners.append(jenkins.set_faults)  # POST /_sandbox/faults reaches Jenkins too
         try:
-            region = config.region or "us-east-1"
-            seeded = seed(aws, [infra_of(config, m) for m in _deployable(config)], region=region)
-            for module in config.modules.values():
-                if module.build is not None and module.build.backend == "jenkins":
-                    add_jenkins_job(jenkins, config, module, aws.endpoint_url)
+            seeded = _create(aws, jenkins, list(_seeds(config, plugins)))
         except BaseException:
             aws.stop()
             jenkins.stop()
@@ -55,16 +57,16 @@ class SandboxSession:
         return cls(config, aws, jenkins, seeded)
 
     def environment(self) -> dict[str, str]:
-        """What a client needs to use this sandbox; the first four lines of ``deployfw sandbox``."""
+        """What a client needs to use this sandbox (``deployfw sandbox`` prints it)."""
+        region = self.config.region or "us-east-1"
         return {
             "AWS_ENDPOINT_URL": self.aws.endpoint_url,
             "JENKINS_URL": self.jenkins.url,
             "JENKINS_USER": self.jenkins.user,
             "JENKINS_API_TOKEN": self.jenkins.token,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox-secret",
-            "AWS_DEFAULT_REGION": self.config.region or "us-east-1",
-            "AWS_REGION": self.config.region or "us-east-1",
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
         }
 
     def stop(self) -> None:
@@ -72,92 +74,69 @@ class SandboxSession:
         self.aws.stop()
 
 
-def _deployable(config: Config) -> list[Module]:
-    return [m for m in config.modules.values() if m.is_service and m.deploy is not None and m.deploy.backend in _KINDS]
+def _seeds(config: Config, plugins: PluginManager) -> Iterator[tuple[Config, Seed]]:
+    """Every backend's answer for every module of every environment (the config's own first)."""
+    from deployfw.config import load_config
+
+    configs = [config]
+    catalog = plugins.backends.catalog()
+    for env in (None, *config.environments):
+        if env != config.env:
+            configs.append(load_config(config.file, env=env, catalog=catalog, root=config.root))
+    for each in configs:
+        for module in each.modules.values():
+            for answer in plugins.hook.deployfw_sandbox_seed(config=each, module=module):
+                for item in answer or ():
+                    yield each, item
 
 
-def infra_of(config: Config, module: Module) -> ServiceInfra:
-    """What ``module`` needs to exist in AWS, with the deploy backends' own defaults for names."""
-    from deployfw.sandbox.aws.seeding import ServiceInfra
-    from deployfw_aws.codebuild import project_name
-    from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, target_of
-    from deployfw_aws.ecr import repository_name
+def _create(aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, Seed]]) -> SeedResult:
+    """Create what ``seeds`` describe, idempotently: services by region, then jobs, then plain calls."""
+    from deployfw.sandbox.aws import seed
 
-    target = target_of(config, module)
-    container, port = _container(config, module, target.taskdef, target.container, target.container_port)
-    return ServiceInfra(
-        module=module.name,
-        cluster=target.cluster,
-        service=target.service,
-        deploy_kind=_KINDS[target.backend],  # type: ignore[arg-type]
-        container_name=container,
-        container_port=port,
-        health_check_path=target.health_check_path or "/health",
-        ecr_repository=repository_name(module),
-        codebuild_project=project_name(module),
-        codedeploy_application=target.application,
-        deployment_group=target.deployment_group,
-        deployment_config=target.deployment_config or ECS_ALL_AT_ONCE,
-    )
+    by_region: dict[str, list[ServiceInfra]] = {}
+    for config, item in seeds:
+        if isinstance(item, ServiceInfra):
+            by_region.setdefault(config.region or "us-east-1", []).append(item)
+    home = seeds[0][0].region if seeds else None
+    results = {region: seed(aws, infra, region=region) for region, infra in by_region.items()}
+    seeded = results.get(home or "us-east-1") or seed(aws, [], region=home or "us-east-1")
+    for result in results.values():
+        if result is not seeded:
+            seeded.services.update(result.services)
+    for config, item in seeds:
+        if isinstance(item, JenkinsJob):
+            add_jenkins_job(jenkins, config, item, aws.endpoint_url)
+        elif isinstance(item, AwsCall):
+            _call(aws, config, item)
+    return seeded
 
 
-def _container(config: Config, module: Module, taskdef: str, name: str | None, port: int | None) -> tuple[str, int]:
-    """Container name and port from the module's task definition template."""
-    try:
-        text = (config.root / taskdef).read_text(encoding="utf-8")
-        values = {"MODULE": module.name, "SERVICE": module.name, "ENV": config.env or "", "REGION": config.region or ""}
-        doc = json.loads(_PLACEHOLDER.sub(lambda m: values.get(m.group(1), "0"), text))
-        containers = doc.get("containerDefinitions") or []
-    except (OSError, ValueError):
-        containers = []
-    chosen = next((c for c in containers if c.get("name") == name), containers[0] if containers else {})
-    mappings = chosen.get("portMappings") or [{}]
-    return name or chosen.get("name") or module.name, port or int(mappings[0].get("containerPort") or 8080)
-
-
-def add_jenkins_job(jenkins: JenkinsDouble, config: Config, module: Module, endpoint_url: str | None = None) -> None:
-    """A Jenkins job that builds one module with ``deployfw build``, like the Jenkinsfile's example job.
-
-    It defines every parameter the ``jenkins`` backend sends (so none is dropped) and,
-    given the sandbox's ``endpoint_url``, carries the AWS endpoint and dummy credentials
-    in its environment: the build pushes to the sandbox's ECR even when the double is
-    served by ``deployfw sandbox`` for a ``deployfw run`` in another shell.
-    """
-    from deployfw_jenkins.client import RUN_ID_PARAMETER
-    from deployfw_jenkins.jobspec import job_name, parameter_names
-
-    assert module.build is not None
-    command = [sys.executable, "-m", "deployfw", "-c", str(config.file)]
-    if config.env:
-        command += ["-e", config.env]
+def add_jenkins_job(jenkins: JenkinsDouble, config: Config, job: JenkinsJob, endpoint_url: str) -> None:
+    """The job, with the AWS endpoint and credentials in its environment: its build pushes to this
+    sandbox even when ``deployfw sandbox`` serves a ``deployfw run`` in another shell."""
     region = config.region or "us-east-1"
-    env: dict[str, str] = {}
-    if endpoint_url:
-        env = {
-            "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox-secret",
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
-        }
+    env = {"AWS_ENDPOINT_URL": endpoint_url, **CREDENTIALS, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     # Parameters override the job's environment in a build, so their defaults must not blank it out.
-    defaults = dict.fromkeys([*parameter_names(module), RUN_ID_PARAMETER], "")
-    defaults.update({k: v for k, v in env.items() if k in defaults}, DEPLOYFW_MODULE=module.name)
-    jenkins.add_job(
-        job_name(module),
-        command=[*command, "build", module.name],
-        parameters=defaults,
-        cwd=str(config.root),
-        env=env,
-        module=module.name,
-    )
+    parameters = dict(job.parameters)
+    parameters.update({k: v for k, v in env.items() if k in parameters})
+    jenkins.add_job(job.name, command=list(job.command), parameters=parameters, cwd=str(config.root), env=env,
+                    module=job.module)  # fmt: skip
+
+
+def _call(aws: AwsSandbox, config: Config, call: AwsCall) -> None:
+    from botocore.exceptions import ClientError
+
+    client = aws.client(call.service, config.region or "us-east-1")
+    try:
+        getattr(client, call.operation)(**call.params)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in call.exists_codes:
+            raise
 
 
 def export_lines(env: dict[str, str]) -> list[str]:
     return [f"{k}={shlex.quote(v)}" for k, v in env.items()]
-
-
-__all__ = ["ACCOUNT_ID", "SandboxSession", "export_lines", "infra_of"]
 
 
 def describe(session: SandboxSession) -> list[str]:
@@ -167,3 +146,6 @@ def describe(session: SandboxSession) -> list[str]:
         infra: Any = svc.infra
         lines.append(f"{name}: {infra.deploy_kind} service {infra.cluster}/{infra.service}, ECR {svc.repository_uri}")
     return lines
+
+
+__all__ = ["ACCOUNT_ID", "SandboxSession", "add_jenkins_job", "describe", "export_lines"]

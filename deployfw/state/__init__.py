@@ -28,10 +28,32 @@ How the runner uses it for one module (``store = open_store(registry, ctx, confi
 
 from __future__ import annotations
 
-from deployfw.state.locks import DEFAULT_LEASE_SECONDS, Lease, LockInfo, LockMode, Superseded
-from deployfw.state.model import OUTCOMES, DeployRecord, Outcome, Scope
-from deployfw.state.open import open_store, run_scope
-from deployfw.state.store import StateStore, StoreBase
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deployfw.state.locks import DEFAULT_LEASE_SECONDS, Lease, LockInfo, LockMode, Superseded
+    from deployfw.state.model import OUTCOMES, DeployRecord, Outcome, Scope
+    from deployfw.state.open import open_store, run_scope
+    from deployfw.state.store import StateStore, StoreBase
+
+# Where each name lives. Loaded on first use: the built-in stores' registration
+# (``deployfw.state.plugin``) runs for every command, ``deployfw --help`` included, and
+# must not pay for the lock and record machinery.
+_HOME = {
+    "DEFAULT_LEASE_SECONDS": "locks",
+    "Lease": "locks",
+    "LockInfo": "locks",
+    "LockMode": "locks",
+    "Superseded": "locks",
+    "OUTCOMES": "model",
+    "DeployRecord": "model",
+    "Outcome": "model",
+    "Scope": "model",
+    "open_store": "open",
+    "run_scope": "open",
+    "StateStore": "store",
+    "StoreBase": "store",
+}
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -48,3 +70,11 @@ __all__ = [
     "open_store",
     "run_scope",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'deployfw.state' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"deployfw.state.{_HOME[name]}"), name)

@@ -17,7 +17,7 @@ newest first, with strongly consistent reads. Every write is a single conditiona
 write, so two agents never both believe they hold a lock, and a write that the
 retry policy repeats after an ambiguous failure is recognised (the holder token
 or end token is ours) instead of being applied twice. All calls go through the
-:class:`deployfw_aws.clients.Aws` boundary and its one retry policy.
+:class:`deployfw.aws.clients.Aws` boundary and its one retry policy.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from deployfw.state.model import (
 from deployfw.state.store import StoreBase, match_commit
 
 if TYPE_CHECKING:
-    from deployfw_aws.clients import Aws
+    from deployfw.aws.clients import Aws
 
 DEFAULT_TABLE = "deployfw-state"
 BY_TIME = "by_time"
@@ -78,6 +78,12 @@ class DynamoStore(StoreBase):
 
     def __repr__(self) -> str:
         return f"DynamoStore({self.table!r}, region={self.aws.region!r})"
+
+    def create(self) -> str:
+        """``deployfw state init``: create the table (waiting until ACTIVE) unless it exists."""
+        created = create_table(self.aws, self.table)
+        where = f"DynamoDB table {self.table} in {self.aws.region}"
+        return f"created {where}" if created else f"{where} already exists"
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -205,7 +211,7 @@ class DynamoStore(StoreBase):
             new = apply_fields(record, fields).replace(outcome=outcome, error=error, ended_at=ended)
             return DeployRecord.from_dict(new.to_dict()), token, True
 
-        return self._update(scope, module, run_id, change)
+        return bool(self._update(scope, module, run_id, change))
 
     def last_success(self, scope: Scope, module: str) -> DeployRecord | None:
         return next(self._records(scope, module, FilterExpression="outcome = :o", values={":o": _s("succeeded")}), None)

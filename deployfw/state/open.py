@@ -20,16 +20,32 @@ def open_store(registry: BackendRegistry, ctx: RunContext, section: Mapping[str,
     Memoised on ``ctx`` so every module of the run shares one store. An unknown backend id
     raises :class:`InputError` (exit 2) listing the registered ones.
     """
+    from deployfw.backends import store_for
+
     options = dict(section or {})
     backend_id = options.pop("backend", None) or DEFAULT_BACKEND
-    spec = registry.get("state", backend_id)
-    return ctx.resource(f"state:{backend_id}", lambda: spec.factory(ctx, options))
+    return store_for(ctx, registry, backend_id, options)
 
 
 def run_scope(ctx: RunContext, account: str | None = None) -> Scope:
     """The run's scope: AWS account (asked of STS through the AWS boundary unless given), region, env."""
-    if account is None:
-        from deployfw_aws.clients import aws_for
+    return Scope(account if account is not None else aws_account(ctx), ctx.region, ctx.config.env)
 
-        account = aws_for(ctx).account_id()
-    return Scope(account, ctx.region, ctx.config.env)
+
+def aws_account(ctx: RunContext) -> str:
+    """The caller's AWS account, asked of STS through the run's AWS boundary."""
+    from deployfw.aws.clients import aws_for
+
+    return aws_for(ctx).account_id()
+
+
+def state_account(ctx: RunContext) -> str:
+    """The account key of the state scope: against a custom endpoint (sandbox, LocalStack) the
+    endpoint is folded in, so such runs never share history or locks with real ones."""
+    from urllib.parse import urlparse
+
+    account = aws_account(ctx)
+    if ctx.endpoint_url:
+        host = urlparse(ctx.endpoint_url).netloc or ctx.endpoint_url
+        return f"{account}@{host}"
+    return account

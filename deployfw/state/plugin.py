@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.hookspecs import hookimpl
-from deployfw.state.store import StateStore
+
+if TYPE_CHECKING:
+    from deployfw.state.store import StateStore
 
 DEFAULT_SQLITE_PATH = ".deployfw/state.db"
 DEFAULT_TABLE = "deployfw-state"
@@ -55,8 +57,8 @@ def sqlite_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
 
 def dynamodb_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
     """The shared table, reached through the run's AWS boundary (imported here: boto3 only when used)."""
+    from deployfw.aws.clients import Aws, aws_for
     from deployfw.state.dynamodb import DynamoStore
-    from deployfw_aws.clients import Aws, aws_for
 
     region = options.get("region")
     if region and region != ctx.region:
@@ -64,6 +66,14 @@ def dynamodb_factory(ctx: Any, options: Mapping[str, Any]) -> StateStore:
     else:
         aws = aws_for(ctx)
     return DynamoStore(aws, options.get("table") or DEFAULT_TABLE)
+
+
+@hookimpl
+def deployfw_state_account(ctx: Any) -> str:
+    """The built-in answer: the caller's AWS account (with a custom endpoint folded in)."""
+    from deployfw.state.open import state_account
+
+    return state_account(ctx)
 
 
 @hookimpl

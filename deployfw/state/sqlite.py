@@ -57,7 +57,12 @@ CREATE TABLE IF NOT EXISTS locks (
 
 
 class SqliteStore(StoreBase):
-    """Deploy records and locks in one sqlite file (created with its folder on first use)."""
+    """Deploy records and locks in one sqlite file, created with its folder by the first write.
+
+    Reading a store that was never written finds nothing and creates nothing, so ``plan`` and
+    ``run --dry-run`` - which read the store to make the selection ``run`` will make - change
+    nothing on disk.
+    """
 
     def __init__(
         self,
@@ -68,6 +73,12 @@ class SqliteStore(StoreBase):
     ) -> None:
         super().__init__(clock=clock, sleep=sleep)
         self.path = Path(path)
+        self._created = False
+
+    def create(self) -> str:
+        """Create the file, its folder and tables (idempotent; the first write does this itself)."""
+        if self._created:
+            return f"sqlite state store: {self.path}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         ignore = self.path.parent / ".gitignore"
         if self.path.parent.name == ".deployfw" and not ignore.exists():
@@ -75,6 +86,8 @@ class SqliteStore(StoreBase):
         with closing(self._connect()) as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
+        self._created = True
+        return f"sqlite state store: {self.path}"
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -90,6 +103,7 @@ class SqliteStore(StoreBase):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding the database's write lock from its first statement."""
+        self.create()
         with closing(self._connect()) as con:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -101,7 +115,15 @@ class SqliteStore(StoreBase):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several SELECTs (WAL readers never block the writer)."""
+        """A consistent snapshot for several SELECTs (WAL readers never block the writer).
+
+        A store never written reads as an empty in-memory database: nothing is created.
+        """
+        if not self._created and not self.path.exists():
+            with closing(sqlite3.connect(":memory:")) as empty:
+                empty.executescript(_SCHEMA)
+                yield empty
+            return
         with closing(self._connect()) as con:
             con.execute("BEGIN")
             try:

@@ -16,7 +16,7 @@ import abc
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from deployfw.errors import InputError
 from deployfw.state.locks import (
@@ -85,6 +85,15 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release what the store holds open (connections); leases are released by their owners."""
+
+
+@runtime_checkable
+class Creates(Protocol):
+    """A state store that can create itself (``deployfw state init``): a table, a file."""
+
+    def create(self) -> str:
+        """Create what the store needs unless it exists (safe to repeat); say what exists now."""
+        ...
 
 
 class StoreBase(abc.ABC):

@@ -83,11 +83,15 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(env: Mapping[str, str], cwd: str | os.PathLike[str], *argv: str) -> CliResult:
+def run_cli(
+    env: Mapping[str, str], cwd: str | os.PathLike[str], *argv: str, plugins: tuple[object, ...] = ()
+) -> CliResult:
     """``deployfw ARGV`` in this process, with ``env`` as the whole environment and ``cwd`` as working directory.
 
     Both are restored afterwards, as are the SIGINT/SIGTERM handlers ``run`` installs. A
     ``SystemExit`` becomes the result's ``code`` (a non-int exit argument counts as 1).
+    ``plugins`` are registered in-process for this call, after the installed ones: a plugin
+    under test runs through the real command line without being pip-installed.
     """
     from deployfw.cli import main
 
@@ -101,7 +105,7 @@ def run_cli(env: Mapping[str, str], cwd: str | os.PathLike[str], *argv: str) -> 
         os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                main(list(argv))
+                main(list(argv), plugins=plugins)
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -79,10 +79,10 @@ def read(doc: Document) -> tuple[AppSpec | None, list[Problem]]:
     data = doc.data
     if not isinstance(data, dict):
         return None, [problem(doc, (), "an AppSpec must be a mapping with version and Resources")]
-    resources_key = _key(data, "Resources")
-    resources = data.get(resources_key) if resources_key else None
+    resources_key = _key(data, "Resources") or "Resources"
+    resources = data.get(resources_key)
     if not isinstance(resources, list) or not resources:
-        return None, [problem(doc, (resources_key or "Resources",), "needs a Resources list with one ECS service")]
+        return None, [problem(doc, (resources_key,), "needs a Resources list with one ECS service")]
     found: list[KeyPath] = []
     for index, entry in enumerate(resources):
         if isinstance(entry, dict):

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from deployfw.backends import ModuleJob, RunContext, StageResult
-from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
+from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
+from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,
@@ -36,7 +36,7 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.ecs_deployer import EcsDeployer
+from deployfw_aws.ecs_deployer import EcsDeployer, to_outcome
 from deployfw_aws.render import (
     Rendered,
     needs_account_id,
@@ -103,11 +103,12 @@ class BlueGreenDeploy(EcsDeployer):
         job: ModuleJob,
         aws: Aws,
         target: Target,
-        rendered: Rendered,
+        rendered: Rendered | None,
         details: dict[str, Any],
         registered: str | None = None,
     ) -> StageResult:
         """Create and follow one deployment; ``registered`` (a rollback) skips RegisterTaskDefinition."""
+        assert rendered is not None  # the AppSpec is rendered for a redeploy too
         group = aws.call("codedeploy", "get_deployment_group", applicationName=target.application,
                          deploymentGroupName=target.deployment_group)["deploymentGroupInfo"]
         problem = self._check_group(group, target)
@@ -147,7 +148,7 @@ class BlueGreenDeploy(EcsDeployer):
 
     # -- recovery, rollback, status ---------------------------------------------------------
 
-    def recover(self, job: ModuleJob, deployment_id: str) -> tuple[str, str | None]:
+    def recover(self, job: ModuleJob, deployment_id: str) -> DeployOutcome:
         """Conclude a deployment a killed run left behind, without ever starting a second one.
 
         An active deployment is followed with deploy's own deadline and backoff (cancel or
@@ -163,7 +164,8 @@ class BlueGreenDeploy(EcsDeployer):
             info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
         except AwsError as exc:
             if exc.code == "DeploymentDoesNotExistException":
-                return "abandoned", f"deployment {deployment_id} no longer exists in CodeDeploy"
+                message = f"deployment {deployment_id} no longer exists in CodeDeploy"
+                return DeployOutcome(False, message, deployment_id, gone=True)
             raise
         details["task_definition"] = _appspec_task_definition(info)
         if info["status"] in TERMINAL:
@@ -175,7 +177,7 @@ class BlueGreenDeploy(EcsDeployer):
             seconds = self._deadline_seconds(target, group, config_name)
             job.log(f"deployment {deployment_id} is {info['status']}; waiting up to {minutes(seconds)}")
             result = self._track(job, aws, target, deployment_id, config_name, seconds, details)
-        return outcome_of(result), result.error
+        return to_outcome(result)
 
     def locate(self, job: ModuleJob, run_id: str, task_definition: str | None) -> str | None:
         """The deployment run ``run_id`` created but was killed before recording (its description names the run).
@@ -457,13 +459,6 @@ class NlbDeploy(BlueGreenDeploy):
             return (f"deployment group {target.application}/{target.deployment_group} uses {configured}; behind a "
                     f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE}")
         return super()._check_group(group, target)
-
-
-def outcome_of(result: StageResult) -> str:
-    """The state store outcome of a deploy result: a rollback is its own outcome, and a failure."""
-    if result.ok or result.details.get("deployed"):
-        return "succeeded"
-    return "rolled_back" if result.details.get("rolled_back") else "failed"
 
 
 def _ambiguous(exc: AwsError) -> bool:

@@ -7,7 +7,7 @@ One build, in order:
 2. StartBuild on the module's project (option ``project``, default
    ``MODULE-build``) with ``sourceVersion`` = head commit, the buildspec text as
    ``buildspecOverride`` and the build contract of
-   :mod:`deployfw_local.buildenv` as PLAINTEXT environment overrides - started
+   :mod:`deployfw.builds.contract` as PLAINTEXT environment overrides - started
    once, see :mod:`deployfw_aws.codebuild_start`;
 3. poll BatchGetBuilds with a backing-off interval (reset when the phase
    changes), log each phase change, and stream the CloudWatch log lines
@@ -24,15 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.config import Config, Module
-from deployfw.errors import Problem
-from deployfw_aws.clients import Aws, AwsError, aws_for
-from deployfw_aws.codebuild_logs import LogTail
-from deployfw_aws.codebuild_start import start_once
-from deployfw_local.backend import account_from_uri
-from deployfw_local.buildenv import (
+from deployfw.builds.contract import (
     BuildInputs,
+    account_from_uri,
     build_option,
     buildspec_path,
     buildspec_problems,
@@ -41,6 +37,10 @@ from deployfw_local.buildenv import (
     timeout_seconds,
     with_endpoint,
 )
+from deployfw.config import Config, Module
+from deployfw.errors import Problem
+from deployfw_aws.codebuild_logs import LogTail
+from deployfw_aws.codebuild_start import start_once
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 # CodeBuild accepts build timeouts of 5..2160 minutes; our own deadline enforces shorter ones.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployfw import redact
-from deployfw_aws.clients import Aws, AwsError
+from deployfw.aws.clients import Aws, AwsError
 
 _MAX_PAGES_PER_READ = 50  # bounds one read; the rest comes on the next poll
 

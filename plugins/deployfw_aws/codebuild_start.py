@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deployfw_aws.clients import RETRYABLE_CODES, Aws, AwsError
+from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError
 
 START_ATTEMPTS = 4
 _RECENT_BUILDS = 20  # a run's own build is among the newest few of its project

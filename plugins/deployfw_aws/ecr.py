@@ -11,7 +11,7 @@ The runner drives it in this order for each module:
    by putting the *same manifest bytes* again (BatchGetImage + PutImage), so
    the digest deploys reference never changes.
 
-Every call goes through :class:`deployfw_aws.clients.Aws` (one retry policy).
+Every call goes through :class:`deployfw.aws.clients.Aws` (one retry policy).
 PutImage is safe to retry: a retry after a lost answer meets
 ``ImageAlreadyExistsException`` for the same digest, which is success.
 """
@@ -22,11 +22,11 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ImageRef, ModuleJob
+from deployfw.builds.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
-from deployfw_aws.clients import Aws, AwsError, aws_for
-from deployfw_local.content import commit_tag
 
 # Manifest types we can re-put unchanged; without this list ECR may convert the manifest (new digest).
 MANIFEST_MEDIA_TYPES = [

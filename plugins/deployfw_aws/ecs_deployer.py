@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from deployfw.backends import ModuleJob, RunContext, StageResult
+from deployfw.aws.clients import Aws, AwsError, aws_for
+from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
-from deployfw_aws.clients import Aws, AwsError, aws_for
 from deployfw_aws.deploy_common import (
     Backoff,
     Target,
@@ -29,6 +29,25 @@ from deployfw_aws.render import Rendered, preflight_problems, render_job, write_
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.state import DeployRecord
+
+
+def to_outcome(result: StageResult) -> DeployOutcome:
+    """The typed outcome of the stage result the ECS deployers build internally.
+
+    Inside this plugin a deploy accumulates its report fields in one dict as it goes; at the
+    contract's edge the fields the runner, the state store and the report act on become typed.
+    """
+    details = dict(result.details)
+    return DeployOutcome(
+        result.ok,
+        result.error,
+        deployment_id=details.pop("id", None),
+        task_definition=details.pop("task_definition", None),
+        rolled_back=bool(details.pop("rolled_back", False)),
+        live=bool(details.pop("deployed", False)),
+        details=details,
+    )
 
 
 class EcsDeployer:
@@ -74,44 +93,51 @@ class EcsDeployer:
     def _target_details(self, target: Target) -> dict[str, Any]:
         raise NotImplementedError
 
-    def deploy(self, job: ModuleJob) -> StageResult:
+    def deploy(self, job: ModuleJob) -> DeployOutcome:
         """Render ``job``'s image into the module's templates and put it into service."""
         target = target_of(job.ctx.config, job.module)
         details = self._details(target)
         if job.image_uri is None:
-            return StageResult(False, "no image digest to deploy", details)
+            return to_outcome(StageResult(False, "no image digest to deploy", details))
         aws = aws_for(job.ctx)
         try:
             rendered = render_job(job, aws.account_id)
-            return self._deploy(job, aws, target, rendered, details)
+            return to_outcome(self._deploy(job, aws, target, rendered, details))
         except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
+            return to_outcome(StageResult(False, str(exc), details))
 
-    def redeploy(self, job: ModuleJob, task_definition_arn: str) -> StageResult:
-        """Deploy an already registered task definition (``deployfw rollback``): no new image, no render of one.
+    def redeploy(self, job: ModuleJob, record: DeployRecord) -> DeployOutcome:
+        """Deploy the recorded, already registered task definition (``deployfw rollback``): no new image.
 
-        Refuses a task definition ECS no longer has or has deregistered; waiting,
-        stop-with-rollback and the details are deploy's.
+        Refuses a record without a task definition, and one ECS no longer has or has
+        deregistered; waiting, stop-with-rollback and the details are deploy's.
         """
         target = target_of(job.ctx.config, job.module)
         details = self._details(target)
+        task_definition_arn = record.task_definition
+        if not task_definition_arn:
+            return to_outcome(
+                StageResult(False, f"the deploy by run {record.run_id} recorded no task definition", details)
+            )
         details["task_definition"] = task_definition_arn
         aws = aws_for(job.ctx)
         try:
             image, status = task_definition_image(aws, task_definition_arn, target.container)
             if image is None:
-                return StageResult(False, f"task definition {task_definition_arn} does not exist", details)
+                return to_outcome(StageResult(False, f"task definition {task_definition_arn} does not exist", details))
             if status == "INACTIVE":
-                return StageResult(
-                    False,
-                    f"task definition {short_arn(task_definition_arn)} was deregistered (INACTIVE); "
-                    "ECS cannot deploy it again",
-                    details,
+                return to_outcome(
+                    StageResult(
+                        False,
+                        f"task definition {short_arn(task_definition_arn)} was deregistered (INACTIVE); "
+                        "ECS cannot deploy it again",
+                        details,
+                    )
                 )
             job.log(f"redeploying task definition {short_arn(task_definition_arn)} ({image})")
-            return self._redeploy(job, aws, target, task_definition_arn, image, details)
+            return to_outcome(self._redeploy(job, aws, target, task_definition_arn, image, details))
         except (InputError, AwsError) as exc:
-            return StageResult(False, str(exc), details)
+            return to_outcome(StageResult(False, str(exc), details))
 
     def _redeploy(
         self, job: ModuleJob, aws: Aws, target: Target, arn: str, image: str, details: dict[str, Any]

@@ -6,12 +6,10 @@ so listing plugins or validating a config stays fast.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
+from deployfw.builds.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
-from deployfw_local.plugin import BUILDSPEC, ENVIRONMENT, TIMEOUT
 
 ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
 ECS_DEPLOYMENT_CONFIGS = [
@@ -26,9 +24,9 @@ CODEBUILD_SCHEMA = {
     "type": "object",
     "properties": {
         "project": {"type": "string", "minLength": 1, "description": "CodeBuild project name (default MODULE-build)."},
-        "buildspec": BUILDSPEC,
-        "environment": ENVIRONMENT,
-        "timeout_minutes": TIMEOUT,
+        "buildspec": BUILDSPEC_OPTION,
+        "environment": ENVIRONMENT_OPTION,
+        "timeout_minutes": TIMEOUT_OPTION,
     },
 }
 ECR_SCHEMA = {
@@ -48,7 +46,7 @@ _ECS_COMMON: dict[str, Any] = {
     "taskdef": {"type": "string", "description": "Task definition template, from the repository root."},
     "container": {"type": "string", "description": "Container that receives the image (default: the first)."},
     "family": {"type": "string", "minLength": 1, "description": "Value of ${FAMILY} in templates (default: service)."},
-    "timeout_minutes": TIMEOUT,
+    "timeout_minutes": TIMEOUT_OPTION,
 }
 _CODEDEPLOY: dict[str, Any] = {
     "appspec": {"type": "string", "description": "AppSpec template, from the repository root."},
@@ -89,46 +87,51 @@ ROLLING_SCHEMA = {
 }
 
 
-def _lazy(path: str) -> Callable[[Any], Any]:
-    """A factory that imports ``module:Class`` on first use."""
-    module_name, _, attr = path.partition(":")
+@hookimpl
+def deployfw_sandbox_seed(config: Any, module: Any) -> list[Any]:
+    from deployfw_aws.seed import seeds
 
-    def factory(ctx: Any) -> Any:
-        return getattr(importlib.import_module(module_name), attr)(ctx)
+    return seeds(config, module)
 
-    factory.__qualname__ = f"lazy({path})"
-    return factory
+
+@hookimpl
+def deployfw_register_commands(commands: Any) -> None:
+    commands.add(
+        "render",
+        "deployfw_aws.commands:render",
+        help="Render a module's taskdef.json, appspec.yaml and CodePipeline files.",
+    )
 
 
 @hookimpl
 def deployfw_register_backends(registry: Any) -> None:
     registry.add_build(
         "codebuild",
-        _lazy("deployfw_aws.codebuild:CodeBuildBuild"),
+        "deployfw_aws.codebuild:CodeBuildBuild",
         schema=CODEBUILD_SCHEMA,
         description="Start the module's CodeBuild project with its buildspec and stream the log",
     )
     registry.add_registry(
         "ecr",
-        _lazy("deployfw_aws.ecr:EcrRegistry"),
+        "deployfw_aws.ecr:EcrRegistry",
         schema=ECR_SCHEMA,
         description="ECR repository, commit and content tags, build reuse by content tag",
     )
     registry.add_deploy(
         "ecs-bluegreen",
-        _lazy("deployfw_aws.bluegreen:BlueGreenDeploy"),
+        "deployfw_aws.bluegreen:BlueGreenDeploy",
         schema=BLUEGREEN_SCHEMA,
         description="CodeDeploy ECS blue/green with canary, linear or all-at-once traffic and auto-rollback",
     )
     registry.add_deploy(
         "ecs-nlb",
-        _lazy("deployfw_aws.bluegreen:NlbDeploy"),
+        "deployfw_aws.bluegreen:NlbDeploy",
         schema=NLB_SCHEMA,
         description="CodeDeploy ECS deployment behind a Network Load Balancer (all-at-once only)",
     )
     registry.add_deploy(
         "ecs-rolling",
-        _lazy("deployfw_aws.rolling:RollingDeploy"),
+        "deployfw_aws.rolling:RollingDeploy",
         schema=ROLLING_SCHEMA,
         description="ECS rolling update with the deployment circuit breaker and rollback",
     )

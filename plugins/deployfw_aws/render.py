@@ -137,7 +137,9 @@ def render_module(
         raise InputError(problems)
     chosen = taskdefs.find_container(params, target.container)
     container_name, container_port = target.container or module.name, target.container_port
-    ports: dict[str, list[int]] = {c.get("name"): taskdefs.container_ports(c) for c in taskdefs.containers(params)}
+    ports: dict[str, list[int]] = {
+        str(c.get("name")): taskdefs.container_ports(c) for c in taskdefs.containers(params)
+    }
     if chosen is None:
         have = ", ".join(repr(n) for n in taskdefs.names(params)) or "none"
         where = problem(doc, ("containerDefinitions",), "")

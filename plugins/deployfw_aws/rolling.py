@@ -23,8 +23,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from deployfw.backends import ModuleJob, StageResult
-from deployfw_aws.clients import Aws, AwsError, aws_for
+from deployfw.aws.clients import Aws, AwsError, aws_for
+from deployfw.backends import DeployOutcome, ModuleJob, StageResult
 from deployfw_aws.deploy_common import (
     Target,
     Wait,
@@ -34,7 +34,7 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.ecs_deployer import EcsDeployer
+from deployfw_aws.ecs_deployer import EcsDeployer, to_outcome
 from deployfw_aws.render import Rendered
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class RollingDeploy(EcsDeployer):
 
     # -- recovery, rollback, status ---------------------------------------------------------
 
-    def recover(self, job: ModuleJob, deployment_id: str) -> tuple[str, str | None]:
+    def recover(self, job: ModuleJob, deployment_id: str) -> DeployOutcome:
         """Conclude a rolling deployment a killed run left behind, without updating the service again.
 
         Still listed: followed like deploy follows it (cancel or timeout roll back to the
@@ -164,7 +164,7 @@ class RollingDeploy(EcsDeployer):
         aws = aws_for(job.ctx)
         service = describe_service(aws, target)
         if service is None:
-            return "failed", f"service {target.cluster}/{target.service} does not exist"
+            return DeployOutcome(False, f"service {target.cluster}/{target.service} does not exist", deployment_id)
         deployments = service.get("deployments") or []
         ours = next((d for d in deployments if d.get("id") == deployment_id), None)
         if ours is None:
@@ -176,10 +176,7 @@ class RollingDeploy(EcsDeployer):
         seconds = float(target.timeout_minutes or DEFAULT_TIMEOUT_MINUTES) * 60
         job.log(f"deployment {deployment_id} is {_rollout_state(ours, deployments)}; waiting up to {minutes(seconds)}")
         seen = {e.get("id") for e in service.get("events") or []}
-        result = self._track(job, aws, target, deployment_id, arn, previous, seen, seconds, details)
-        if result.ok:
-            return "succeeded", None
-        return ("rolled_back" if details.get("rolled_back") else "failed"), result.error
+        return to_outcome(self._track(job, aws, target, deployment_id, arn, previous, seen, seconds, details))
 
     def locate(self, job: ModuleJob, run_id: str, task_definition: str | None) -> str | None:
         """The deployment run ``run_id`` started but was killed before recording: the one of its task definition.
@@ -282,7 +279,7 @@ class RollingDeploy(EcsDeployer):
     def _replaced(
         self, job: ModuleJob, deployments: list[dict[str, Any]], previous: str | None, details: dict[str, Any]
     ) -> StageResult:
-        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         running = primary.get("taskDefinition")
         if previous and running == previous:
             details.update(rolled_back=True, status="FAILED", rollback_deployment_id=primary.get("id"))
@@ -305,7 +302,8 @@ class RollingDeploy(EcsDeployer):
                                taskDefinition=previous)["service"]
         except AwsError as exc:
             return StageResult(False, f"{reason}; rolling back failed: {exc}", details)
-        primary = next((d for d in updated.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+        deployments = updated.get("deployments") or []
+        primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         details.update(rolled_back=True, rollback_deployment_id=primary.get("id"))
         outcome = self._await_rollback(job, aws, target, primary.get("id"))
         details["rollback_state"] = outcome
@@ -348,18 +346,19 @@ def _rollout_state(ours: dict[str, Any], deployments: list[dict[str, Any]]) -> s
     return "IN_PROGRESS"
 
 
-def _concluded_from_events(service: dict[str, Any], deployment_id: str) -> tuple[str, str | None]:
+def _concluded_from_events(service: dict[str, Any], deployment_id: str) -> DeployOutcome:
     """A deployment no longer listed: ECS's events name it when it completed or failed."""
     for event in service.get("events") or []:  # newest first
         message = str(event.get("message") or "")
         if deployment_id not in message:
             continue
         if "failed" in message:
-            return "rolled_back", f"deployment {deployment_id}: {message}"
+            return DeployOutcome(False, f"deployment {deployment_id}: {message}", deployment_id, rolled_back=True)
         if "completed" in message:
-            return "succeeded", None
-    primary = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
-    return "failed", (
+            return DeployOutcome(True, None, deployment_id)
+    primary: dict[str, Any] = next((d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+    message = (
         f"deployment {deployment_id} was replaced by {primary.get('id') or 'another deployment'} "
         f"({short_arn(primary.get('taskDefinition'))}) before its outcome was seen; not counted as deployed"
     )
+    return DeployOutcome(False, message, deployment_id)

@@ -8,9 +8,15 @@ names a seeded job must define are exactly what the backend will send.
 from __future__ import annotations
 
 from deployfw.backends import ModuleJob
+from deployfw.builds.contract import (
+    CONTRACT_VARIABLES,
+    BuildInputs,
+    account_from_uri,
+    build_option,
+    contract_env,
+    with_endpoint,
+)
 from deployfw.config import Module
-from deployfw_local.backend import account_from_uri
-from deployfw_local.buildenv import CONTRACT_VARIABLES, BuildInputs, build_option, contract_env, with_endpoint
 
 DEFAULT_QUEUE_TIMEOUT_MINUTES = 30.0
 COMMIT_PARAMETER = "GIT_COMMIT"

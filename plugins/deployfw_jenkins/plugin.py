@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deployfw.builds.options import TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
-from deployfw_local.plugin import TIMEOUT
 
 _NAME = r"^[^/\s]+(?:/[^/\s]+)*$"  # Jenkins item names: no empty path component, no whitespace
 
@@ -43,22 +43,23 @@ JENKINS_SCHEMA: dict[str, Any] = {
             "minimum": 0.1,
             "description": "How long the build may wait in Jenkins's queue before it is cancelled (default 30).",
         },
-        "timeout_minutes": TIMEOUT,
+        "timeout_minutes": TIMEOUT_OPTION,
     },
 }
-
-
-def _jenkins(ctx: Any) -> Any:
-    from deployfw_jenkins.backend import JenkinsBuild
-
-    return JenkinsBuild(ctx)
 
 
 @hookimpl
 def deployfw_register_backends(registry: Any) -> None:
     registry.add_build(
         "jenkins",
-        _jenkins,
+        "deployfw_jenkins.backend:JenkinsBuild",
         schema=JENKINS_SCHEMA,
         description="Trigger the module's parameterised Jenkins job, follow queue -> build -> console",
     )
+
+
+@hookimpl
+def deployfw_sandbox_seed(config: Any, module: Any) -> list[Any]:
+    from deployfw_jenkins.seed import seeds
+
+    return seeds(config, module)

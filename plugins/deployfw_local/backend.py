@@ -3,7 +3,7 @@
 The same buildspec runner serves CodeBuild's stand-in in the sandbox and
 ``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
 works there. The build runs in the repository root with the contract
-environment of :mod:`deployfw_local.buildenv`; it is expected to push
+environment of :mod:`deployfw.builds.contract`; it is expected to push
 ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
 with ``deployfw image build``), after which the runner asks the registry for
 the content tag's digest.
@@ -12,16 +12,14 @@ the content tag's digest.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.config import Config, Module
-from deployfw.errors import Problem
-from deployfw_local.buildenv import (
+from deployfw.builds.contract import (
     BuildInputs,
+    account_from_uri,
     buildspec_path,
     buildspec_problems,
     contract_env,
@@ -30,15 +28,9 @@ from deployfw_local.buildenv import (
     timeout_seconds,
     with_endpoint,
 )
-from deployfw_local.execute import aws_resolver, needs_secrets, run_with_deadline
-
-_ECR_ACCOUNT = re.compile(r"^(\d{12})\.dkr\.ecr")
-
-
-def account_from_uri(repository_uri: str) -> str:
-    """The AWS account of an ECR repository URI ('' for another registry)."""
-    match = _ECR_ACCOUNT.match(repository_uri)
-    return match.group(1) if match else ""
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.config import Config, Module
+from deployfw.errors import Problem
 
 
 class LocalBuild:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aws_helpers import CANARY, load, make_job, module_files
 
+from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, StageResult
 from deployfw_aws.bluegreen import BlueGreenDeploy, NlbDeploy
-from deployfw_aws.clients import Aws, AwsError
 from deployfw_aws.deploy_common import Backoff
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
@@ -65,14 +65,14 @@ def test_canary_deploy_succeeds_and_production_serves_the_new_task_set(
     assert result.ok, result.error
     details = result.details
     assert details["backend"] == "ecs-bluegreen" and details["status"] == "Succeeded"
-    assert details["rolled_back"] is False and details["id"].startswith("d-")
+    assert result.rolled_back is False and result.deployment_id.startswith("d-")
     assert details["deployment_config"] == CANARY
     primary = primary_task_set(aws, "bg-api")
-    assert primary["taskDefinition"] == details["task_definition"]
+    assert primary["taskDefinition"] == result.task_definition
     taskdef = aws("ecs").describe_task_definition(taskDefinition=primary["taskDefinition"])["taskDefinition"]
     assert taskdef["containerDefinitions"][0]["image"] == job.image_uri  # repo@sha256:...
     assert forwards_to(aws, service.listener_arns[0]) == [primary["loadBalancers"][0]["targetGroupArn"]]
-    info = aws("codedeploy").get_deployment(deploymentId=details["id"])["deploymentInfo"]
+    info = aws("codedeploy").get_deployment(deploymentId=result.deployment_id)["deploymentInfo"]
     assert info["deploymentConfigName"] == CANARY
     assert job.ctx.run_id in info["description"]
     assert info["revision"]["revisionType"] == "AppSpecContent"
@@ -92,7 +92,7 @@ def test_failed_deployment_is_rolled_back_and_reported_failed(
     result = BlueGreenDeploy(job.ctx, backoff=FAST).deploy(job)
 
     assert not result.ok
-    assert result.details["rolled_back"] is True and result.details["status"] == "Failed"
+    assert result.rolled_back is True and result.details["status"] == "Failed"
     assert result.details["error_information"]["code"] == "HEALTH_CONSTRAINTS"
     assert result.error and result.error.startswith("HEALTH_CONSTRAINTS") and "rolled back" in result.error
     assert primary_task_set(aws, "bg-api")["taskDefinition"] == before["taskDefinition"]
@@ -110,7 +110,7 @@ def test_cancel_stops_the_deployment_with_rollback(job_for: Any, sandbox: Any, a
     result = BlueGreenDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
 
     assert not result.ok and result.error and result.error.startswith("cancelled")
-    assert result.details["rolled_back"] is True and result.details["status"] == "Stopped"
+    assert result.rolled_back is True and result.details["status"] == "Stopped"
     assert "StopDeployment" in operations(sandbox)
     assert primary_task_set(aws, "bg-api")["taskDefinition"] == before["taskDefinition"]
 
@@ -122,7 +122,7 @@ def test_timeout_stops_the_deployment_with_rollback(job_for: Any, sandbox: Any) 
     result = BlueGreenDeploy(job.ctx, clock=lambda: next(ticks), sleep=lambda s: None, backoff=FAST).deploy(job)
 
     assert not result.ok and result.error and result.error.startswith("timed out after 1 min")
-    assert result.details["rolled_back"] is True
+    assert result.rolled_back is True
 
 
 class LostAnswer(Aws):

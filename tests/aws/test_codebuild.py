@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, RunContext
+from deployfw.builds.content import content_tag
 from deployfw.config import Config, load_config
 from deployfw.plugins import PluginManager
 from deployfw.testing import GitRepoBuilder
-from deployfw_aws.clients import Aws, AwsError
 from deployfw_aws.codebuild import CodeBuildBuild
 from deployfw_aws.ecr import EcrRegistry
-from deployfw_local.content import content_tag
 
 PUSH = """\
 version: 0.2

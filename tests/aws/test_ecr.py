@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from deployfw.aws.clients import Aws
 from deployfw.backends import ModuleJob, RunContext
 from deployfw.config import Module, Section
 from deployfw.errors import ExternalError
@@ -52,7 +53,7 @@ def push(sandbox: Any, tmp_path: Path, repository: str, tags: list[str], text: s
     (tmp_path / "ctx").mkdir(exist_ok=True)
     (tmp_path / "ctx" / "app.txt").write_text(text)
     image = build_image(tmp_path / "ctx", ImageSpec(cmd=("cat", "/app.txt")))
-    return push_image(image, sandbox.client("ecr"), repository, tags).digest
+    return push_image(image, Aws("us-east-1", clients={"ecr": sandbox.client("ecr")}), repository, tags).digest
 
 
 def test_prepare_creates_the_repository_once(ecr_sandbox: Any) -> None:

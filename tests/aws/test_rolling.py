@@ -51,13 +51,13 @@ def test_rolling_deploy_completes_its_own_deployment(job_for: Any, sandbox: Any,
 
     assert result.ok, result.error
     details = result.details
-    assert details["status"] == "COMPLETED" and details["rolled_back"] is False
-    assert details["id"].startswith("ecs-svc/") and details["previous_task_definition"] == before
+    assert details["status"] == "COMPLETED" and result.rolled_back is False
+    assert result.deployment_id.startswith("ecs-svc/") and details["previous_task_definition"] == before
     service = service_of(aws)
-    assert service["taskDefinition"] == details["task_definition"] != before
-    assert [d["id"] for d in service["deployments"]] == [details["id"]]
+    assert service["taskDefinition"] == result.task_definition != before
+    assert [d["id"] for d in service["deployments"]] == [result.deployment_id]
     assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    taskdef = aws("ecs").describe_task_definition(taskDefinition=details["task_definition"])["taskDefinition"]
+    taskdef = aws("ecs").describe_task_definition(taskDefinition=result.task_definition)["taskDefinition"]
     assert taskdef["containerDefinitions"][0]["image"] == job.image_uri
     ops = operations(sandbox)
     assert ops.count("UpdateService") == 1 and ops.count("RegisterTaskDefinition") == 1
@@ -72,7 +72,7 @@ def test_circuit_breaker_rollback_is_a_failure(job_for: Any, sandbox: Any, aws: 
     result = RollingDeploy(job.ctx, backoff=FAST).deploy(job)
 
     assert not result.ok
-    assert result.details["rolled_back"] is True and result.details["status"] == "FAILED"
+    assert result.rolled_back is True and result.details["status"] == "FAILED"
     assert result.error and "circuit breaker" in result.error
     primary = next(d for d in service_of(aws)["deployments"] if d["status"] == "PRIMARY")
     assert primary["taskDefinition"] == before and primary["id"] == result.details["rollback_deployment_id"]
@@ -93,7 +93,7 @@ def test_cancel_rolls_back_to_the_previous_task_definition(
     result = RollingDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
 
     assert not result.ok and result.error and result.error.startswith("cancelled; rolled back to")
-    assert result.details["rolled_back"] is True
+    assert result.rolled_back is True
     assert operations(sandbox).count("UpdateService") == 2
     assert service_of(aws)["taskDefinition"] == before
     # The rollback itself was followed to its end, not just requested.
@@ -144,7 +144,7 @@ def test_superseded_deployment_is_a_failure(repo: Any) -> None:
 
     result = RollingDeploy(job.ctx, sleep=lambda s: None).deploy(job)
 
-    assert not result.ok and result.details["status"] == "SUPERSEDED" and result.details["rolled_back"] is False
+    assert not result.ok and result.details["status"] == "SUPERSEDED" and result.rolled_back is False
     assert result.error and "roll-api:9" in result.error
 
 

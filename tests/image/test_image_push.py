@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from deployfw.aws.clients import Aws
 from deployfw.errors import ExternalError
 from deployfw.image import ImageSpec, PushResult, build_image, push_image, write_oci_layout
+
+
+def aws_with(client: Any, sleep: Any = None) -> Aws:
+    """deployfw's AWS boundary (its one retry policy) around ``client``."""
+    return Aws("us-east-1", clients={"ecr": client}, **({"sleep": sleep} if sleep else {}))
 
 
 class Recording:
@@ -43,7 +49,7 @@ def test_push_uploads_layers_and_tags(app_dir: Path, ecr: Any) -> None:
     image = build_image(app_dir, ImageSpec(cmd=("python", "main.py")))
     client = Recording(ecr)
 
-    result = push_image(image, client, "user-api", ["abc123", "content-1", "abc123"])
+    result = push_image(image, aws_with(client), "user-api", ["abc123", "content-1", "abc123"])
 
     assert isinstance(result, PushResult)
     assert result.digest == "sha256:" + hashlib.sha256(image.manifest).hexdigest()
@@ -71,9 +77,9 @@ def test_push_uploads_layers_and_tags(app_dir: Path, ecr: Any) -> None:
 def test_second_push_skips_existing_layers(app_dir: Path, ecr: Any, tmp_path: Path) -> None:
     ecr.create_repository(repositoryName="svc")
     image = build_image(app_dir, ImageSpec())
-    push_image(image, ecr, "svc", ["one"])
+    push_image(image, aws_with(ecr), "svc", ["one"])
     client = Recording(ecr)
-    again = push_image(image, client, "svc", ["one", "two"])
+    again = push_image(image, aws_with(client), "svc", ["one", "two"])
     assert (again.layers_uploaded, again.layers_skipped) == (0, 1)
     assert "initiate_layer_upload" not in client.names()
 
@@ -83,7 +89,7 @@ def test_second_push_skips_existing_layers(app_dir: Path, ecr: Any, tmp_path: Pa
     base = write_oci_layout(image, tmp_path / "base")
     child = build_image(tmp_path / "ctx2", ImageSpec(base=base))
     client = Recording(ecr)
-    result = push_image(child, client, "svc", ["child"])
+    result = push_image(child, aws_with(client), "svc", ["child"])
     assert (result.layers_uploaded, result.layers_skipped) == (1, 1)
     assert client.names().count("complete_layer_upload") == 2  # own layer + config
 
@@ -97,7 +103,7 @@ def test_parts_follow_part_size_with_inclusive_ranges(tmp_path: Path, ecr: Any) 
     image = build_image(ctx, ImageSpec())
     layer = image.layers[0]
     client = Recording(ecr, part_size=50_000)
-    push_image(image, client, "big", ["t"])
+    push_image(image, aws_with(client), "big", ["t"])
     parts = [kw for name, kw in client.calls if name == "upload_layer_part"]
     layer_parts = [p for p in parts if p["uploadId"] == parts[0]["uploadId"]]
     assert len(layer_parts) == -(-layer.size // 50_000) > 1
@@ -117,13 +123,13 @@ def test_parts_follow_part_size_with_inclusive_ranges(tmp_path: Path, ecr: Any) 
 def test_immutable_repository(app_dir: Path, ecr: Any) -> None:
     ecr.create_repository(repositoryName="locked", imageTagMutability="IMMUTABLE")
     first = build_image(app_dir, ImageSpec())
-    push_image(first, ecr, "locked", ["v1"])
+    push_image(first, aws_with(ecr), "locked", ["v1"])
     # the same image and tag again is fine (a retried CI job)
-    assert push_image(first, ecr, "locked", ["v1"]).digest == first.digest
+    assert push_image(first, aws_with(ecr), "locked", ["v1"]).digest == first.digest
 
     other = build_image(app_dir, ImageSpec(env={"CHANGED": "1"}))
     with pytest.raises(ExternalError) as caught:
-        push_image(other, ecr, "locked", ["v1"])
+        push_image(other, aws_with(ecr), "locked", ["v1"])
     message = str(caught.value)
     assert "IMMUTABLE" in message and first.digest in message and other.digest in message
     got = ecr.batch_get_image(repositoryName="locked", imageIds=[{"imageTag": "v1"}])
@@ -133,12 +139,12 @@ def test_immutable_repository(app_dir: Path, ecr: Any) -> None:
 def test_untagged_push_and_missing_repository(app_dir: Path, ecr: Any) -> None:
     ecr.create_repository(repositoryName="plain")
     image = build_image(app_dir, ImageSpec())
-    result = push_image(image, ecr, "plain", [])
+    result = push_image(image, aws_with(ecr), "plain", [])
     assert result.tags == ()
     got = ecr.batch_get_image(repositoryName="plain", imageIds=[{"imageDigest": result.digest}])
     assert json.loads(got["images"][0]["imageManifest"])["config"]["digest"] == image.config.digest
     with pytest.raises(ExternalError, match="RepositoryNotFoundException"):
-        push_image(image, ecr, "nope", ["x"])
+        push_image(image, aws_with(ecr), "nope", ["x"])
 
 
 class Flaky(Recording):
@@ -170,7 +176,7 @@ def test_transient_faults_are_retried(app_dir: Path, ecr: Any) -> None:
     image = build_image(app_dir, ImageSpec())
     client = Flaky(ecr, {"upload_layer_part": "ThrottlingException", "put_image": "InternalFailure"})
     slept: list[float] = []
-    result = push_image(image, client, "flaky", ["v1"], sleep=slept.append)
+    result = push_image(image, aws_with(client, slept.append), "flaky", ["v1"])
     assert len(slept) == 2
     # the failed blob was uploaded again from a fresh session
     assert client.names().count("initiate_layer_upload") == 3  # layer twice, config once
@@ -184,5 +190,5 @@ def test_permanent_errors_fail_at_once(app_dir: Path, ecr: Any) -> None:
     image = build_image(app_dir, ImageSpec())
     client = Flaky(ecr, {"initiate_layer_upload": "AccessDeniedException"})
     with pytest.raises(ExternalError, match="AccessDeniedException"):
-        push_image(image, client, "denied", ["v1"], sleep=lambda _: None)
+        push_image(image, aws_with(client, lambda _: None), "denied", ["v1"])
     assert client.names().count("initiate_layer_upload") == 1

@@ -28,12 +28,21 @@ from deployfw.events import EventLog
 from deployfw.plugins import PluginManager
 from deployfw.sandbox.jenkins import Fault, JenkinsDouble
 from deployfw.sandbox.session import add_jenkins_job
+from deployfw.seeding import JenkinsJob
 from deployfw.testing import GitRepoBuilder
 from deployfw_jenkins.backend import JenkinsBuild
 from deployfw_jenkins.client import RUN_ID_PARAMETER, JenkinsClient
 from deployfw_jenkins.jobspec import job_name, parameter_names
+from deployfw_jenkins.seed import seeds
 
 MakeClient = Callable[..., JenkinsClient]
+
+
+def seed_job(double: JenkinsDouble, config: Config, module: str, endpoint_url: str) -> None:
+    """What the sandbox creates for ``module``: the Jenkins plugin's own answer to the seed hook."""
+    for job in seeds(config, config.modules[module]):
+        assert isinstance(job, JenkinsJob)
+        add_jenkins_job(double, config, job, endpoint_url)
 REPO_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/jenkins-api"
 
 MODULES_YAML = """\
@@ -171,12 +180,12 @@ def test_success_builds_with_deployfw_build_streams_prefixed_console_and_image_i
     aws_sandbox: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from deployfw.builds.content import content_tag
     from deployfw_aws.ecr import EcrRegistry
-    from deployfw_local.content import content_tag
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
-    add_jenkins_job(double, config, config.modules["api"], aws_sandbox.endpoint_url)
+    seed_job(double, config, "api", aws_sandbox.endpoint_url)
     h = harness(double)
     h.ctx.endpoint_url = aws_sandbox.endpoint_url
     job = h.job("api")
@@ -364,7 +373,7 @@ def test_rejected_token_fails_the_run_with_exit_1_and_no_deploy_call(
     double: JenkinsDouble, config: Config, shop: GitRepoBuilder, aws_sandbox: Any
 ) -> None:
     # flaky: no test pushes its image, so the run cannot reuse one and must build
-    add_jenkins_job(double, config, config.modules["flaky"], aws_sandbox.endpoint_url)
+    seed_job(double, config, "flaky", aws_sandbox.endpoint_url)
     bad = "e" * 34
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JENKINS_", "AWS_", "GIT_", "CODEBUILD_"))}
     env.update(

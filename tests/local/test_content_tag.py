@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from deployfw.builds.content import ContentTagger, commit_tag, content_tag
 from deployfw.config import Config
 from deployfw.testing import GitRepoBuilder
-from deployfw_local.content import ContentTagger, commit_tag, content_tag
 
 Tags = Callable[..., dict[str, str]]
 

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 
 from deployfw.backends import ModuleJob
+from deployfw.builds.content import content_tag
+from deployfw.builds.execute import run_with_deadline
+from deployfw.builds.single import build_module
 from deployfw.buildspec import load_buildspec
 from deployfw.config import Config
 from deployfw.errors import InputError
 from deployfw.testing import GitRepoBuilder
 from deployfw_aws.ecr import EcrRegistry
 from deployfw_local.backend import LocalBuild
-from deployfw_local.content import content_tag
-from deployfw_local.execute import run_with_deadline
-from deployfw_local.single import build_module
 
 MakeJob = Callable[..., tuple[ModuleJob, list[str]]]
 ENV_DUMP = """\

@@ -42,8 +42,8 @@ def open_spec(spec: dict[str, Any], *, clock: Callable[[], float] = time.time, s
         from deployfw.state.sqlite import SqliteStore
 
         return SqliteStore(spec["path"], clock=clock, sleep=sleep)
+    from deployfw.aws.clients import Aws
     from deployfw.state.dynamodb import DynamoStore
-    from deployfw_aws.clients import Aws
 
     key = (spec["region"], spec["endpoint"])
     if key not in _AWS:  # a boto3 client costs ~0.3 s to create; one per endpoint is shared by threads

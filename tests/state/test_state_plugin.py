@@ -36,6 +36,8 @@ def test_sqlite_is_the_default_under_the_repository_root(tmp_path: Path) -> None
     ctx = make_ctx(tmp_path)
     store = open_store(registry, ctx)
     assert isinstance(store, SqliteStore) and store.path == tmp_path / ".deployfw" / "state.db"
+    assert not (tmp_path / ".deployfw").exists()  # opened to read (plan): nothing is created
+    store.create()
     assert (tmp_path / ".deployfw" / ".gitignore").read_text().strip().endswith("*")
     assert open_store(registry, ctx) is store  # one store per run
     other = open_store(registry, make_ctx(tmp_path), {"backend": "sqlite", "path": "var/deploys.db"})

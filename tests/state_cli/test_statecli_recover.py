@@ -131,7 +131,8 @@ def test_a_rolling_deployment_gone_from_the_service_is_concluded_from_its_events
 
     completed = service("(service s) (deployment ecs-svc/1) deployment completed.")
     failed = service("(service s) (deployment ecs-svc/1) deployment failed: tasks failed to start.")
-    assert _concluded_from_events(completed, "ecs-svc/1") == ("succeeded", None)
-    assert _concluded_from_events(failed, "ecs-svc/1")[0] == "rolled_back"
-    outcome, error = _concluded_from_events(service("(service s) has reached a steady state."), "ecs-svc/1")
-    assert outcome == "failed" and "replaced by ecs-svc/2 (b:3)" in (error or "")
+    done = _concluded_from_events(completed, "ecs-svc/1")
+    assert (done.recorded, done.error) == ("succeeded", None)
+    assert _concluded_from_events(failed, "ecs-svc/1").recorded == "rolled_back"
+    gone = _concluded_from_events(service("(service s) has reached a steady state."), "ecs-svc/1")
+    assert gone.recorded == "failed" and "replaced by ecs-svc/2 (b:3)" in (gone.error or "")

@@ -31,7 +31,7 @@ class SandboxCodeBuildBackend(CodeBuildBackend):
 
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.install import url_module
+        from deployfw.sandbox.aws.urls import url_module
 
         return url_module(moto_urls, SandboxCodeBuildResponse)
 

@@ -76,7 +76,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
         from deployfw.sandbox.aws.codedeploy_responses import SandboxCodeDeployResponse
-        from deployfw.sandbox.aws.install import url_module
+        from deployfw.sandbox.aws.urls import url_module
 
         return url_module(moto_urls, SandboxCodeDeployResponse)
 

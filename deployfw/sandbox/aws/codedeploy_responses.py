@@ -8,14 +8,16 @@ read (errorInformation, rollbackInfo, previousRevision, lastSuccessfulDeployment
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.codedeploy import responses as moto_responses
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.responses import ActionResult, EmptyResult
 
 from deployfw.sandbox.aws import codedeploy_errors as errors
-from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
+
+if TYPE_CHECKING:
+    from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
 
 
 def _deployment_info(deployment: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def manifest_digest(manifest: str) -> str:
 class SandboxEcrBackend(ECRBackend):
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.install import url_module
+        from deployfw.sandbox.aws.urls import url_module
 
         return url_module(moto_urls)
 

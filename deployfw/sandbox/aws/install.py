@@ -8,25 +8,9 @@ all it takes; moto itself is not modified.
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 from moto.core.base_backend import BackendDict
-
-
-def url_module(moto_urls: types.ModuleType, response_cls: type | None = None) -> Any:
-    """A urls "module" for a subclassed backend living outside moto.
-
-    moto derives the urls module from the backend class's module name, which is wrong
-    for a class defined here (every call would 500). With ``response_cls`` the
-    ``dispatch`` handlers are pointed at our response subclass.
-    """
-    paths = dict(moto_urls.url_paths)
-    if response_cls is not None:
-        for pattern, handler in list(paths.items()):
-            if getattr(handler, "__name__", "") == "dispatch":
-                paths[pattern] = response_cls.dispatch
-    return types.SimpleNamespace(url_bases=moto_urls.url_bases, url_paths=paths)
 
 
 def _swaps() -> list[tuple[BackendDict[Any], type]]:

@@ -1,65 +1,27 @@
 """Create, idempotently, the AWS infrastructure deployfw's service modules deploy to.
 
-The lead maps ``modules.yaml`` onto :class:`ServiceInfra`; this module only turns that
-list into resources. It calls the sandbox's moto backends in-process, with the arguments
-moto's own request handlers would pass them for the equivalent boto3 calls (plus the
-handlers' own validation where they add any), and under the sandbox lock like any request.
-Going through boto3 and HTTP instead cost ~100 round trips and a botocore client per
-service (each parsing its service model) - most of ``deployfw sandbox``'s start-up - for
-the same resources. Re-running with the same list creates nothing new; it also registers
-which module owns which service, deployment group and CodeBuild project, so
-``deploy:<module>``/``build:<module>`` faults find their target.
+Each backend plugin describes what its modules need as :class:`deployfw.seeding.ServiceInfra`
+(the ``deployfw_sandbox_seed`` hook); this module only turns that list into resources. It
+calls the sandbox's moto backends in-process, with the arguments moto's own request handlers
+would pass them for the equivalent boto3 calls (plus the handlers' own validation where they
+add any), and under the sandbox lock like any request. Going through boto3 and HTTP instead
+cost ~100 round trips and a botocore client per service (each parsing its service model) -
+most of ``deployfw sandbox``'s start-up - for the same resources. Re-running with the same
+list creates nothing new; it also registers which module owns which service, deployment
+group and CodeBuild project, so ``deploy:<module>``/``build:<module>`` faults find their target.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from deployfw.sandbox.aws.server import ACCOUNT_ID, AwsSandbox
+from deployfw.seeding import ServiceInfra
 
-DeployKind = Literal["bluegreen", "rolling", "nlb"]
 _TAG = "deployfw-sandbox"
-
-
-@dataclass(frozen=True)
-class ServiceInfra:
-    """What one deployable module needs to exist in AWS."""
-
-    module: str
-    cluster: str
-    service: str
-    deploy_kind: DeployKind = "bluegreen"
-    container_name: str = "app"
-    container_port: int = 8080
-    health_check_path: str = "/health"
-    ecr_repository: str | None = None
-    codebuild_project: str | None = None
-    codedeploy_application: str | None = None
-    deployment_group: str | None = None
-    deployment_config: str = "CodeDeployDefault.ECSAllAtOnce"
-    listener_ports: tuple[int, int] = (80, 8080)
-    desired_count: int = 1
-    buildspec: str = "buildspec.yml"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def repository(self) -> str:
-        return self.ecr_repository or self.module
-
-    @property
-    def project(self) -> str:
-        return self.codebuild_project or f"{self.module}-build"
-
-    @property
-    def application(self) -> str:
-        return self.codedeploy_application or f"{self.module}-app"
-
-    @property
-    def group(self) -> str:
-        return self.deployment_group or f"{self.module}-dg"
 
 
 @dataclass

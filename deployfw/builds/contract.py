@@ -19,6 +19,7 @@ including third-party ones, builds the environment the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
 
 BUILDSPEC_NAME = "buildspec.yml"
+_ECR_ACCOUNT = re.compile(r"^(\d{12})\.dkr\.ecr")
 DEFAULT_TIMEOUT_MINUTES = 60
 CONTRACT_VARIABLES = (
     "IMAGE_REPO_NAME",
@@ -41,6 +43,12 @@ CONTRACT_VARIABLES = (
     "DEPLOYFW_MODULE_PATH",
     "DEPLOYFW_RUN_ID",
 )
+
+
+def account_from_uri(repository_uri: str) -> str:
+    """The AWS account of an ECR repository URI ('' for another registry)."""
+    match = _ECR_ACCOUNT.match(repository_uri)
+    return match.group(1) if match else ""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
@@ -23,6 +23,9 @@ import tenacity
 
 from deployfw import redact
 from deployfw.errors import ExternalError
+
+if TYPE_CHECKING:
+    from deployfw.backends import RunContext
 
 RETRYABLE_CODES = frozenset(
     {
@@ -47,15 +50,25 @@ DEFAULT_DEADLINE = 120.0  # seconds one logical call may spend retrying
 
 
 class AwsError(ExternalError):
-    """An AWS call failed for good; ``code`` is the service's error code when there is one."""
+    """An AWS call failed for good; ``code`` is the service's error code when there is one.
 
-    def __init__(self, service: str, operation: str, message: str, code: str | None = None) -> None:
-        self.service, self.operation, self.code = service, operation, code
+    ``transient`` says whether the failure was one the retry policy retries (throttling, 5xx,
+    a dropped connection): a caller that repeats a whole sequence of calls (an upload that must
+    start over) asks :func:`is_transient`, which reads it.
+    """
+
+    def __init__(
+        self, service: str, operation: str, message: str, code: str | None = None, *, transient: bool = False
+    ) -> None:
+        self.service, self.operation, self.code, self.transient = service, operation, code, transient
+        self.detail = redact.mask(message)  # the service's own message, without the call's name
         super().__init__(redact.mask(f"{service}.{operation} failed: {message}"))
 
 
 def is_transient(exc: BaseException) -> bool:
     """Throttling, 5xx and broken connections are worth retrying; nothing else is."""
+    if isinstance(exc, AwsError):
+        return exc.transient
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -80,14 +93,16 @@ class Aws:
         endpoint_url: str | None = None,
         deadline: float = DEFAULT_DEADLINE,
         sleep: Callable[[float], None] = time.sleep,
+        clients: Mapping[str, Any] | None = None,
     ) -> None:
+        """``clients`` pre-sets clients by service name (tests wrap real ones to record or fail calls)."""
         redact.register_environment()
         self.region = region
         self.endpoint_url = endpoint_url
         self.deadline = deadline
         self._sleep = sleep
         self._session = boto3.session.Session(region_name=region)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, Any] = dict(clients or {})
         self._lock = threading.Lock()
         self._account: str | None = None
         self._config = botocore.config.Config(
@@ -107,25 +122,47 @@ class Aws:
                 self._clients[service] = self._session.client(service, **kwargs)
             return self._clients[service]
 
-    def call(
-        self, service: str, operation: str, /, *, deadline: float | None = None, **params: Any
-    ) -> dict[str, Any]:
-        """Call ``operation`` (snake_case) with the retry policy; raise :class:`AwsError` when it fails."""
-        method = getattr(self.client(service), operation)
-        retrying = tenacity.Retrying(
+    def retrying(self, deadline: float | None = None) -> tenacity.Retrying:
+        """The retry policy: jittered exponential backoff on transient faults, within a deadline.
+
+        :meth:`call` applies it to one call; a caller whose unit of work is a *sequence* of calls
+        that must start over together (a layer upload whose lost part answer leaves the byte
+        position unknown) iterates it around the sequence and makes each call with ``retry=False``.
+        """
+        return tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_transient),
             wait=tenacity.wait_random_exponential(multiplier=0.2, max=5.0),
             stop=tenacity.stop_after_delay(self.deadline if deadline is None else deadline),
             sleep=self._sleep,
             reraise=True,
         )
+
+    def call(
+        self,
+        service: str,
+        operation: str,
+        /,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Call ``operation`` (snake_case) with the retry policy; raise :class:`AwsError` when it fails.
+
+        ``retry=False`` makes exactly one attempt (the caller retries a larger unit of work).
+        """
+        method = getattr(self.client(service), operation)
         try:
-            return retrying(method, **params)
+            if not retry:
+                return dict(method(**params))
+            return dict(self.retrying(deadline)(method, **params))
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise AwsError(service, operation, error.get("Message") or str(exc), error.get("Code")) from None
+            raise AwsError(
+                service, operation, error.get("Message") or str(exc), error.get("Code"), transient=is_transient(exc)
+            ) from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise AwsError(service, operation, str(exc)) from None
+            raise AwsError(service, operation, str(exc), transient=is_transient(exc)) from None
 
     def account_id(self) -> str:
         if self._account is None:
@@ -133,6 +170,7 @@ class Aws:
         return self._account
 
 
-def aws_for(ctx: Any) -> Aws:
+def aws_for(ctx: RunContext) -> Aws:
     """The run's shared :class:`Aws`, created on first use."""
-    return ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))
+    shared: Aws = ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))
+    return shared

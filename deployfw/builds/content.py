@@ -75,7 +75,9 @@ def select_files(
     return sorted(picked.items())
 
 
-def content_digest(files: Sequence[tuple[str, str]], build: Mapping | None, registry: Mapping | None) -> str:
+def content_digest(
+    files: Sequence[tuple[str, str]], build: Mapping[str, Any] | None, registry: Mapping[str, Any] | None
+) -> str:
     """Hex digest of the inputs; stable across runs, machines and dict orderings."""
     document = {"scheme": _SCHEME, "files": [list(row) for row in files], "build": build, "registry": registry}
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
@@ -115,11 +117,6 @@ class ContentTagger:
         build = module.effective.get("build")
         registry = module.effective.get("registry")
         return TAG_PREFIX + content_digest(self.files(module), build, registry)[:DIGEST_HEX]
-
-
-def tagger_for(ctx: Any) -> ContentTagger:
-    """The run's shared :class:`ContentTagger` (one ``git ls-tree`` per run), from a ``RunContext``."""
-    return ctx.resource("content-tagger", lambda: ContentTagger(ctx.config, ctx.head))
 
 
 def content_tag(config: Config, module: Module, head: str, repo: GitRepo | None = None) -> str:

@@ -22,19 +22,19 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from deployfw.backends import ImageRef
-from deployfw.config import Config, Module
-from deployfw.errors import EXIT_FAILED, EXIT_OK, InputError
-from deployfw.gitrepo import GitRepo
-from deployfw_local.backend import account_from_uri
-from deployfw_local.buildenv import (
+from deployfw.builds.content import commit_tag, content_tag
+from deployfw.builds.contract import (
     BuildInputs,
+    account_from_uri,
     contract_env,
     load_module_buildspec,
     source_dir,
     timeout_seconds,
 )
-from deployfw_local.content import commit_tag, content_tag
-from deployfw_local.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.config import Config, Module
+from deployfw.errors import EXIT_FAILED, EXIT_OK, InputError
+from deployfw.gitrepo import GitRepo
 
 _HEAD_VARIABLES = ("CODEBUILD_RESOLVED_SOURCE_VERSION", "GIT_COMMIT")
 _FROM_CONFIG = frozenset({"DEPLOYFW_MODULE", "DEPLOYFW_MODULE_PATH"})

@@ -1,4 +1,8 @@
-"""``deployfw render``: fill a module's templates for an image, as CodePipeline and reviewers want them."""
+"""``deployfw render``: fill a module's templates for an image, as CodePipeline and reviewers want them.
+
+A command of the AWS plugin (registered through ``deployfw_register_commands``): it renders the
+ECS task definition and CodeDeploy appspec this plugin's deploy backends register.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from deployfw.cli.app import App
 from deployfw.errors import InputError
+from deployfw.session import Session
 
 _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/")
 
@@ -23,7 +27,7 @@ _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.
     "(default .deployfw/render/MODULE).",
 )
 @click.pass_obj
-def command(app: App, module_name: str, image: str, out: Path | None) -> None:
+def render(app: Session, module_name: str, image: str, out: Path | None) -> None:
     """Render MODULE's task definition and appspec for IMAGE, checked before anything reaches AWS."""
     from deployfw_aws.render import render_module, write_artifacts
 

@@ -1,0 +1,59 @@
+"""What the AWS backends need to exist in the sandbox, named as those backends will name it.
+
+Answers the ``deployfw_sandbox_seed`` hook: for a module deployed by one of this plugin's ECS
+backends, the service, its load balancer and target groups, the CodeDeploy group (blue/green,
+NLB), the ECR repository and the CodeBuild project - with the defaults :func:`target_of`,
+:func:`repository_name` and :func:`project_name` apply at run time, so a seeded sandbox is
+exactly what the run will look for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from deployfw.config import Config, Module
+from deployfw.seeding import DeployKind, Seed, ServiceInfra
+from deployfw_aws.codebuild import project_name
+from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, ECS_BACKENDS, target_of
+from deployfw_aws.ecr import repository_name
+
+_KINDS: dict[str, DeployKind] = {"ecs-bluegreen": "bluegreen", "ecs-nlb": "nlb", "ecs-rolling": "rolling"}
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def seeds(config: Config, module: Module) -> list[Seed]:
+    if not module.is_service or module.deploy is None or module.deploy.backend not in ECS_BACKENDS:
+        return []
+    target = target_of(config, module)
+    container, port = _container(config, module, target.taskdef, target.container, target.container_port)
+    return [
+        ServiceInfra(
+            module=module.name,
+            cluster=target.cluster,
+            service=target.service,
+            deploy_kind=_KINDS[target.backend],
+            container_name=container,
+            container_port=port,
+            health_check_path=target.health_check_path or "/health",
+            ecr_repository=repository_name(module),
+            codebuild_project=project_name(module),
+            codedeploy_application=target.application,
+            deployment_group=target.deployment_group,
+            deployment_config=target.deployment_config or ECS_ALL_AT_ONCE,
+        )
+    ]
+
+
+def _container(config: Config, module: Module, taskdef: str, name: str | None, port: int | None) -> tuple[str, int]:
+    """Container name and port from the module's task definition template."""
+    try:
+        text = (config.root / taskdef).read_text(encoding="utf-8")
+        values = {"MODULE": module.name, "SERVICE": module.name, "ENV": config.env or "", "REGION": config.region or ""}
+        doc = json.loads(_PLACEHOLDER.sub(lambda m: values.get(m.group(1), "0"), text))
+        containers = doc.get("containerDefinitions") or []
+    except (OSError, ValueError):
+        containers = []
+    chosen = next((c for c in containers if c.get("name") == name), containers[0] if containers else {})
+    mappings = chosen.get("portMappings") or [{}]
+    return name or chosen.get("name") or module.name, port or int(mappings[0].get("containerPort") or 8080)
