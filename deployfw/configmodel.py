@@ -85,6 +85,8 @@ class Config:
     graph: str | None = None  # ``graph: gradle|maven``: dependencies also come from the build files
     graph_notes: tuple[GraphNote, ...] = ()  # what the build files' static reading cannot be sure of
     graph_inputs: tuple[str, ...] = ()  # build files read, relative to the root
+    # Top-level sections plugins own (``notify:``), the environment's overlay merged in: name -> value.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     def dependencies(self, name: str) -> tuple[str, ...]:
         """The effective direct dependencies of module ``name`` (declared plus build graph)."""
