@@ -49,8 +49,13 @@ class LazyGroup(click.Group):
     """
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
-        inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
-        app = ctx.find_object(App) or App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
+        app = ctx.find_object(App)
+        if app is None:  # --help: the group callback has not run; build the plugins once, not per question
+            inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
+            app = ctx.meta.get("deployfw.help_app")
+            if app is None:
+                app = App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
+                ctx.meta["deployfw.help_app"] = app
         specs = app.plugins.commands(frozenset(COMMANDS)).specs()
         return {spec.name: (spec.target, spec.help) for spec in specs}
 
