@@ -222,3 +222,13 @@ def test_the_example_detects_what_its_handwritten_depends_on_detected(
     if "libs/common" in next(iter(change)):
         reasons = {m["name"]: m["reasons"] for m in graph["modules"]}
         assert reasons["user-api"] == ["dependency (examples/shop/services/user-api/build.gradle:1): common"]
+
+
+def test_content_tags_and_run_order_follow_the_same_graph_edges(repo: GitRepoBuilder) -> None:
+    """The image of api covers the folders of what the build files make it depend on, transitively."""
+    from deployfw.builds.content import module_inputs
+
+    config = load_config(repo.path / "modules.yaml")
+    folders, _, _ = module_inputs(config, config.modules["api"])
+    assert folders == ["libs/common", "libs/web", "services/api"]
+    assert config.order.index("web") < config.order.index("api")
