@@ -21,7 +21,7 @@ _NULL_SHA = "0" * 40
 class CIContext:
     """What the CI system says about this run."""
 
-    name: str  # "jenkins" | "codebuild" | "github" | "terminal"
+    name: str  # "jenkins" | "codebuild" | "github" | "ci" (another CI that sets CI=true) | "terminal"
     base: str | None
     head: str | None
     base_source: str | None  # the variable the base came from, for messages
@@ -30,6 +30,14 @@ class CIContext:
     @property
     def is_ci(self) -> bool:
         return self.name != "terminal"
+
+    @property
+    def title(self) -> str:
+        """The CI system's name as its users write it, for messages."""
+        return _TITLES.get(self.name, self.name)
+
+
+_TITLES = {"jenkins": "Jenkins", "codebuild": "CodeBuild", "github": "GitHub Actions", "ci": "CI"}
 
 
 def detect_ci(environ: Mapping[str, str]) -> CIContext:
@@ -68,6 +76,10 @@ def detect_ci(environ: Mapping[str, str]) -> CIContext:
             server = env.get("GITHUB_SERVER_URL", "https://github.com")
             run_url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
         return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", run_url)
+    if env.get("CI", "").lower() in ("true", "1", "yes"):
+        # GitLab, CircleCI, Buildkite, Travis, Azure Pipelines...: no commit variables we know,
+        # but a CI agent all the same (no terminal to redraw, a disk that may not outlive the build).
+        return CIContext("ci", None, None, None, None)
     return CIContext("terminal", None, None, None, None)
 
 

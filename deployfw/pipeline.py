@@ -9,6 +9,7 @@ executes. Both therefore see the same per-module bases and make the same selecti
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context
 from deployfw.detect import Affected, Detection, detect
-from deployfw.errors import DeployfwError
+from deployfw.errors import DeployfwError, InputError
 from deployfw.gitrepo import GitRepo
+from deployfw.pins import PinSelection, apply_pins
 from deployfw.plan import Plan, make_plan
 from deployfw.revisions import range_from, resolve_commit, resolve_range
 from deployfw.runstate import RunState
@@ -50,6 +52,7 @@ def prepare(
     modules: Sequence[str],
     stop_after: str = "deploy",
     state: StateUse = "read",
+    unpin: bool = False,
 ) -> Prepared:
     """Config, commits, state, detection and plan.
 
@@ -58,6 +61,8 @@ def prepare(
     and falls back to the CI variables. Either way each module's change is measured from its
     last successful deploy (unless ``--base``/``--all``/``-m`` say otherwise), so a failed or
     skipped module is picked up again by the next run and nothing is missed between runs.
+    Rollback pins then hold modules back (see :mod:`deployfw.pins`; ``unpin`` with ``-m``
+    deploys the named modules over their pins).
     """
     config = session.load_config()
     session.connect(config)
@@ -71,7 +76,9 @@ def prepare(
     up_to_date: tuple[tuple[str, str], ...] = ()
     notes: list[str] = []
     try:
-        opened = RunState.open(session.plugins, ctx, config.state, read_only=state == "read")
+        opened = RunState.for_command(session.plugins, ctx, ci, read_only=state == "read")
+    except InputError:
+        raise
     except DeployfwError as exc:
         if state == "write":
             raise
@@ -79,6 +86,12 @@ def prepare(
     if opened is not None and not (base or select_all or modules):
         records = opened.last_successes(n for n in config.order if config.modules[n].is_service)
         detection, bases, up_to_date = since_last_deploys(config, repo, detection, records)
+    pins = PinSelection(detection)
+    if opened is not None:
+        pins = apply_pins(config, repo, detection, opened.pins(), opened.void_reason, explicit=modules, unpin=unpin)
+        detection = pins.detection
+        opened.releasing = dict(pins.releasing)
+        notes.extend(pins.notes)
     tagger = ContentTagger(config, detection.head, repo)
     plan = make_plan(
         config,
@@ -90,6 +103,14 @@ def prepare(
         up_to_date=up_to_date,
         content_tag=tagger.tag,
         notes=tuple(notes),
+    )
+    warning = opened.placement.warning if opened is not None and opened.placement is not None else None
+    plan = dataclasses.replace(
+        plan,
+        findings=plan.findings + tuple(pins.findings),
+        warnings=(warning,) if warning else (),
+        pinned=pins.held,
+        releases={n: p for n, p in pins.releasing.items() if any(m.name == n for m in plan.modules)},
     )
     return Prepared(config, ci, detection, plan, ctx, opened if state == "write" else None)
 

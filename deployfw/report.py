@@ -57,6 +57,10 @@ class RunReport:
     modules: list[ModuleReport]
     ci_url: str | None = None
     seconds: float = 0.0
+    # Where the deploy history lives (backend, location, shared, CI, the warning when CI agents
+    # lose it) and the rollback pins this run held to, released or kept.
+    state: dict[str, Any] | None = None
+    pins: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -74,6 +78,8 @@ class RunReport:
             "ci_url": self.ci_url,
             "seconds": round(self.seconds, 3),
             "modules": [m.to_json() for m in self.modules],
+            "state": self.state,
+            "pins": list(self.pins),
         }
 
     def write_json(self, path: Path) -> None:

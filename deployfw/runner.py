@@ -73,6 +73,8 @@ class Runner:
         self.options = options or RunOptions()
         self.state = state
         self.reports: dict[str, ModuleReport] = {m.name: ModuleReport(m.name) for m in plan.modules}
+        # Affected but held back by a rollback pin: in the report, skipped with the pin's reason.
+        self.pinned = [ModuleReport(name, "skipped", pin.reason()) for name, pin in plan.pinned.items()]
 
     # -- scheduling ----------------------------------------------------------------
 
@@ -89,6 +91,8 @@ class Runner:
         self.hooks.deployfw_run_start(ctx=self.ctx, modules=[m.name for m in self.plan.modules])
         pending = {m.name: m for m in self.plan.modules}
         running: dict[Future[None], str] = {}
+        for pinned in self.pinned:
+            self.events.emit(pinned.name, "skip", pinned.reason)
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel), thread_name_prefix="module") as pool:
             while pending or running:
                 for name, module_plan in list(pending.items()):
@@ -115,10 +119,13 @@ class Runner:
             self.plan.base,
             self.plan.head,
             self.ctx.run_id,
-            [self.reports[m.name] for m in self.plan.modules],
+            [*(self.reports[m.name] for m in self.plan.modules), *self.pinned],
             ci_url=self.ctx.ci_url,
             seconds=time.monotonic() - started,
         )
+        if self.state is not None:
+            report.state = self.state.placement.to_json() if self.state.placement is not None else None
+            report.pins = self.state.pin_report(self.plan.pinned)
         try:
             self.hooks.deployfw_run_end(ctx=self.ctx, report=report.to_json())
         except Exception as exc:  # a reporting plugin must not change the outcome

@@ -181,3 +181,82 @@ def apply_fields(record: DeployRecord, fields: dict[str, Any]) -> DeployRecord:
     if "extra" in changes:
         changes["extra"] = {**record.extra, **(changes["extra"] or {})}
     return record.replace(**changes)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A module held on the revision a rollback put back, until its own inputs change or someone unpins it.
+
+    Why a record of its own and not "the newest deploy is a rollback": a pin must outlive later
+    deploys of *other* modules and be released on purpose (``deployfw unpin``) without a deploy;
+    one item per (scope, module) also lets a run read every pin of a scope with one query.
+
+    ``since`` is the commit a later run measures "the module's own inputs changed" from: the
+    newest of the rolled-back deploy's commit, the newest commit a deploy of the module was
+    attempted with, and the rollback's checkout HEAD (whichever contains the others), so a
+    change already in the history the rollback undid never releases it.
+    """
+
+    scope: Scope
+    module: str
+    run_id: str  # the rollback run that set the pin
+    commit: str  # the commit of the revision the pin holds (the rollback's target)
+    since: str
+    pinned_at: datetime
+    task_definition: str | None = None
+    image_uri: str | None = None
+    rollback_of: str | None = None  # run id of the deploy the rollback replaced
+
+    def __post_init__(self) -> None:
+        check_module(self.module)
+        if not self.run_id:
+            raise ValueError("a pin needs the run id of the rollback that set it")
+
+    def reason(self) -> str:
+        """Why ``run`` skips the module, with how to release it (the words ``run`` and ``plan`` print)."""
+        when = self.pinned_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"pinned by rollback {self.run_id} at {when}; `deployfw unpin {self.module}` to release"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.scope.account,
+            "region": self.scope.region,
+            "env": self.scope.env,
+            "module": self.module,
+            "run_id": self.run_id,
+            "commit": self.commit,
+            "since": self.since,
+            "pinned_at": _iso(self.pinned_at),
+            "task_definition": self.task_definition,
+            "image_uri": self.image_uri,
+            "rollback_of": self.rollback_of,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pin:
+        pinned_at = _parse_time(data.get("pinned_at"))
+        if pinned_at is None:
+            raise ValueError("a stored pin has no pinned_at")
+        return cls(
+            scope=Scope(data["account"], data["region"], data.get("env")),
+            module=data["module"],
+            run_id=data["run_id"],
+            commit=data["commit"],
+            since=data["since"],
+            pinned_at=pinned_at,
+            task_definition=data.get("task_definition"),
+            image_uri=data.get("image_uri"),
+            rollback_of=data.get("rollback_of"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Pin:
+        return cls.from_dict(json.loads(text))
+
+
+def pin_time_key(pin: Pin) -> str:
+    """Orders pins of one module by when they were set (an older pin never replaces a newer one)."""
+    return f"{_iso(pin.pinned_at)}{_SEPARATOR}{pin.run_id}"
