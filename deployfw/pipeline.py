@@ -75,20 +75,26 @@ def prepare(
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()
     notes: list[str] = []
+    pins = PinSelection(detection)
+    warning: str | None = None
     try:
         opened = RunState.for_command(session.plugins, ctx, ci, read_only=state == "read")
+        warning = opened.placement.warning if opened.placement is not None else None
+        fallback = detection
+        if not (base or select_all or modules):
+            services = [n for n in config.order if config.modules[n].is_service]
+            records = opened.last_successes(services)
+            attempts = opened.latest_attempts(n for n in services if n not in records)
+            fallback, bases, up_to_date = since_last_deploys(config, repo, detection, records, attempts)
+        pins = apply_pins(config, repo, fallback, opened.pins(), opened.void_reason, explicit=modules, unpin=unpin)
     except InputError:
         raise
     except DeployfwError as exc:
         if state == "write":
             raise
+        opened, bases, up_to_date = None, {}, ()
         notes.append(f"state store not read ({exc}); bases from flags or CI variables only")
-    if opened is not None and not (base or select_all or modules):
-        records = opened.last_successes(n for n in config.order if config.modules[n].is_service)
-        detection, bases, up_to_date = since_last_deploys(config, repo, detection, records)
-    pins = PinSelection(detection)
-    if opened is not None:
-        pins = apply_pins(config, repo, detection, opened.pins(), opened.void_reason, explicit=modules, unpin=unpin)
+    else:
         detection = pins.detection
         opened.releasing = dict(pins.releasing)
         notes.extend(pins.notes)
@@ -104,7 +110,6 @@ def prepare(
         content_tag=tagger.tag,
         notes=tuple(notes),
     )
-    warning = opened.placement.warning if opened is not None and opened.placement is not None else None
     plan = dataclasses.replace(
         plan,
         findings=plan.findings + tuple(pins.findings),
@@ -116,14 +121,23 @@ def prepare(
 
 
 def since_last_deploys(
-    config: Config, repo: GitRepo, fallback: Detection, records: Mapping[str, DeployRecord]
+    config: Config,
+    repo: GitRepo,
+    fallback: Detection,
+    records: Mapping[str, DeployRecord],
+    attempts: Mapping[str, DeployRecord] | None = None,
 ) -> tuple[Detection, dict[str, str], tuple[tuple[str, str], ...]]:
     """Re-detect every module that has a recorded deploy from that deploy's commit.
 
-    Modules without a record keep the answer of ``fallback`` (CI variables, or
-    everything). Modules sharing a last-deployed commit share one detection.
+    A module with ``attempts`` but no successful deploy (its first deploy failed) is affected: the
+    CI variables would measure it from the last build, which it never made it out of. Modules
+    without any record keep the answer of ``fallback`` (CI variables, or everything). Modules
+    sharing a last-deployed commit share one detection.
     """
     affected: dict[str, Affected] = {m.name: m for m in fallback.modules if m.name not in records}
+    for name, attempt in (attempts or {}).items():
+        why = f"no successful deploy yet: last attempt {attempt.outcome} (run {attempt.run_id})"
+        affected[name] = Affected(name, config.modules[name].kind, (why,))
     bases: dict[str, str] = {}
     up_to_date: list[tuple[str, str]] = []
     groups: dict[str, list[str]] = {}

@@ -119,6 +119,15 @@ class RunState:
                 found[name] = record
         return found
 
+    def latest_attempts(self, modules: Iterable[str]) -> dict[str, DeployRecord]:
+        """The newest record of each of ``modules`` that has one (for modules never deployed successfully)."""
+        found = {}
+        for name in modules:
+            history = self.store.history(self.scope, name, limit=1)
+            if history:
+                found[name] = history[0]
+        return found
+
     def acquire_all(self, modes: Mapping[str, str], *, wait_seconds: float | None) -> None:
         """Lock every module (sorted, so concurrent runs cannot deadlock); all or nothing."""
         try:

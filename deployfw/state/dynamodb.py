@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from deployfw.errors import ExternalError
 from deployfw.state.locks import LockInfo, Taken
 from deployfw.state.model import (
     DeployRecord,
@@ -58,6 +59,10 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: float | int) -> dict[str, str]:
     return {"N": repr(value) if isinstance(value, float) else str(value)}
+
+
+class StoreMissing(ExternalError):
+    """The state table does not exist (yet): ``deployfw state init`` creates it."""
 
 
 def _condition_failed(exc: Exception) -> bool:
@@ -97,7 +102,16 @@ class DynamoStore(StoreBase):
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(self, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
-        return self.aws.call("dynamodb", operation, deadline=deadline, TableName=self.table, **params)
+        try:
+            return self.aws.call("dynamodb", operation, deadline=deadline, TableName=self.table, **params)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "ResourceNotFoundException":
+                raise
+            # The first call of a new CI setup: say what to do, not "Requested resource not found".
+            raise StoreMissing(
+                f"state store: DynamoDB table {self.table} does not exist in {self.aws.region}; "
+                "create it once with `deployfw state init` (same modules.yaml and DEPLOYFW_STATE)"
+            ) from None
 
     @staticmethod
     def _record_key(scope: Scope, module: str, run_id: str) -> dict[str, Any]:
@@ -485,8 +499,6 @@ def create_table(
         if status == "ACTIVE":
             return created
         if time.monotonic() > deadline:
-            from deployfw.errors import ExternalError
-
             raise ExternalError(f"DynamoDB table {table} is still {status} after {timeout:g}s")
         sleep(delay)
         delay = min(delay * 2, 5.0)
