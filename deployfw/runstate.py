@@ -107,7 +107,9 @@ class RunState:
             return "its rollback recorded no deploy"
         if record.outcome in ("succeeded", "started"):
             return None
-        return f"its rollback {record.outcome}"
+        return {"failed": "its rollback failed", "rolled_back": "its rollback was rolled back"}.get(
+            record.outcome, f"its rollback was {record.outcome}"
+        )
 
     # -- before the run ----------------------------------------------------------------
 

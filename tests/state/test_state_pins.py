@@ -96,3 +96,42 @@ def test_a_state_file_from_before_pins_reads_as_unpinned(tmp_path: Path) -> None
 def test_the_reason_names_the_rollback_and_how_to_release_it() -> None:
     assert pin().reason() == "pinned by rollback rb-1 at 2025-03-04 05:06 UTC; `deployfw unpin user-api` to release"
     assert Pin.from_json(pin().to_json()) == pin()
+
+
+def test_a_pin_holds_while_its_rollback_is_in_flight_or_done_and_not_after_it_failed(store: StoreBase) -> None:
+    from deployfw.runstate import RunState
+    from deployfw.state import DeployRecord
+
+    state = RunState(store, SCOPE, "run-9")
+    assert state.void_reason(pin(run_id="rb-1")) == "its rollback recorded no deploy"  # killed before it began
+
+    store.record_start(DeployRecord(SCOPE, "user-api", "rb-1", "a" * 40))
+    assert state.void_reason(pin(run_id="rb-1")) is None  # killed mid-way: on its way to the pinned revision
+    store.record_end(SCOPE, "user-api", "rb-1", "succeeded")
+    assert state.void_reason(pin(run_id="rb-1")) is None
+
+    store.record_start(DeployRecord(SCOPE, "user-api", "rb-2", "a" * 40))
+    store.record_end(SCOPE, "user-api", "rb-2", "rolled_back", error="health checks failed")
+    assert state.void_reason(pin(run_id="rb-2")) == "its rollback was rolled back"
+
+
+def test_a_run_releases_the_pin_it_deployed_over_only_when_the_deploy_succeeds(store: StoreBase) -> None:
+    from deployfw.backends import DeployOutcome
+    from deployfw.runstate import RunState
+
+    assert isinstance(store, KeepsPins)
+    held = pin("order-api", run_id="rb-0")
+    store.set_pin(held)
+    for run_id, ok in (("run-1", False), ("run-2", True)):
+        store.set_pin(pin(run_id="rb-1"))
+        state = RunState(store, SCOPE, run_id, releasing={"user-api": pin(run_id="rb-1")})
+        state.started("user-api", "d" * 40, image_uri=None, digest=None, backend="ecs-bluegreen")
+        state.ended("user-api", DeployOutcome(ok, None if ok else "health checks failed"))
+
+        rows = {(r["module"], r["status"]) for r in state.pin_report({"order-api": held})}
+        if ok:
+            assert store.get_pin(SCOPE, "user-api") is None
+            assert rows == {("order-api", "held"), ("user-api", "released")}
+        else:
+            assert store.get_pin(SCOPE, "user-api") is not None  # the service is back on the pinned revision
+            assert rows == {("order-api", "held"), ("user-api", "kept")}
