@@ -12,7 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from deployfw import redact
 
@@ -59,6 +59,14 @@ class Scope:
     def __str__(self) -> str:
         return f"{self.account}/{self.region}/{self.env}"
 
+    def to_dict(self) -> dict[str, str]:
+        """The scope spelled out, as the JSON forms of records and pins carry it."""
+        return {"account": self.account, "region": self.region, "env": self.env}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scope:
+        return cls(data["account"], data["region"], data.get("env"))
+
 
 def check_module(module: str) -> str:
     """Module names become key parts; reject the separator early instead of corrupting keys."""
@@ -78,8 +86,26 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) if value else None
 
 
+class _JsonForm:
+    """The JSON text of a stored item: its ``to_dict`` form, keys sorted (both backends store this)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls.from_dict(json.loads(text))
+
+
 @dataclass
-class DeployRecord:
+class DeployRecord(_JsonForm):
     """One run's deploy of one module in one scope, from before CreateDeployment to its outcome.
 
     ``outcome`` is "started" from just before the deployment is created until the run (or the run
@@ -122,9 +148,7 @@ class DeployRecord:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: flat, scope spelled out, times as fixed-width ISO-8601 UTC."""
         return {
-            "account": self.scope.account,
-            "region": self.scope.region,
-            "env": self.scope.env,
+            **self.scope.to_dict(),
             "module": self.module,
             "run_id": self.run_id,
             "commit": self.commit,
@@ -143,7 +167,7 @@ class DeployRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeployRecord:
         return cls(
-            scope=Scope(data["account"], data["region"], data.get("env")),
+            scope=Scope.from_dict(data),
             module=data["module"],
             run_id=data["run_id"],
             commit=data["commit"],
@@ -158,13 +182,6 @@ class DeployRecord:
             error=data.get("error"),
             extra=dict(data.get("extra") or {}),
         )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> DeployRecord:
-        return cls.from_dict(json.loads(text))
 
 
 def time_key(record: DeployRecord) -> str:
@@ -184,7 +201,7 @@ def apply_fields(record: DeployRecord, fields: dict[str, Any]) -> DeployRecord:
 
 
 @dataclass(frozen=True)
-class Pin:
+class Pin(_JsonForm):
     """A module held on the revision a rollback put back, until its own inputs change or someone unpins it.
 
     Why a record of its own and not "the newest deploy is a rollback": a pin must outlive later
@@ -219,9 +236,7 @@ class Pin:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "account": self.scope.account,
-            "region": self.scope.region,
-            "env": self.scope.env,
+            **self.scope.to_dict(),
             "module": self.module,
             "run_id": self.run_id,
             "commit": self.commit,
@@ -238,7 +253,7 @@ class Pin:
         if pinned_at is None:
             raise ValueError("a stored pin has no pinned_at")
         return cls(
-            scope=Scope(data["account"], data["region"], data.get("env")),
+            scope=Scope.from_dict(data),
             module=data["module"],
             run_id=data["run_id"],
             commit=data["commit"],
@@ -248,13 +263,6 @@ class Pin:
             image_uri=data.get("image_uri"),
             rollback_of=data.get("rollback_of"),
         )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Pin:
-        return cls.from_dict(json.loads(text))
 
 
 def pin_time_key(pin: Pin) -> str:
