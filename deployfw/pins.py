@@ -19,7 +19,9 @@ The rule, for a module the run would otherwise deploy:
   succeeds; else the module is held, with the pin's reason.
 
 A pin whose ``since`` commit is not in this clone cannot be measured: the module is held (the safe
-answer in an incident), and the plan says why.
+answer in an incident), and the plan says why. A pinned module that nothing affects (a rollback
+killed before its deploy was recorded leaves the last success at head) is listed as pinned too,
+rather than "up to date", except in a ``-m`` run, which is about the named modules only.
 """
 
 from __future__ import annotations
@@ -64,7 +66,13 @@ def apply_pins(
     out = PinSelection(detection)
     measured: list[tuple[str, Pin]] = []
     for name, pin in sorted(pins.items()):
-        if name not in affected or not config.modules[name].is_service:
+        if name not in config.modules or not config.modules[name].is_service:
+            continue
+        if name not in affected:
+            # Not affected (up to date, e.g. a rollback killed before it was recorded as done): still
+            # said as pinned by a run that looks at every module, so the plan names the pin.
+            if not explicit and void_reason(pin) is None:
+                out.held[name] = pin
             continue
         void = void_reason(pin)
         if void is not None:
@@ -93,7 +101,7 @@ def apply_pins(
             else:
                 out.held[name] = pin
     for name in out.held:
-        del affected[name]
+        affected.pop(name, None)
     out.detection = Detection(
         detection.base,
         detection.head,

@@ -98,6 +98,7 @@ def prepare(
         detection = pins.detection
         opened.releasing = dict(pins.releasing)
         notes.extend(pins.notes)
+        up_to_date = tuple((n, c) for n, c in up_to_date if n not in pins.held)
     tagger = ContentTagger(config, detection.head, repo)
     plan = make_plan(
         config,

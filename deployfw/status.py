@@ -206,7 +206,9 @@ def _notes(module: dict[str, Any]) -> list[str]:
             f"{_when(attempt.get('ended_at') or attempt.get('started_at'))}){error}"
         )
     if flight:
-        what = "running" if flight["running"] else "left in flight by a run that ended (the next run concludes it)"
+        pinned = module.get("pin") and module["pin"]["holds"]
+        who = f"`run -m {module['name']} --unpin` or a rollback" if pinned else "the next run"
+        what = "running" if flight["running"] else f"left in flight by a run that ended ({who} concludes it)"
         deployment = f" deployment {flight['deployment_id']}" if flight.get("deployment_id") else ""
         out.append(f"in flight:{deployment} of commit {flight['commit'][:12]} by run {flight['run_id']}, {what}")
     if lock and not lock["expired"]:

@@ -80,6 +80,19 @@ def test_an_unrelated_commit_keeps_the_module_held(repo: GitRepoBuilder) -> None
     assert list(selection.held) == ["a"] and selection.releasing == {}
 
 
+def test_a_pinned_module_nothing_affects_is_named_as_pinned(repo: GitRepoBuilder) -> None:
+    repo.commit({"svc/a/app.py": "a = 2\n"})
+    deployed = repo.head  # a's last success is head: the rollback over it was killed before it was recorded
+    repo.commit({"svc/b/app.py": "b = 2\n"})
+
+    selection, config = select(repo, deployed, pin_at(deployed))
+    named = apply_pins(config, GitRepo(repo.path), selection.detection, {"a": pin_at(deployed)},
+                       lambda _pin: None, explicit=["b"])  # fmt: skip
+
+    assert names(selection.detection) == ["b"] and list(selection.held) == ["a"]
+    assert named.held == {}  # a -m run is about the named modules only
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [

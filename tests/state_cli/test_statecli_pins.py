@@ -111,7 +111,7 @@ def test_a_build_for_another_module_keeps_the_rollback_and_says_why(
                  "CODEBUILD_WEBHOOK_PREV_COMMIT": previous}  # fmt: skip
     pin = status_of(cli, example, "user-api")["pin"]
 
-    result = cli(clone, "run", "--report", "report.json", **codebuild)
+    result = cli(clone, "run", "--report", "report.json", "--html", "page.html", **codebuild)
 
     assert result.code == 0, result.output
     reason = f"pinned by rollback {pin['run_id']} at {pin['reason'].split(' at ', 1)[1].split(';')[0]}"
@@ -124,6 +124,7 @@ def test_a_build_for_another_module_keeps_the_rollback_and_says_why(
     assert modules["user-api"]["error"] is None and report["status"] == "succeeded"
     assert [(p["module"], p["status"], p["run_id"]) for p in report["pins"]] == [("user-api", "held", pin["run_id"])]
     assert "skipped" in result.stdout.split("user-api", 1)[1].splitlines()[0]  # the summary table
+    assert f"pinned by rollback {pin['run_id']}" in (clone / "page.html").read_text()  # the run page too
 
 
 def test_naming_a_pinned_module_needs_unpin(
