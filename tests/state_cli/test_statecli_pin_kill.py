@@ -67,7 +67,7 @@ def test_a_killed_rollback_holds_until_unpin_deploys_head(
     assert plan.code == 0, plan.output
     assert f"user-api: {module['pin']['reason']}" in plan.stdout and "product-api: " in plan.stdout
 
-    unpinned = deployfw("run", "-m", "user-api", "--unpin")
+    unpinned = deployfw("run", "-m", "user-api", "--unpin", "--mode", "supersede")  # the killed holder is gone
 
     assert unpinned.code == 0, unpinned.output
     killed = module["pin"]["run_id"]
