@@ -110,8 +110,11 @@ class Plan:
             "releases": [{"name": n, "pin": p.to_dict()} for n, p in self.releases.items()],
         }
 
-    def text(self) -> str:
-        """The display-only executor: what run would do, module by module."""
+    def text(self, *, warnings: bool = True) -> str:
+        """The display-only executor: what run would do, module by module.
+
+        ``warnings=False`` for ``run``, which prints them on their own before it waits for locks.
+        """
         if self.per_module_bases:
             base = "each module's last deploy"
             if self.base:
@@ -119,7 +122,7 @@ class Plan:
         else:
             base = self.base[:12] if self.base else "none (everything)"
         lines = [f"plan{' for ' + self.env if self.env else ''}: base {base} -> head {self.head[:12]}"]
-        lines.extend(self.warnings)
+        lines.extend(self.warnings if warnings else ())
         lines.extend(f"note: {note}" for note in self.notes)
         for name, commit in self.up_to_date:
             lines.append(f"{name}: up to date (deployed {commit[:12]}, nothing it depends on changed since)")

@@ -112,9 +112,10 @@ def command(
     # Before the locks: a SIGTERM from here on cancels cleanly and releases them (the default action
     # would end the process holding them until their leases expire).
     install_signal_handlers(prepared.ctx.cancel, events)
-    # The plan first: what the run will do, and what must be fixed (a state store that CI agents
-    # lose), is the first thing in the log - also when the locks make it wait.
-    events.emit("deployfw", "plan", plan.text())
+    # What must be fixed (a state store CI agents lose) is the first line of the log, also when the
+    # locks make the run wait; the plan follows once the locks are taken.
+    for warning in plan.warnings:
+        events.emit("deployfw", "state", warning)
     if prepared.state is not None:
         modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
         prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
@@ -122,6 +123,7 @@ def command(
     if live_view.wanted(sys.stderr, prepared.ci):
         stages = {m.name: [s.stage for s in m.stages] for m in plan.modules}
         live = live_view.LiveView(stages, verbose=verbose).attach(events)
+    events.emit("deployfw", "plan", plan.text(warnings=False))
     runner = Runner(
         plan,
         app.plugins.backends,

@@ -129,8 +129,9 @@ def test_the_same_builds_on_the_agents_sqlite_file_say_what_they_lose(
     done = run_build(clone, env, example)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    warning = next(line for line in done.stderr.splitlines() if "warning:" in line)
-    assert done.stderr.index(warning) < done.stderr.index("product-api")  # the first thing the log says
+    warning = done.stderr.splitlines()[0]  # the first thing the log says, before any lock is waited for
+    assert [line for line in done.stderr.splitlines() if "warning:" in line] == [warning]  # and only once
+    assert " deployfw     state  | warning: " in warning
     assert "warning: the state store is a sqlite file" in warning and "on this CodeBuild agent's disk" in warning
     assert "measures changes from CODEBUILD_WEBHOOK_PREV_COMMIT and does not retry failed modules" in warning
     report = report_of(clone)
