@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("deployfw.cli.sandbox", "Serve the embedded AWS and Jenkins sandbox in the foreground."),
     "status": ("deployfw.cli.status", "Show what is deployed where."),
     "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
+    "unpin": ("deployfw.cli.unpin", "Release a module's rollback pin: the next run deploys it again."),
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
     "report": ("deployfw.cli.report", "Turn a run's JSON report into an HTML page."),
 }

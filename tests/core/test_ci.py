@@ -63,6 +63,15 @@ def test_terminal_without_ci_variables() -> None:
     assert (ctx.name, ctx.base, ctx.head, ctx.is_ci) == ("terminal", None, None, False)
 
 
+def test_another_ci_system_is_known_by_ci_true() -> None:
+    """GitLab, CircleCI, Buildkite...: no commit variables deployfw reads, but a CI agent all the same."""
+    for value in ("true", "1", "TRUE"):
+        ctx = detect_ci({"CI": value})
+        assert (ctx.name, ctx.title, ctx.base, ctx.head, ctx.is_ci) == ("ci", "CI", None, None, True)
+    assert detect_ci({"CI": "false"}).name == "terminal"
+    assert detect_ci({"CI": "true", **JENKINS}).name == "jenkins"  # a CI we know says more
+
+
 def test_jenkins_needs_its_job_variables() -> None:
     """GIT_COMMIT alone (a developer's shell) is not Jenkins."""
     assert detect_ci({"GIT_COMMIT": "abc", "GIT_PREVIOUS_SUCCESSFUL_COMMIT": "def"}).name == "terminal"
