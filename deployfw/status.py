@@ -53,7 +53,7 @@ def open_command(session: Session, config: Config, *, head: str = "", run_id: st
     ``run_id`` defaults to a fresh one: a command that records something (rollback) is a run of its own.
     """
     session.connect(config)
-    ctx = make_context(config, head=head, run_id=run_id)
+    ctx = make_context(config, head=head, run_id=run_id, backends=session.plugins.backends)
     return Opened(session, config, ctx, RunState.open(session.plugins, ctx, config.state))
 
 
@@ -221,7 +221,7 @@ def init_store(session: Session) -> str:
 
     config = session.load_config()
     session.connect(config)
-    ctx = make_context(config)
+    ctx = make_context(config, backends=session.plugins.backends)
     store = open_store(session.plugins.backends, ctx, config.state)
     try:
         if isinstance(store, Creates):

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("deployfw.cli.status", "Show what is deployed where."),
     "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
+    "iam": ("deployfw.cli.iam", "Least-privilege IAM policies built from modules.yaml."),
+    "doctor": ("deployfw.cli.doctor", "Check the live account against modules.yaml; changes nothing."),
 }
 
 

@@ -36,7 +36,7 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.ecs_deployer import EcsDeployer, to_outcome
+from deployfw_aws.ecs_deployer import NO_RESOURCE, EcsDeployer, to_outcome
 from deployfw_aws.render import (
     Rendered,
     needs_account_id,
@@ -45,6 +45,7 @@ from deployfw_aws.render import (
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 TERMINAL = ("Succeeded", "Failed", "Stopped")
@@ -86,6 +87,45 @@ class BlueGreenDeploy(EcsDeployer):
             f"create CodeDeploy deployment in {target.application}/{target.deployment_group} "
             f"with {config_name}",
             f"wait up to {wait}; stop and roll back on failure, timeout or cancel",
+        ]
+
+    # -- IAM ---------------------------------------------------------------------------------
+
+    def _iam_needs(
+        self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
+    ) -> list[IamNeed]:
+        """CodeDeploy: read the group, create and follow the deployment, find a killed run's one, stop it.
+
+        ``pipeline``: what CodePipeline's "Amazon ECS (Blue/Green)" action needs to deploy the files
+        ``run --stop-after push --artifacts-dir`` writes (AWS's CodePipeline service-role reference).
+        """
+        from deployfw.iam.needs import IamNeed, passed_to
+
+        group = scope.arn("codedeploy", f"deploymentgroup:{target.application}/{target.deployment_group}")
+        application = scope.arn("codedeploy", f"application:{target.application}")
+        configs = scope.arn("codedeploy", f"deploymentconfig:{target.deployment_config or '*'}")
+        where = f"{target.application}/{target.deployment_group}"
+        return [
+            IamNeed("CodeDeployDeploy",
+                    ("codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+                     "codedeploy:ListDeployments"),
+                    (group,), f"create and follow deployments in {where}, find one a killed run left"),
+            IamNeed("CodeDeployFollow", ("codedeploy:GetDeploymentTarget", "codedeploy:StopDeployment"), ("*",),
+                    "read a deployment's lifecycle events; stop it with rollback on cancel or timeout",
+                    wildcard=NO_RESOURCE),
+            IamNeed("PipelineCodeDeploy",
+                    ("codedeploy:CreateDeployment", "codedeploy:GetDeployment"), (group,),
+                    f"CodePipeline's ECS blue/green action deploys to {where}", principal="pipeline"),
+            IamNeed("PipelineCodeDeployRevision",
+                    ("codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
+                     "codedeploy:RegisterApplicationRevision"),
+                    (application,), "CodePipeline registers the AppSpec revision", principal="pipeline"),
+            IamNeed("PipelineCodeDeployConfig", ("codedeploy:GetDeploymentConfig",), (configs,),
+                    "CodePipeline reads the deployment config", principal="pipeline"),
+            IamNeed("PipelineEcsRegister", ("ecs:RegisterTaskDefinition",), (family_arn,),
+                    "CodePipeline registers taskdef.json", principal="pipeline"),
+            *([IamNeed("PipelinePassTaskRoles", ("iam:PassRole",), roles, "CodePipeline hands the task roles to ECS",
+                       principal="pipeline", conditions=passed_to("ecs-tasks.amazonaws.com"))] if roles else []),
         ]
 
     # -- run -------------------------------------------------------------------------------

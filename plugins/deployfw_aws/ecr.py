@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ImageRef, ModuleJob
 from deployfw.build.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
+
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
 
 # Manifest types we can re-put unchanged; without this list ECR may convert the manifest (new digest).
 MANIFEST_MEDIA_TYPES = [
@@ -54,6 +57,29 @@ class EcrRegistry:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """The run reads and re-tags the module's repository; whoever builds pushes into it.
+
+        Pushing is :mod:`deployfw.image.push`'s upload (the layer API, no Docker login, so no
+        ``ecr:GetAuthorizationToken``); creating the repository is first-time setup.
+        """
+        from deployfw.iam.needs import BUILDER, IamNeed
+
+        assert scope.module is not None
+        name = repository_name(scope.module)
+        repo = scope.arn("ecr", f"repository/{name}")
+        return [
+            IamNeed("EcrImages", ("ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+                                  "ecr:PutImage"),
+                    (repo,), f"find {name}'s image by content tag, re-tag a reused one"),
+            IamNeed("EcrPush", ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+                                "ecr:DescribeRepositories", "ecr:InitiateLayerUpload", "ecr:PutImage",
+                                "ecr:UploadLayerPart"),
+                    (repo,), f"push the built image to {name}", principal=BUILDER),
+            IamNeed("EcrCreateRepository", ("ecr:CreateRepository",), (repo,),
+                    f"create {name} when it does not exist yet", when="setup"),
+        ]
 
     @property
     def aws(self) -> Aws:

@@ -70,6 +70,14 @@ class JenkinsBuild:
 
     backend_id = "jenkins"
 
+    def builds_as(self, module: Module, config: Config) -> str:
+        """Builds run on a Jenkins agent (``deployfw build MODULE``) with the agent's AWS credentials.
+
+        The run itself makes no AWS call for a Jenkins build: what the agent needs is whatever the
+        module's registry backend declares for its builder (the ECR push).
+        """
+        return "jenkins"
+
     def __init__(
         self,
         ctx: RunContext,
