@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deployfw.backends import RunContext
-from deployfw.build.content import ContentTagger
+from deployfw.builds.content import ContentTagger
 from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context

@@ -3,7 +3,7 @@
 The same buildspec runner serves CodeBuild's stand-in in the sandbox and
 ``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
 works there. The build runs in the repository root with the contract
-environment of :mod:`deployfw.build.contract`; it is expected to push
+environment of :mod:`deployfw.builds.contract`; it is expected to push
 ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
 with ``deployfw image build``), after which the runner asks the registry for
 the content tag's digest.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.build.contract import (
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     buildspec_path,
@@ -28,7 +28,7 @@ from deployfw.build.contract import (
     timeout_seconds,
     with_endpoint,
 )
-from deployfw.build.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
 
