@@ -27,9 +27,16 @@ TIMINGS_ENV = "DEPLOYFW_SANDBOX_TIMINGS"
     "--jenkins-port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Jenkins double port."
 )
 @click.option("--faults", help="Injected faults, e.g. deploy:user-api,throttle:20 (or DEPLOYFW_SANDBOX_FAULTS).")
+@click.option(
+    "--enforce-iam",
+    is_flag=True,
+    help="Authorise every request against the sandbox's IAM as AWS would; print an administrator's keys "
+    "(or set DEPLOYFW_SANDBOX_IAM=enforce|least-privilege).",
+)
 @click.pass_obj
-def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
+def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_iam: bool) -> None:
     """Seed the infrastructure modules.yaml describes, print how to reach it, and serve until interrupted."""
+    from deployfw.sandbox.aws.server import iam_mode
     from deployfw.sandbox.session import SandboxSession, describe
 
     if faults is not None:
@@ -39,17 +46,26 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port)
+    mode = iam_mode()
+    if enforce_iam and mode == "off":
+        mode = "enforce"
+    session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port, iam=mode)
     try:
         for name, seconds in timings.items():
             setattr(session.aws.timings, name, seconds)
         env = session.environment()
         for key in ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
             click.echo(f"{key}={env[key]}")
-        click.echo(
-            f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
-            f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
-        )
+        if mode == "off":
+            click.echo(
+                f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
+                f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
+            )
+        else:  # the keys matter now: lines 5-6, so `export $(deployfw sandbox --enforce-iam | head -6)` works
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                click.echo(f"{key}={env[key]}")
+            who = "an administrator" if mode == "enforce" else "deployfw-ci (exactly the generated ci policy)"
+            click.echo(f"IAM enforced: these keys belong to {who} of account 123456789012", err=True)
         for line in describe(session):
             click.echo(f"seeded {line}", err=True)
         click.echo(
