@@ -56,16 +56,21 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_
         env = session.environment()
         for key in ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
             click.echo(f"{key}={env[key]}")
+        region = env["AWS_DEFAULT_REGION"]
         if mode == "off":
-            click.echo(
-                f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
-                f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
-            )
+            click.echo(f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
+                       f"AWS_DEFAULT_REGION={region}")  # fmt: skip
         else:  # the keys matter now: lines 5-6, so `export $(deployfw sandbox --enforce-iam | head -6)` works
             for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
                 click.echo(f"{key}={env[key]}")
+            admin = session.aws.admin_keys
+            also = f"# also: AWS_DEFAULT_REGION={region}"
+            if mode == "least-privilege":  # lines 5-6 are deployfw-ci's; tests need the administrator too
+                also += f" ADMIN_ACCESS_KEY_ID={admin['AWS_ACCESS_KEY_ID']} "
+                also += f"ADMIN_SECRET_ACCESS_KEY={admin['AWS_SECRET_ACCESS_KEY']}"
+            click.echo(also)
             who = "an administrator" if mode == "enforce" else "deployfw-ci (exactly the generated ci policy)"
-            click.echo(f"IAM enforced: these keys belong to {who} of account 123456789012", err=True)
+            click.echo(f"IAM enforced: AWS_ACCESS_KEY_ID belongs to {who} of account 123456789012", err=True)
         for line in describe(session):
             click.echo(f"seeded {line}", err=True)
         click.echo(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,
@@ -88,6 +88,18 @@ class BlueGreenDeploy(EcsDeployer):
             f"with {config_name}",
             f"wait up to {wait}; stop and roll back on failure, timeout or cancel",
         ]
+
+    controller_type = "CODE_DEPLOY"
+
+    def _live_checks(self, aws: Aws, target: Target) -> list[LiveCheck]:
+        """The CodeDeploy application and group (deploying this service) and the traffic they shift."""
+        from deployfw_aws import live_checks as live
+
+        rows, group = live.deployment_group(aws, target.application, target.deployment_group, target.cluster,
+                                            target.service)  # fmt: skip
+        if group is not None:
+            rows += live.traffic(aws, group, self.backend_id, self._forced_config() or target.deployment_config)
+        return rows
 
     # -- IAM ---------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import ModuleJob, StageResult
+from deployfw.backends import LiveCheck, ModuleJob, StageResult
 from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
@@ -69,6 +69,23 @@ class CodeBuildBuild:
     """
 
     backend_id = "codebuild"
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The module's build project exists; its service role is what builds run (and push) as."""
+        from deployfw_aws.live_checks import checking
+
+        project = project_name(job.module)
+
+        def probe() -> LiveCheck:
+            found = self.aws.call("codebuild", "batch_get_projects", names=[project]).get("projects") or []
+            if not found:
+                return LiveCheck("codebuild-project", False, f"CodeBuild project {project} does not exist",
+                                 "create it with a service role holding `deployfw iam policy --for codebuild`, or "
+                                 "fix the module's build.project")  # fmt: skip
+            role = found[0].get("serviceRole") or "no service role"
+            return LiveCheck("codebuild-project", True, f"CodeBuild project {project}, builds as {role}")
+
+        return [checking("codebuild-project", probe)]
 
     def builds_as(self, module: Module, config: Config) -> str:
         """Builds run as the project's service role."""

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import ImageRef, ModuleJob
+from deployfw.backends import ImageRef, LiveCheck, ModuleJob
 from deployfw.builds.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
@@ -57,6 +57,22 @@ class EcrRegistry:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The module's repository exists (a first run creates it only when allowed ecr:CreateRepository)."""
+        from deployfw_aws.live_checks import checking
+
+        name = repository_name(job.module)
+
+        def probe() -> LiveCheck:
+            found = self._describe(name)
+            if found is None:
+                return LiveCheck("ecr-repository", False, f"ECR repository {name} does not exist",
+                                 f"create it (`aws ecr create-repository --repository-name {name}`), or let the "
+                                 "first run create it: `deployfw iam policy --include-setup`")  # fmt: skip
+            return LiveCheck("ecr-repository", True, f"ECR repository {name} ({found.get('imageTagMutability')} tags)")
+
+        return [checking("ecr-repository", probe)]
 
     def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
         """The run reads and re-tags the module's repository; whoever builds pushes into it.

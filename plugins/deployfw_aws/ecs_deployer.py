@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.deploy_common import (
     Backoff,
@@ -122,6 +122,26 @@ class EcsDeployer:
         self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
     ) -> list[IamNeed]:
         raise NotImplementedError
+
+    # -- the live account (ChecksLive, for `deployfw doctor`) ------------------------------------
+
+    controller_type: ClassVar[str] = "ECS"
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """Cluster, service and its deployment controller; then the backend's own (read-only) checks."""
+        from deployfw_aws import live_checks as live
+
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        rows = [live.cluster(aws, target.cluster)]
+        row, service = live.service(aws, target.cluster, target.service)
+        rows.append(row)
+        if service is not None:
+            rows.append(live.controller(service, self.controller_type, self.backend_id, target.cluster, target.service))
+        return [*rows, *self._live_checks(aws, target)]
+
+    def _live_checks(self, aws: Aws, target: Target) -> list[LiveCheck]:
+        return []
 
     def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
         """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).

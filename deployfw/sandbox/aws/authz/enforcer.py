@@ -154,7 +154,8 @@ class IamEnforcer:
                 from moto.secretsmanager.models import secretsmanager_backends
 
                 try:
-                    return str(secretsmanager_backends[self.account][region].get_secret_value(key, None, None)["ARN"])
+                    secrets = secretsmanager_backends[self.account][region]
+                    return str(secrets.describe_secret(key).arn)
                 except Exception:
                     return None
         return None

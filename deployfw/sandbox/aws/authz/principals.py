@@ -103,7 +103,7 @@ def _inline(policies: dict[str, str], owner: str) -> list[Source]:
 
 
 def _attached(policies: dict[str, Any] | Iterable[Any]) -> list[Source]:
-    items = policies.values() if isinstance(policies, dict) else policies
+    items: Iterable[Any] = policies.values() if isinstance(policies, dict) else policies
     found = []
     for policy in items:
         version = next((v for v in policy.versions if v.is_default), None)

@@ -110,9 +110,9 @@ def _ecs(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Ch
         for arn in _list(params.get("serviceDeploymentArns")):
             yield Check(action, arn)
         return
-    service = params.get("service") or params.get("serviceName")
-    if service:
-        yield Check(action, where.arn("ecs", f"service/{cluster}/{_last(service)}"))
+    named = params.get("service") or params.get("serviceName")
+    if named:
+        yield Check(action, where.arn("ecs", f"service/{cluster}/{_last(named)}"))
         if operation == "CreateService" and params.get("role"):
             yield pass_role(str(params["role"]), "ecs.amazonaws.com", where)
         return
@@ -143,14 +143,14 @@ _CODEDEPLOY_GLOBAL = {
 
 def _codedeploy(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Check]:
     action = f"codedeploy:{operation}"
-    app = params.get("applicationName")
+    app = str(params["applicationName"]) if params.get("applicationName") else None
     if operation in _CODEDEPLOY_GLOBAL:
         yield Check(action, "*")
         return
     if operation in ("GetDeployment", "BatchGetDeployments"):
         for deployment in _list(params.get("deploymentId")) or _list(params.get("deploymentIds")):
-            group = where.lookup("codedeploy-deployment-group", where.region, deployment)
-            yield Check(action, where.arn("codedeploy", f"deploymentgroup:{group}") if group else "*")
+            owner = where.lookup("codedeploy-deployment-group", where.region, deployment)
+            yield Check(action, where.arn("codedeploy", f"deploymentgroup:{owner}") if owner else "*")
         return
     if operation.endswith("DeploymentConfig") and "deploymentConfigName" in params:
         yield Check(action, where.arn("codedeploy", f"deploymentconfig:{params.get('deploymentConfigName')}"))
