@@ -1,7 +1,7 @@
 """``deployfw doctor``: the live account against modules.yaml, read-only, one row per check.
 
 preflight checks what can be known without AWS; the doctor asks AWS, and changes nothing (only
-Describe/Get/List calls and IAM policy simulation). For every environment (or the one asked for)
+Describe/Get/List calls and IAM policy simulation). For the environment asked for (or every one)
 and every service module it runs the live checks its backends contribute (:class:`ChecksLive`:
 cluster, service, deployment controller, CodeDeploy group and listeners, repository, build
 project, Jenkins job...) and checks that the principal running deployfw may make every call the
@@ -52,15 +52,15 @@ class Findings:
                 "rows": [row.to_json() for row in self.rows]}  # fmt: skip
 
 
-def examine(session: Session, *, principal: str | None = None) -> Findings:
-    """Every check for the session's config (every environment unless the session names one)."""
+def examine(session: Session, *, principal: str | None = None, every_env: bool = False) -> Findings:
+    """Every check for the session's config: its environment (``-e``), or each of them with ``every_env``."""
     from deployfw.aws.clients import AwsError, aws_for
     from deployfw.context import make_context
     from deployfw.iam.policies import configs_for
     from deployfw.iam.simulate import Simulator, principal_of
 
     config = session.load_config()
-    configs = configs_for(session, config, every_env=session.env is None)
+    configs = configs_for(session, config, every_env=every_env and session.env is None)
     session.connect(config)
     registry = session.plugins.backends
     ctx = make_context(config, backends=registry)
