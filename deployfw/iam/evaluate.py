@@ -121,7 +121,9 @@ def resource_matches(pattern: str, resource: str) -> bool:
     if pattern == "*":
         return True
     p_parts, r_parts = pattern.split(":", 5), resource.split(":", 5)
-    if len(p_parts) != 6 or len(r_parts) != 6:
+    if len(p_parts) != len(r_parts):
+        return False  # an ARN pattern short of segments matches no ARN
+    if len(p_parts) != 6:
         return _glob(pattern).match(resource) is not None
     return all(_glob(p).match(r) is not None for p, r in zip(p_parts, r_parts, strict=True))
 

@@ -105,9 +105,12 @@ class CodeBuildBuild:
                     f"start {project} once per run, follow it, stop it on cancel or timeout"),
             IamNeed("CodeBuildReadLogs", ("logs:GetLogEvents",),
                     (scope.arn("logs", f"log-group:{group}:log-stream:*"),), f"stream {project}'s build log"),
-            IamNeed("CodeBuildWriteLogs", ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"),
-                    (scope.arn("logs", f"log-group:{group}"), scope.arn("logs", f"log-group:{group}:log-stream:*")),
+            IamNeed("CodeBuildWriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
+                    (scope.arn("logs", f"log-group:{group}:log-stream:*"),),
                     f"CodeBuild writes {project}'s log as the project's service role", principal="codebuild"),
+            IamNeed("CodeBuildLogGroup", ("logs:CreateLogGroup",), (scope.arn("logs", f"log-group:{group}"),),
+                    f"CodeBuild creates {project}'s log group on its first build", principal="codebuild",
+                    when="setup"),
         ]
 
     def __init__(
