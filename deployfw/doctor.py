@@ -118,13 +118,14 @@ def _iam_rows(
 ) -> list[Row]:
     from deployfw.aws.clients import AwsError
     from deployfw.iam.collect import collect
+    from deployfw.iam.needs import wanted
 
     if simulator is None:
         return [Row(config.env, None, "iam", True, "the account's root user may do everything (run deployfw as a "
                     "least-privilege role: `deployfw iam policy`)")]  # fmt: skip
     by_module: dict[str | None, list[IamNeed]] = {}
     for item in collect([config], registry, ctx, account=account, region=ctx.region):
-        if item.need.principal == "ci" and item.need.when == "run":
+        if item.need.principal == "ci" and wanted(item.need):
             by_module.setdefault(item.module, []).append(item.need)
     rows: list[Row] = []
     for module, needs in sorted(by_module.items(), key=lambda kv: kv[0] or ""):

@@ -187,9 +187,12 @@ class Aws:
 
         if code not in DENIED_CODES:
             return None
-        model = self.client(service).meta
-        api_name = model.method_to_api_mapping.get(operation, operation)
-        prefix = model.service_model.signing_name
+        meta = getattr(self.client(service), "meta", None)
+        mapping = getattr(meta, "method_to_api_mapping", None)
+        api_name = (mapping.get(operation) if isinstance(mapping, dict) else None) or "".join(
+            part.capitalize() for part in operation.split("_")
+        )
+        prefix = getattr(getattr(meta, "service_model", None), "signing_name", None) or service
         return parse(code, message, f"{service}.{operation}", f"{prefix}:{api_name}")
 
     def account_id(self) -> str:

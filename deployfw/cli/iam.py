@@ -26,9 +26,13 @@ def command() -> None:
 @click.option("--account", metavar="ID", help="AWS account of the ARNs (default: ask STS).")
 @click.option("--include-setup", is_flag=True,
               help="Also what first-time setup needs (create ECR repositories, `state init`).")
+@click.option("--include-optional", is_flag=True,
+              help="Also what deployfw works without, less well (e.g. the traffic split of canary deployments).")
 @global_options
 @click.pass_obj
-def policy(app: App, principal: str, as_json: bool, fmt: str, account: str | None, include_setup: bool) -> None:
+def policy(
+    app: App, principal: str, as_json: bool, fmt: str, account: str | None, include_setup: bool, include_optional: bool
+) -> None:
     """Print the identity policy of one principal (every environment, or the one -e names).
 
     Resources are exact ARNs; a "*" appears only for actions IAM defines without a resource
@@ -38,7 +42,7 @@ def policy(app: App, principal: str, as_json: bool, fmt: str, account: str | Non
     from deployfw.iam.policy import cloudformation, terraform
 
     found = declarations(app, account=account)
-    made = found.policy(principal, setup=include_setup)
+    made = found.policy(principal, setup=include_setup, optional=include_optional)
     if not made.statements:
         click.echo(f"deployfw: no backend of this config needs anything as {principal!r}", err=True)
     if as_json:

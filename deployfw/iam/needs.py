@@ -11,7 +11,7 @@ a backend that starts calling a new operation changes all three by changing one 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -57,6 +57,9 @@ class IamNeed:
     conditions: Conditions = field(default_factory=dict)
     wildcard: str | None = None
     when: When = "run"
+    # Set when deployfw works without this need, less well: says what is lost. Optional needs are left
+    # out of the policies unless asked for (least privilege), and a refusal of one is logged, not fatal.
+    optional: str | None = None
 
     def __post_init__(self) -> None:
         if not _SID.match(self.sid):
@@ -103,6 +106,6 @@ def passed_to(service: str) -> Conditions:
     return {"StringEquals": {"iam:PassedToService": service}}
 
 
-def needs_for(principal: str, needs: Sequence[IamNeed], *, setup: bool = False) -> list[IamNeed]:
-    """The needs of ``principal`` (``setup`` ones only when asked)."""
-    return [n for n in needs if n.principal == principal and (setup or n.when == "run")]
+def wanted(need: IamNeed, *, setup: bool = False, optional: bool = False) -> bool:
+    """Whether a policy includes ``need``: setup and optional needs only when asked for."""
+    return (setup or need.when == "run") and (optional or need.optional is None)

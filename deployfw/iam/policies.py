@@ -27,8 +27,8 @@ class Declarations:
     region: str
     envs: tuple[str | None, ...]
 
-    def policy(self, principal: str, *, setup: bool = False) -> PolicySet:
-        return build(self.declared, principal, setup=setup)
+    def policy(self, principal: str, *, setup: bool = False, optional: bool = False) -> PolicySet:
+        return build(self.declared, principal, setup=setup, optional=optional)
 
 
 def configs_for(session: Session, config: Config, *, every_env: bool) -> list[Config]:

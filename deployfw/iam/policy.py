@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployfw.iam.collect import Declared
-from deployfw.iam.needs import Conditions
+from deployfw.iam.needs import Conditions, wanted
 
 VERSION = "2012-10-17"
 # The service that assumes each principal when it is an IAM role (None: a user or any role).
@@ -95,12 +95,12 @@ class PolicySet:
         return {"Version": VERSION, "Statement": [s.document() for s in self.statements if s.sid != sid]}
 
 
-def build(declared: Sequence[Declared], principal: str, *, setup: bool = False) -> PolicySet:
-    """``principal``'s policy from every declaration (``setup`` adds the needs of first-time creation)."""
+def build(declared: Sequence[Declared], principal: str, *, setup: bool = False, optional: bool = False) -> PolicySet:
+    """``principal``'s policy from every declaration (``setup``: first-time creation; ``optional``: extras)."""
     groups: dict[tuple[str, tuple[str, ...], str, str | None], dict[str, Any]] = {}
     for item in declared:
         need = item.need
-        if need.principal != principal or (need.when == "setup" and not setup):
+        if need.principal != principal or not wanted(need, setup=setup, optional=optional):
             continue
         key = (need.sid, tuple(sorted(set(need.actions))), _canonical(need.conditions), need.wildcard)
         group = groups.setdefault(

@@ -122,9 +122,11 @@ class BlueGreenDeploy(EcsDeployer):
                     ("codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
                      "codedeploy:ListDeployments"),
                     (group,), f"create and follow deployments in {where}, find one a killed run left"),
-            IamNeed("CodeDeployFollow", ("codedeploy:GetDeploymentTarget", "codedeploy:StopDeployment"), ("*",),
-                    "read a deployment's lifecycle events; stop it with rollback on cancel or timeout",
-                    wildcard=NO_RESOURCE),
+            IamNeed("CodeDeployStop", ("codedeploy:StopDeployment",), ("*",),
+                    "stop a deployment with rollback on cancel or timeout", wildcard=NO_RESOURCE),
+            IamNeed("CodeDeployTraffic", ("codedeploy:GetDeploymentTarget",), ("*",),
+                    "log the traffic split of canary and linear deployments", wildcard=NO_RESOURCE,
+                    optional="canary and linear deployments are followed without their traffic split"),
             IamNeed("PipelineCodeDeploy",
                     ("codedeploy:CreateDeployment", "codedeploy:GetDeployment"), (group,),
                     f"CodePipeline's ECS blue/green action deploys to {where}", principal="pipeline"),
@@ -411,6 +413,7 @@ class BlueGreenDeploy(EcsDeployer):
         status: str | None = None
         messages = 0
         split: str | None = None
+        told: list[str] = []
         while True:
             wait.pause()  # first: no deployment is over the moment it is created
             info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
@@ -424,7 +427,7 @@ class BlueGreenDeploy(EcsDeployer):
             if status in TERMINAL:
                 return self._outcome(job, info, details)
             if shifting and status == "InProgress":
-                now = self._traffic(aws, target, deployment_id)
+                now = self._traffic(job, aws, target, deployment_id, told)
                 if now and now != split:
                     split = now
                     job.log(f"deployment {deployment_id}: traffic {now}")
@@ -433,12 +436,15 @@ class BlueGreenDeploy(EcsDeployer):
             if wait.expired:
                 return self._stop(job, aws, deployment_id, details, f"timed out after {minutes(seconds)}")
 
-    def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> str | None:
+    def _traffic(self, job: ModuleJob, aws: Aws, target: Target, deployment_id: str, told: list[str]) -> str | None:
         """The current split, e.g. ``blue 90% / green 10%``, from the deployment's ECS target."""
         try:
             found = aws.call("codedeploy", "get_deployment_target", deploymentId=deployment_id,
                              targetId=f"{target.cluster.rsplit('/', 1)[-1]}:{target.service.rsplit('/', 1)[-1]}")
-        except AwsError:
+        except AwsError as exc:
+            if exc.denial is not None and not told:
+                told.append(exc.detail)  # once per deployment: why the split is not shown, and the fix
+                job.log(f"traffic split not shown: {exc.detail}")
             return None  # progress display only; the deployment's own status decides
         sets = ((found.get("deploymentTarget") or {}).get("ecsTarget") or {}).get("taskSetsInfo") or []
         parts = [f"{s.get('taskSetLabel', '?').lower()} {float(s.get('trafficWeight', 0)):g}%" for s in sets]

@@ -37,7 +37,8 @@ def test_explicit_deny_wins_over_any_allow() -> None:
 
 
 def test_a_wildcard_never_spans_arn_segments() -> None:
-    assert resource_matches("arn:aws:ecs:*:123456789012:service/shop/*", "arn:aws:ecs:eu-west-1:123456789012:service/shop/a")
+    service = "arn:aws:ecs:eu-west-1:123456789012:service/shop/a"
+    assert resource_matches("arn:aws:ecs:*:123456789012:service/shop/*", service)
     # "*" in the resource part may cover "/" and ":" (a task definition family and revision)
     assert resource_matches("arn:aws:ecs:r:1:task-definition/shop-a:*", "arn:aws:ecs:r:1:task-definition/shop-a:12")
     # but a region or account wildcard stays in its segment
@@ -47,7 +48,8 @@ def test_a_wildcard_never_spans_arn_segments() -> None:
 
 
 def test_passrole_condition_on_the_service_the_role_is_passed_to() -> None:
-    sources = policy(allow("iam:PassRole", ROLE, Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}))
+    only_ecs = {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    sources = policy(allow("iam:PassRole", ROLE, Condition=only_ecs))
     ecs = {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}
     lambda_ = {"iam:PassedToService": ["lambda.amazonaws.com"]}
     assert evaluate(sources, "iam:PassRole", ROLE, ecs).allowed

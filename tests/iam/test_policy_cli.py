@@ -59,7 +59,7 @@ def test_every_action_exists_and_every_arn_fits_its_resource_type(ci: dict[str, 
 def test_star_only_for_listed_exceptions_with_reasons(ci: dict[str, Any]) -> None:
     stars = {s["Sid"] for s in ci["policy"]["Statement"] if s["Resource"] == "*"}
     exceptions = {e["sid"]: e for e in ci["exceptions"]}
-    assert stars == set(exceptions) == {"CodeDeployFollow", "EcsReadTaskDefinition"}
+    assert stars == set(exceptions) == {"CodeDeployStop", "EcsReadTaskDefinition"}
     assert all("no resource type" in e["reason"] for e in exceptions.values())
     catalogue = Catalogue.load()
     for exception in exceptions.values():
@@ -120,9 +120,11 @@ def test_build_principals_get_the_push_of_the_modules_they_build() -> None:
     ]
 
 
-def test_setup_needs_only_when_asked(ci: dict[str, Any]) -> None:
-    assert "EcrCreateRepository" not in statements(ci)
-    assert statements(policy("--for", "ci", "--include-setup"))["EcrCreateRepository"]["Action"] == "ecr:CreateRepository"
+def test_setup_and_optional_needs_only_when_asked(ci: dict[str, Any]) -> None:
+    assert "EcrCreateRepository" not in statements(ci) and "CodeDeployTraffic" not in statements(ci)
+    assert statements(policy("--for", "ci", "--include-optional"))["CodeDeployTraffic"]["Resource"] == "*"
+    with_setup = statements(policy("--for", "ci", "--include-setup"))
+    assert with_setup["EcrCreateRepository"]["Action"] == "ecr:CreateRepository"
 
 
 def test_plain_output_is_the_policy_document_and_the_exceptions_go_to_stderr(ci: dict[str, Any]) -> None:
@@ -149,7 +151,8 @@ def test_bad_input_is_exit_2_and_names_the_problem(tmp_path: Path) -> None:
     assert done.code == 2 and "everyone" in done.output
     (tmp_path / "a").mkdir()
     (tmp_path / "modules.yaml").write_text(
-        "version: 1\nproject: x\nmodules:\n  a:\n    path: a\n    deploy: {backend: ecs-bluegreen, taskdef: nope.json}\n"
+        "version: 1\nproject: x\nmodules:\n  a:\n    path: a\n"
+        "    deploy: {backend: ecs-bluegreen, taskdef: nope.json}\n"
         "    registry: {backend: ecr}\n    build: {backend: local}\n"
     )
     done = run_cli(terminal_env(), tmp_path, "iam", "policy", "--account", ACCOUNT)
