@@ -96,7 +96,7 @@ def statement_for(denial: Denial, needs: Sequence[IamNeed]) -> dict[str, Any] | 
 def explain(denial: Denial, needs: Sequence[IamNeed] | None) -> str:
     """One line: who may not do what where, and the statement to add (from the declarations)."""
     who = denial.principal or "the caller"
-    what = f"{who} is not allowed {denial.action} on {denial.resource} ({denial.call})"
+    what = f"{who} is not allowed {denial.action} on {denial.resource}"
     if denial.explicit:
         return f"{what}: an explicit Deny in its policies refuses it; remove that Deny (no Allow overrides it)"
     statement = statement_for(denial, needs or ())

@@ -183,8 +183,8 @@ class IamEnforcer:
                     sources = principals.policies_of(self.account, str(params.get("PolicySourceArn", "")))
                 else:
                     sources = [Source("sandbox-without-iam", principals.ADMIN_POLICY)]
-        except (LookupError, StopIteration, ValueError) as exc:
-            message = f"The principal {params.get('PolicySourceArn')} does not exist ({exc})"
+        except Exception:  # moto's NoSuchEntity, a malformed ARN, a policy that is no JSON
+            message = f"The principal {params.get('PolicySourceArn')} cannot be found or has no readable policies."
             return protocol.error_response(call, 404, "NoSuchEntity", message)
         results = [[evaluate(sources, action, resource, context) for resource in resources] for action in actions]
         return 200, [("Content-Type", "text/xml")], _simulation_xml(call.operation, results)
