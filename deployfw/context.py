@@ -35,6 +35,7 @@ def make_context(
     head: str = "",
     run_id: str | None = None,
     ci_url: str | None = None,
+    repository_url: str | None = None,
     environ: Mapping[str, str] | None = None,
     backends: BackendRegistry | None = None,
 ) -> RunContext:
@@ -52,4 +53,5 @@ def make_context(
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         ci_url=ci_url,
         backends=backends,
+        repository_url=repository_url,
     )

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
     "iam": ("deployfw.cli.iam", "Least-privilege IAM policies built from modules.yaml."),
     "doctor": ("deployfw.cli.doctor", "Check the live account against modules.yaml; changes nothing."),
+    "report": ("deployfw.cli.report", "Turn a run's JSON report into an HTML page."),
 }
 
 

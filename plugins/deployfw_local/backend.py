@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,9 +64,11 @@ class LocalBuild:
         resolver = aws_resolver(job.ctx.region, job.ctx.endpoint_url) if needs_secrets(spec) else None
         if not self._slots.acquire(blocking=False):
             job.log("waiting for a free local build slot")
+            waiting = time.monotonic()
             while not self._slots.acquire(timeout=0.2):
                 if job.ctx.cancel.is_set():
                     return StageResult(False, "cancelled while waiting for a local build slot")
+            job.mark("waited", seconds=round(time.monotonic() - waiting, 3), reason="a free local build slot")
         try:
             outcome = self._run(job, spec, env, resolver)
         finally:
