@@ -348,6 +348,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
 }
 
 Factory = Callable[..., Any] | str | type
+# A plugin's run-wide IAM needs: a function of the scope, or its "package.module:function" name.
+IamDeclarer = Callable[["IamScope"], Sequence["IamNeed"]] | str
 
 
 @dataclass(frozen=True)
@@ -412,6 +414,7 @@ class BackendRegistry:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], BackendSpec] = {}
         self._sections: dict[str, SectionSpec] = {}
+        self._iam: list[tuple[str, IamDeclarer]] = []
         self._current_plugin = ""
         self._current_version = ""
 
@@ -471,6 +474,28 @@ class BackendRegistry:
             where = f"plugins.{self._current_plugin}"
             raise InputError(Problem(None, None, where, f"section {name!r} is already owned by {other}"))
         self._sections[name] = SectionSpec(name, dict(schema), description, self._current_plugin, self._current_version)
+
+    def add_iam_needs(self, declarer: IamDeclarer) -> None:
+        """Declare the IAM needs of a plugin's run-wide AWS calls that no backend makes (a notification
+        to an SNS topic its section names): ``declarer(scope) -> Sequence[IamNeed]`` with ``scope.module``
+        None, as a callable or a lazy ``"package.module:function"`` string. Backends declare theirs with
+        :class:`DeclaresIam` instead."""
+        self._iam.append((self._current_plugin, declarer))
+
+    def iam_declarers(self) -> list[tuple[str, Callable[[IamScope], Sequence[IamNeed]]]]:
+        """``(plugin, declarer)`` for every plugin's run-wide needs (string declarers imported now)."""
+        found: list[tuple[str, Callable[[IamScope], Sequence[IamNeed]]]] = []
+        for plugin, declarer in self._iam:
+            if isinstance(declarer, str):
+                module_name, _, attr = declarer.partition(":")
+                try:
+                    declarer = cast(Callable[["IamScope"], Sequence["IamNeed"]],
+                                    getattr(importlib.import_module(module_name), attr))  # fmt: skip
+                except (ImportError, AttributeError) as exc:
+                    where = f"plugins.{plugin or 'inline'}"
+                    raise InputError(Problem(None, None, where, f"cannot load {declarer!r}: {exc}")) from None
+            found.append((plugin, declarer))
+        return found
 
     def specs(self) -> list[BackendSpec]:
         return sorted(self._specs.values(), key=lambda s: (s.stage, s.id))

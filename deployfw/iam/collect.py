@@ -59,10 +59,13 @@ def _config_needs(
     options = dict(config.state or {})
     backend_id = options.pop("backend", None) or "sqlite"
     store = registry.get("state", backend_id).create(ctx, options)  # one per config: options may differ
+    run_wide = IamScope(config, None, account, config.region or region)
     if isinstance(store, DeclaresIam):
-        scope = IamScope(config, None, account, config.region or region)
-        for need in store.iam_needs(scope):
+        for need in store.iam_needs(run_wide):
             yield Declared(need, None, f"state.{backend_id}")
+    for plugin, declarer in registry.iam_declarers():  # plugins' calls outside any backend (notifications)
+        for need in declarer(run_wide):
+            yield Declared(need, None, f"plugin.{plugin}")
 
 
 # ``backend_for`` is overloaded per stage literal; here the stage is a loop variable.

@@ -158,3 +158,17 @@ def test_bad_input_is_exit_2_and_names_the_problem(tmp_path: Path) -> None:
     done = run_cli(terminal_env(), tmp_path, "iam", "policy", "--account", ACCOUNT)
     assert done.code == 2, done.output
     assert "nope.json" in done.stderr and "Traceback" not in done.output
+
+
+def test_a_plugin_declares_its_run_wide_calls(tmp_path: Path) -> None:
+    """The notify plugin's SNS topic and the SSM parameter holding a webhook URL are in the ci policy."""
+    from run_helpers import copy_example
+
+    repo = copy_example(tmp_path / "repo")
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:deploys"
+    with (repo / "modules.yaml").open("a") as config:
+        config.write(f"\nnotify:\n  sns: [{{topic_arn: '{topic}'}}]\n  slack: [{{url_from: 'ssm:/deployfw/slack'}}]\n")
+    found = statements(policy("--for", "ci", cwd=repo))
+    assert found["NotifyPublish"]["Action"] == "sns:Publish" and found["NotifyPublish"]["Resource"] == topic
+    assert found["NotifyReadParameter"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/deployfw/slack"
+    assert "NotifyPublish" not in statements(policy("--for", "ci"))  # the example itself notifies nobody
