@@ -79,7 +79,10 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_
             err=True,
         )
         sys.stdout.flush()
-        stop.wait()
+        # Waking up now and then: the kernel may hand SIGTERM to any thread, and CPython runs the handler
+        # only when the main thread next executes - never while it is blocked in a wait without a timeout.
+        while not stop.wait(0.5):
+            pass
     finally:
         session.stop()
 
