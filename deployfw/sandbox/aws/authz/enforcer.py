@@ -81,7 +81,7 @@ class IamEnforcer:
         decided: list[tuple[Check, Evaluation]] = []
         with self.lock:
             sources = principals.policies_of(self.account, principal)
-            for check in checks(call.service, call.operation, _params(call), where):
+            for check in checks(call.service, call.operation, call.params, where):
                 context = {**self._global_context(principal, call.region), **check.context}
                 decision = evaluate(sources, check.action, check.resource, context)
                 decided.append((check, decision))
@@ -188,10 +188,6 @@ class IamEnforcer:
             return protocol.error_response(call, 404, "NoSuchEntity", message)
         results = [[evaluate(sources, action, resource, context) for resource in resources] for action in actions]
         return 200, [("Content-Type", "text/xml")], _simulation_xml(call.operation, results)
-
-
-def _params(call: protocol.AwsCall) -> Mapping[str, Any]:
-    return call.params
 
 
 def _denied_code(call: protocol.AwsCall) -> str:

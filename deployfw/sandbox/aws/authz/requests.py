@@ -61,16 +61,6 @@ def _list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
-def _flat(params: Mapping[str, Any], name: str) -> list[str]:
-    """A list parameter of a query-protocol request (``Names.member.1``, ``Names.member.2``...)."""
-    if name in params:
-        return _list(params[name])
-    prefix = f"{name}.member."
-    found = sorted(((int(k[len(prefix):]), v) for k, v in params.items() if k.startswith(prefix)
-                    and k[len(prefix):].isdigit()))  # fmt: skip
-    return [str(v) for _, v in found]
-
-
 def pass_role(role: str, to_service: str, where: Where) -> Check:
     arn = role if role.startswith("arn:") else where.arn("iam", f"role/{role}", regional=False)
     return Check("iam:PassRole", arn, {"iam:PassedToService": (to_service,)})
