@@ -93,6 +93,7 @@ class CodeBuildBuild:
 
     def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
         """The run starts, follows and stops builds and tails their log; the project's service role writes it."""
+        from deployfw.builds.iam import buildspec_needs
         from deployfw.iam.needs import IamNeed
 
         assert scope.module is not None
@@ -111,6 +112,8 @@ class CodeBuildBuild:
             IamNeed("CodeBuildLogGroup", ("logs:CreateLogGroup",), (scope.arn("logs", f"log-group:{group}"),),
                     f"CodeBuild creates {project}'s log group on its first build", principal="codebuild",
                     when="setup"),
+            # CodeBuild resolves the buildspec's parameter-store variables itself, with GetParameters
+            *buildspec_needs(scope, "codebuild", "ssm:GetParameters"),
         ]
 
     def __init__(

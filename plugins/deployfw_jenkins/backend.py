@@ -46,6 +46,7 @@ from deployfw_jenkins.jobspec import (
 )
 
 if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
     from deployfw_jenkins.client import BuildResult, JenkinsClient
 
 _OK = frozenset({"SUCCESS"})
@@ -78,6 +79,13 @@ class JenkinsBuild:
         module's registry backend declares for its builder (the ECR push).
         """
         return "jenkins"
+
+    def iam_needs(self, scope: IamScope) -> list[IamNeed]:
+        """The buildspec's parameter-store and secrets-manager variables, read on the agent (``deployfw build``)."""
+        from deployfw.builds.iam import buildspec_needs
+        from deployfw.iam.needs import BUILDER
+
+        return buildspec_needs(scope, BUILDER)
 
     def __init__(
         self,

@@ -150,6 +150,7 @@ def test_bad_input_is_exit_2_and_names_the_problem(tmp_path: Path) -> None:
     done = run_cli(terminal_env(), REPOSITORY, "iam", "policy", "--for", "everyone", "--account", ACCOUNT)
     assert done.code == 2 and "everyone" in done.output
     (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "buildspec.yml").write_text("version: 0.2\nphases:\n  build:\n    commands: [echo]\n")
     (tmp_path / "modules.yaml").write_text(
         "version: 1\nproject: x\nmodules:\n  a:\n    path: a\n"
         "    deploy: {backend: ecs-bluegreen, taskdef: nope.json}\n"
@@ -172,3 +173,21 @@ def test_a_plugin_declares_its_run_wide_calls(tmp_path: Path) -> None:
     assert found["NotifyPublish"]["Action"] == "sns:Publish" and found["NotifyPublish"]["Resource"] == topic
     assert found["NotifyReadParameter"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/deployfw/slack"
     assert "NotifyPublish" not in statements(policy("--for", "ci"))  # the example itself notifies nobody
+
+
+def test_a_buildspecs_secrets_are_read_by_its_builder(tmp_path: Path) -> None:
+    from run_helpers import commit_all, copy_example
+
+    repo = copy_example(tmp_path / "repo")
+    for module in ("user-api", "order-api"):
+        buildspec = repo / "examples/shop/services" / module / "buildspec.yml"
+        text = buildspec.read_text()
+        env = "env:\n  parameter-store:\n    TOKEN: /shop/token\n  secrets-manager:\n    DB: shop/db:password\n"
+        buildspec.write_text(text.replace("phases:", env + "phases:", 1))
+    commit_all(repo, "secrets")
+    ci = statements(policy("--for", "ci", cwd=repo))  # user-api builds here (local) in the default environment
+    assert ci["BuildParameters"] == {"Sid": "BuildParameters", "Effect": "Allow", "Action": "ssm:GetParameter",
+                                     "Resource": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/shop/token"}  # fmt: skip
+    assert ci["BuildSecrets"]["Resource"] == f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:shop/db-??????"
+    codebuild = statements(policy("--for", "codebuild", cwd=repo))  # order-api: CodeBuild resolves them itself
+    assert codebuild["BuildParameters"]["Action"] == "ssm:GetParameters"
