@@ -68,7 +68,10 @@ class SandboxProcess:
     slow by default, tests speed them up or slow them down to hit a moment; ``log``: a file
     for the sandbox's stderr (a temporary file when not given, quoted if the start fails);
     ``time_scale``: sandbox seconds per real second (``DEPLOYFW_SANDBOX_TIME_SCALE``; default 0,
-    the instant clock, unless the test process's environment says otherwise).
+    the instant clock, unless the test process's environment says otherwise); ``iam``:
+    ``DEPLOYFW_SANDBOX_IAM`` (``enforce``: every request authorised as AWS would, :meth:`client`
+    and :meth:`run_env` then use the administrator's printed keys; ``least-privilege``:
+    :meth:`run_env` is user ``deployfw-ci``'s, holding exactly the generated ci policy).
     """
 
     def __init__(
