@@ -70,7 +70,10 @@ def prepare(
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
-    ctx = make_context(config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url)
+    ctx = make_context(
+        config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url,
+        backends=session.plugins.backends,
+    )
     opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()

@@ -328,7 +328,14 @@ class Runner:
             digest=job.digest,
         )
         report.deploy = outcome.report(backend_id)
-        return StageResult(outcome.ok, outcome.error, report.deploy)
+        error = outcome.error
+        if not outcome.ok and outcome.task_definition and not outcome.deployment_id and not outcome.live:
+            # Say what was done before the failure (an AccessDenied on CreateDeployment, say): nothing half-done
+            # goes unmentioned.
+            registered = outcome.task_definition.rsplit("/", 1)[-1]
+            error = f"{error} (task definition {registered} was registered but not deployed: the service still runs "
+            error += "what it ran before)"
+        return StageResult(outcome.ok, error, report.deploy)
 
     def _deployed_meanwhile(self, job: ModuleJob, report: ModuleReport, stages: list[str]) -> bool:
         """True (and the report filled in) when head was deployed since this run planned: never deploy it twice."""

@@ -57,7 +57,7 @@ def open_command(session: Session, config: Config, *, head: str = "", run_id: st
     from deployfw.ci import detect_ci
 
     session.connect(config)
-    ctx = make_context(config, head=head, run_id=run_id)
+    ctx = make_context(config, head=head, run_id=run_id, backends=session.plugins.backends)
     return Opened(session, config, ctx, RunState.for_command(session.plugins, ctx, detect_ci(os.environ)))
 
 
@@ -246,7 +246,7 @@ def init_store(session: Session) -> str:
     config = session.load_config()
     section, _source = state_section(config, session.plugins.backends, os.environ)
     session.connect(config)
-    ctx = make_context(config)
+    ctx = make_context(config, backends=session.plugins.backends)
     store = open_store(session.plugins.backends, ctx, section)
     try:
         if isinstance(store, Creates):

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
     "unpin": ("deployfw.cli.unpin", "Release a module's rollback pin: the next run deploys it again."),
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
+    "iam": ("deployfw.cli.iam", "Least-privilege IAM policies built from modules.yaml."),
+    "doctor": ("deployfw.cli.doctor", "Check the live account against modules.yaml; changes nothing."),
     "report": ("deployfw.cli.report", "Turn a run's JSON report into an HTML page."),
 }
 

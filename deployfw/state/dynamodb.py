@@ -45,6 +45,7 @@ from deployfw.state.store import StoreBase, match_commit
 
 if TYPE_CHECKING:
     from deployfw.aws.clients import Aws
+    from deployfw.iam.needs import IamNeed, IamScope
 
 DEFAULT_TABLE = "deployfw-state"
 BY_TIME = "by_time"
@@ -92,6 +93,22 @@ class DynamoStore(StoreBase):
     @property
     def location(self) -> str:
         return f"DynamoDB table {self.table} in {self.aws.region}"
+
+    def iam_needs(self, scope: IamScope) -> list[IamNeed]:
+        """Records and locks are items of one table, read through its time index; ``state init`` creates it."""
+        from deployfw.iam.needs import IamNeed, IamScope
+
+        here = IamScope(scope.config, None, scope.account, self.aws.region, scope.partition)  # the table's region
+        table = here.arn("dynamodb", f"table/{self.table}")
+        return [
+            IamNeed("StateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                                   "dynamodb:UpdateItem"),
+                    (table,), f"deploy records and module locks in {self.table}"),
+            IamNeed("StateTableIndex", ("dynamodb:Query",), (f"{table}/index/{BY_TIME}",),
+                    f"a module's deploy history, newest first ({self.table}'s {BY_TIME} index)"),
+            IamNeed("StateTableCreate", ("dynamodb:CreateTable", "dynamodb:DescribeTable"), (table,),
+                    f"`deployfw state init` creates {self.table}", when="setup"),
+        ]
 
     def create(self) -> str:
         """``deployfw state init``: create the table (waiting until ACTIVE) unless it exists."""
