@@ -8,6 +8,7 @@ import click
 
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
+from deployfw.depcheck import plan_warnings
 from deployfw.errors import InputError
 from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
@@ -31,6 +32,14 @@ def command(
     """Show, for each affected module in dependency order, the backends and steps run would execute."""
     prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
     plan = prepared.plan
-    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.text())
+    # Dependency warnings (a buildspec reading an undeclared module, what the build graph computes):
+    # shown, never fatal. They belong in the Plan itself once it carries warnings.
+    warnings = plan_warnings(prepared.config, [m.name for m in plan.modules])
+    if as_json:
+        click.echo(json.dumps({**plan.to_json(), "warnings": [str(w) for w in warnings]}, indent=2))
+    else:
+        click.echo(plan.text())
+        for warning in warnings:
+            click.echo(f"deployfw: warning: {warning}", err=True)
     if plan.findings:
         raise InputError(plan.findings)

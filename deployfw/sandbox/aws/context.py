@@ -21,6 +21,7 @@ from deployfw.sandbox.aws.faults import FaultSet
 from deployfw.sandbox.clock import SandboxClock
 
 if TYPE_CHECKING:
+    from deployfw.sandbox.aws.authz import IamEnforcer
     from deployfw.sandbox.aws.health import HealthChecks
     from deployfw.sandbox.fleet import Fleet
     from deployfw.sandbox.runtime import TaskRuntime
@@ -88,6 +89,8 @@ class SandboxContext:
     health: HealthChecks | None = None
     fleet: Fleet | None = None
     """The server instances CodeDeploy's EC2/on-premises deployments reach (started with the sandbox)."""
+    iam: IamEnforcer | None = None
+    """IAM: enforcing (``--enforce-iam``) or only answering SimulatePrincipalPolicy; set when started."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
