@@ -38,6 +38,9 @@ DOCUMENTED: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("s3", "HeadObject"): ("s3:GetObject",),
     # Amazon S3 API Reference, HeadBucket: "you must have the s3:ListBucket permission".
     ("s3", "HeadBucket"): ("s3:ListBucket",),
+    # Amazon S3 API Reference, CopyObject: s3:GetObject on the source object, s3:PutObject on the destination
+    # (the destination's write is what a copy is refused by first; the source read is declared with it).
+    ("s3", "CopyObject"): ("s3:PutObject",),
     # Amazon DynamoDB Developer Guide, "Using IAM with transactions": each item is authorised with its own action.
     ("dynamodb", "TransactWriteItems"): ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                                           "dynamodb:ConditionCheckItem"),

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, StageResult
 from deployfw_aws import codedeploy_calls as calls
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,

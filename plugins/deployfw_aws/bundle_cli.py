@@ -75,20 +75,15 @@ def _destination(push: str) -> tuple[str, str]:
 
 def _upload(bucket: str, key: str, data: bytes, md5: str) -> str:
     """PutObject unless the object is already these bytes; ``s3://BUCKET/KEY@ETAG``."""
-    from deployfw.aws.clients import Aws, AwsError
+    from deployfw.aws.clients import Aws
+    from deployfw_aws.s3registry import object_etag
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise InputError("--push needs a region: set AWS_DEFAULT_REGION or AWS_REGION")
     aws = Aws(region)
     location = f"s3://{bucket}/{key}"
-    try:
-        existing = aws.call("s3", "head_object", Bucket=bucket, Key=key).get("ETag", "").strip('"')
-    except AwsError as exc:
-        if exc.code not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        existing = ""
-    if existing == md5:
+    if object_etag(aws, bucket, key) == md5:
         click.echo(f"{location} already holds this bundle; not uploaded again", err=True)
         return f"{location}@{md5}"
     digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()

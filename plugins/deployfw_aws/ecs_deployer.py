@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.deploy_common import (
     Paced,

@@ -20,7 +20,7 @@ with that advice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ArtifactRef, ModuleJob
@@ -28,7 +28,10 @@ from deployfw.builds.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
 
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
+
+_MISSING = frozenset({"404", "NoSuchBucket", "NotFound"})
 
 
 def bucket_of(module: Module) -> str:
@@ -57,6 +60,18 @@ def etag(answer: dict[str, Any]) -> str:
     return str(answer.get("ETag") or "").strip('"')
 
 
+def object_etag(aws: Aws, bucket: str, key: str) -> str | None:
+    """The ETag of ``s3://bucket/key``, None when there is no such object.
+
+    Asked with ListObjectsV2 (``s3:ListBucket``), not HeadObject: a HEAD answer has no body, so a
+    refusal would be a bare 403 - a listing's refusal is an AccessDenied that names the action, which
+    the AWS boundary turns into the statement to add.
+    """
+    answer = aws.call("s3", "list_objects_v2", Bucket=bucket, Prefix=key, MaxKeys=50)
+    found = next((o for o in answer.get("Contents") or [] if o.get("Key") == key), None)
+    return etag(found) or None if found is not None else None
+
+
 class S3Registry:
     """S3 as deployfw's registry of revision bundles; made per run by the plugin's factory (no AWS calls here)."""
 
@@ -80,12 +95,37 @@ class S3Registry:
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return []  # the section schema checks bucket and prefix; the bucket itself is checked at run time
 
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """The run finds and copies the module's bundles; whoever builds uploads them.
+
+        Objects are looked up by listing (``s3:ListBucket``, see :func:`object_etag`); copying needs
+        ``s3:GetObject`` on the source as well as ``s3:PutObject`` on the destination.
+        """
+        from deployfw.iam.needs import BUILDER, IamNeed
+
+        assert scope.module is not None
+        bucket, folder = bucket_of(scope.module), folder_of(scope.module)
+        objects = f"arn:{scope.partition}:s3:::{bucket}/{folder}/*"
+        listing = f"arn:{scope.partition}:s3:::{bucket}"
+        # One sid per kind of access, for the run and the builder alike: a module built here (``local``)
+        # has the run's principal as its builder, and its two needs then make one statement.
+        return [
+            IamNeed("S3Bundles", ("s3:GetObject", "s3:PutObject"), (objects,),
+                    f"copy {scope.module.name}'s bundle from its content key to its commit key (CopyObject)"),
+            IamNeed("S3BundleFind", ("s3:ListBucket",), (listing,),
+                    f"find {scope.module.name}'s bundle and its ETag by content key (ListObjectsV2)"),
+            IamNeed("S3Bundles", ("s3:GetObject", "s3:PutObject"), (objects,),
+                    f"upload {scope.module.name}'s bundle (deployfw bundle build --push)", principal=BUILDER),
+            IamNeed("S3BundleFind", ("s3:ListBucket",), (listing,),
+                    "leave a bundle already uploaded alone (ListObjectsV2)", principal=BUILDER),
+        ]  # fmt: skip
+
     # -- run ------------------------------------------------------------------------------
 
     def prepare(self, job: ModuleJob, content_tag: str) -> ArtifactRef:
         artifact = artifact_for(job.module, job.ctx.head, content_tag)
         try:
-            self.aws.call("s3", "head_bucket", Bucket=artifact.repository)
+            object_etag(self.aws, artifact.repository, key_of(artifact, content_tag))
         except AwsError as exc:
             if exc.code in _MISSING:
                 raise ExternalError(
@@ -97,13 +137,7 @@ class S3Registry:
 
     def find(self, job: ModuleJob, tag: str) -> str | None:
         artifact = job.artifact or artifact_for(job.module, job.ctx.head, tag)
-        try:
-            answer = self.aws.call("s3", "head_object", Bucket=artifact.repository, Key=key_of(artifact, tag))
-        except AwsError as exc:
-            if exc.code in _MISSING:
-                return None
-            raise
-        return etag(answer) or None
+        return object_etag(self.aws, artifact.repository, key_of(artifact, tag))
 
     def promote(self, job: ModuleJob, digest: str, tags: Sequence[str]) -> None:
         artifact = job.artifact

@@ -97,8 +97,11 @@ def account_problems(ctx: RunContext, config: Config, target: ServerTarget) -> l
                                     f"the tag filters of deployment group {target.where} select no instance "
                                     f"({describe_filters(group)}); every deployment would fail with NO_INSTANCES"))
         return problems
-    except AwsError:
-        return []  # no credentials or no network: the deploy reports what AWS says
+    except AwsError as exc:
+        if exc.denial is None:
+            return []  # no credentials or no network: the deploy reports what AWS says
+        return [Problem(config.relative_file, None, f"{key}.deployment_group",
+                        f"cannot check deployment group {target.where}: {exc.detail}")]  # fmt: skip
 
 
 def selected_instances(aws: Any, group: dict[str, Any]) -> int:

@@ -34,11 +34,14 @@ from deployfw.backends import BundleLocation, DeployOutcome, ModuleJob
 from deployfw.errors import InputError, Problem
 from deployfw_aws import codedeploy_calls as calls
 from deployfw_aws.deploy_common import Paced, Wait, minutes
+from deployfw_aws.ecs_deployer import NO_RESOURCE
+from deployfw_aws.s3registry import object_etag
 from deployfw_aws.server_preflight import account_problems, static_problems
-from deployfw_aws.server_target import DEFAULT_TIMEOUT_MINUTES, ServerTarget, server_target
+from deployfw_aws.server_target import DEFAULT_TIMEOUT_MINUTES, SERVER_CONFIGS, ServerTarget, server_target
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
     from deployfw.state import DeployRecord
 
 TARGET_BATCH = 25  # BatchGetDeploymentTargets takes at most 25 ids
@@ -153,6 +156,39 @@ class ServerDeploy(Paced):
             problems.extend(account_problems(self.ctx, config, target))
         return problems
 
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """CodeDeploy: read the group, create and follow the deployment and its instance targets, stop it;
+        and the read-only checks of ``plan``. The rollback's look at the recorded bundle (ListObjectsV2) is
+        the ``s3`` registry's ``s3:ListBucket``, which a codedeploy-server module always has.
+        """
+        from deployfw.iam.needs import IamNeed
+        assert scope.module is not None
+        target = server_target(scope.config, scope.module)
+        group = scope.arn("codedeploy", f"deploymentgroup:{target.application}/{target.deployment_group}")
+        needs = [
+            IamNeed("CodeDeployServerDeploy",
+                    ("codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+                     "codedeploy:ListDeployments"),
+                    (group,), f"create and follow deployments in {target.where}, find one a killed run left"),
+            IamNeed("CodeDeployStop", ("codedeploy:StopDeployment",), ("*",),
+                    "stop a deployment with rollback on cancel or timeout", wildcard=NO_RESOURCE),
+            IamNeed("CodeDeployServerTargets",
+                    ("codedeploy:BatchGetDeploymentTargets", "codedeploy:ListDeploymentTargets"), ("*",),
+                    "follow each instance's lifecycle events; name the failing one, its script and output",
+                    wildcard=NO_RESOURCE),
+            IamNeed("CodeDeployServerInstances", ("codedeploy:ListOnPremisesInstances",), ("*",),
+                    "plan: check the group's tag filters select an instance", wildcard=NO_RESOURCE),
+        ]
+        if target.deployment_config and target.deployment_config not in SERVER_CONFIGS:
+            config = scope.arn("codedeploy", f"deploymentconfig:{target.deployment_config}")
+            needs.append(IamNeed("CodeDeployServerConfig", ("codedeploy:GetDeploymentConfig",), (config,),
+                                 f"plan: check {target.deployment_config} exists"))  # fmt: skip
+        if target.ec2_tags:
+            needs.append(IamNeed("Ec2DescribeInstances", ("ec2:DescribeInstances",), ("*",),
+                                 "plan: check the group's EC2 tag filters select a running instance",
+                                 wildcard=NO_RESOURCE))  # fmt: skip
+        return needs
+
     # -- run -------------------------------------------------------------------------------
 
     def _details(self, target: ServerTarget) -> dict[str, Any]:
@@ -184,11 +220,12 @@ class ServerDeploy(Paced):
             message = f"the deploy by run {record.run_id} recorded no revision bundle"
             return DeployOutcome(False, message, details=details)
         try:
-            head = aws_for(job.ctx).call("s3", "head_object", Bucket=location.bucket, Key=location.key)
+            now = object_etag(aws_for(job.ctx), location.bucket, location.key)
         except AwsError as exc:
-            return DeployOutcome(False, f"revision s3://{location.bucket}/{location.key} is gone: {exc}",
-                                 details=details)  # fmt: skip
-        if str(head.get("ETag") or "").strip('"') != location.etag:
+            return DeployOutcome(False, f"revision s3://{location.bucket}/{location.key}: {exc}", details=details)
+        if now is None:
+            return DeployOutcome(False, f"revision s3://{location.bucket}/{location.key} is gone", details=details)
+        if now != location.etag:
             return DeployOutcome(False, f"s3://{location.bucket}/{location.key} was overwritten since run "
                                         f"{record.run_id} deployed it (ETag is no longer {location.etag})",
                                  details=details)  # fmt: skip

@@ -78,8 +78,17 @@ class Principals:
         return run_cli(self.sandbox.run_env(**self.keys), self.repo, *argv)
 
     def forget_images(self, repository: str) -> None:
-        """Delete every image of ``repository`` (as the administrator), so the next run builds and pushes."""
+        """Delete every image of ``repository`` - or every revision bundle of a module deployed to servers
+        (s3 registry) - as the administrator, so the next run builds and pushes."""
         ecr = self.sandbox.client("ecr")
-        ids = ecr.list_images(repositoryName=repository).get("imageIds") or []
-        if ids:
-            ecr.batch_delete_image(repositoryName=repository, imageIds=ids)
+        if repository in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]:
+            ids = ecr.list_images(repositoryName=repository).get("imageIds") or []
+            if ids:
+                ecr.batch_delete_image(repositoryName=repository, imageIds=ids)
+            return
+        s3 = self.sandbox.client("s3")
+        for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents") or []
+                    if f"/{repository}/" in f"/{o['Key']}"]  # fmt: skip
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})

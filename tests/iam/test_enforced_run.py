@@ -23,7 +23,7 @@ from deployfw.testing.iam import sandbox_mismatches, undeclared
 
 pytestmark = pytest.mark.sandbox
 # Which module exercises a statement: a local build and rolling deploy is the quickest, so first.
-PREFERENCE = ("product-api", "user-api", "payment-api", "order-api")
+PREFERENCE = ("product-api", "user-api", "payment-api", "order-api", "legacy-api")
 
 
 def test_the_example_runs_with_exactly_the_generated_policies(
