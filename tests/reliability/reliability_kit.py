@@ -404,8 +404,8 @@ def judge(
             forward = [d for d in ours if d.rollback_of is None]
             successes[module] = sum(1 for d in forward if d.status == "Succeeded")
             attempts[module] = len(calls.get(module, []))
-            spans = [(d.created, d.completed, f"{d.id} ({d.status}, run {d.run_id})") for d in ours]
-            problems += [f"{module}: {p}" for p in overlaps(spans)]
+            # A stop's auto-rollback starts as the stop completes: one operation, as all_overlaps counts it.
+            problems += [f"{module}: {p}" for p in overlaps(_with_rollbacks(ours))]
             for d in forward:
                 if d.run_id not in run_ids:
                     problems.append(f"{module}: deployment {d.id} has no deploy record at head {head[:12]}")
