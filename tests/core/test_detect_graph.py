@@ -180,7 +180,7 @@ def test_the_example_uses_the_gradle_graph_and_declares_no_dependencies() -> Non
     config = load_config(REPO_ROOT / "modules.yaml")
     assert config.graph == "gradle"
     services = sorted(n for n, m in config.modules.items() if m.is_service)
-    assert services == ["order-api", "payment-api", "product-api", "user-api"]
+    assert services == ["legacy-api", "order-api", "payment-api", "product-api", "user-api"]
     for name in services:
         assert config.dependencies(name) == ("common",)
         assert config.modules[name].declared == ()
