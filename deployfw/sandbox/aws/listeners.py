@@ -95,8 +95,11 @@ class ListenerProxies:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for proxy in list(self.proxies.values()):
-            _close(proxy)
+        closing = [threading.Thread(target=_close, args=(p,), daemon=True) for p in self.proxies.values()]
+        for thread in closing:  # each server takes up to a poll interval to notice: close them together
+            thread.start()
+        for thread in closing:
+            thread.join(timeout=5)
         self.proxies.clear()
 
     def _loop(self) -> None:
