@@ -409,6 +409,8 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         progress: Progress,
     ) -> None:
         platform = deployment.application.compute_platform or "Server"
+        # Ended before its rollback starts: the rollback deployment begins when this one completes.
+        deployment.complete_time = utcnow()
         overview = deployment.deployment_overview
         overview.update({"Pending": 0, "InProgress": 0, "Ready": 0})
         group = deployment.deployment_group
@@ -427,7 +429,6 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         if platform == "Server":
             codedeploy_server.finish(self, deployment, status)  # per-instance counts; stop what has not begun
         deployment.status = status
-        deployment.complete_time = utcnow()
         progress.stage = "finished"
 
     def _rollback_step(self, rollback: DeploymentInfo, progress: Progress) -> None:
@@ -471,7 +472,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         )
         rollback.deployment_id = "d-" + uuid.uuid4().hex[:9].upper()
         rollback.status = "InProgress"
-        rollback.start_time = utcnow()
+        rollback.start_time = failed.complete_time or utcnow()
         rollback.deployment_overview["InProgress"] = 1
         rollback.error_information = {}
         progress = Progress(time.monotonic(), stage="start" if server else "reroute", rollback_of=failed.deployment_id)
