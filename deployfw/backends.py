@@ -104,6 +104,10 @@ class ModuleJob:
     log: Callable[[str], None]
     image: ImageRef | None = None
     digest: str | None = None
+    # Build backends that read the source here build a clean checkout of ``ctx.head`` (see
+    # :func:`deployfw.build.source.build_workdir`); True only for ``run --allow-dirty`` and a module
+    # whose inputs have uncommitted changes: then the working tree, under a run-only tag.
+    from_worktree: bool = False
     # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
     progress: Callable[..., None] = field(default=_no_progress, repr=False)

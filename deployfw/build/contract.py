@@ -3,13 +3,16 @@
 A module's ``buildspec.yml`` runs in CodeBuild (``codebuild`` backend), on a
 Jenkins agent (``deployfw build MODULE``) and here (``local`` backend). It can
 only be the same file if it sees the same things everywhere: the working
-directory is the repository root (CodeBuild's ``CODEBUILD_SRC_DIR``) and these
-variables are set:
+directory is a clean checkout of the head commit, standing for the repository
+root (CodeBuild's ``CODEBUILD_SRC_DIR``; see :mod:`deployfw.build.source`), and
+these variables are set:
 
 ``IMAGE_REPO_NAME``, ``REPOSITORY_URI``, ``IMAGE_TAG`` (commit tag),
 ``IMAGE_CONTENT_TAG``, ``AWS_ACCOUNT_ID``, ``AWS_DEFAULT_REGION``,
 ``DEPLOYFW_MODULE``, ``DEPLOYFW_MODULE_PATH``, ``DEPLOYFW_RUN_ID``,
-plus the module's ``build.environment`` option.
+plus the module's ``build.environment`` option; builds deployfw runs itself also
+get ``DEPLOYFW`` and a ``PATH`` that finds the running deployfw first
+(:mod:`deployfw.build.tool`).
 
 The contract variables win over ``build.environment``: a config that set
 ``IMAGE_TAG`` would push the image under a tag the registry never looks for.
@@ -77,10 +80,13 @@ def timeout_seconds(module: Module) -> float:
     return float(build_option(module, "timeout_minutes", DEFAULT_TIMEOUT_MINUTES)) * 60.0  # type: ignore[arg-type]
 
 
-def read_buildspec(config: Config, module: Module) -> tuple[str, str]:
-    """``(text, display name)`` of the module's buildspec; InputError when it cannot be read."""
+def read_buildspec(config: Config, module: Module, root: Path | None = None) -> tuple[str, str]:
+    """``(text, display name)`` of the module's buildspec; InputError when it cannot be read.
+
+    ``root`` is the folder standing for the repository root (a build's clean checkout); default the config's.
+    """
     name = buildspec_path(module)
-    path = config.root / name
+    path = (root or config.root) / name
     origin = f"modules.{module.name}.build.buildspec"
     try:
         return path.read_text(encoding="utf-8"), name
@@ -90,9 +96,9 @@ def read_buildspec(config: Config, module: Module) -> tuple[str, str]:
         raise InputError(Problem(name, None, origin, f"cannot read buildspec: {exc}")) from None
 
 
-def load_module_buildspec(config: Config, module: Module) -> tuple[Buildspec, str]:
+def load_module_buildspec(config: Config, module: Module, root: Path | None = None) -> tuple[Buildspec, str]:
     """Parse and validate the module's buildspec; ``(spec, text)``; InputError with file and line."""
-    text, name = read_buildspec(config, module)
+    text, name = read_buildspec(config, module, root)
     return load_buildspec(text, name), text
 
 
