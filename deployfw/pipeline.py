@@ -69,11 +69,11 @@ def prepare(
     ``allow_dirty`` the modules whose inputs they touch build the working tree under a run-only tag.
     """
     config = session.load_config()
+    session.connect(config)  # before reading CI variables: a sandbox front end sets JENKINS_URL
     ci = detect_ci(os.environ)
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
     tree = _working_tree(repo, config, rng.head, allow_dirty=allow_dirty)
-    session.connect(config)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
     ctx = make_context(config, head=detection.head, ci_url=ci.build_url)
     opened: RunState | None = None

@@ -92,7 +92,7 @@ def _seeds(config: Config, plugins: PluginManager) -> Iterator[tuple[Config, See
 
 def _create(aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, Seed]]) -> SeedResult:
     """Create what ``seeds`` describe, idempotently: services by region, then jobs, then plain calls."""
-    from deployfw.sandbox.aws import seed
+    from deployfw.sandbox.aws.seeding import seed
 
     by_region: dict[str, list[ServiceInfra]] = {}
     for config, item in seeds:

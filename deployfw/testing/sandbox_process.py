@@ -55,7 +55,17 @@ from deployfw.testing.cli import deployfw_command, terminal_env
 __all__ = ["SANDBOX_ACCOUNT", "SandboxProcess"]
 
 SANDBOX_ACCOUNT = "123456789012"  # the account id the sandbox answers with (moto's default)
-_ENV_LINES = ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN")
+# What ``deployfw sandbox`` prints, in order (deployfw.cli.sandbox.PRINTED; not imported: that is the CLI).
+_ENV_LINES = (
+    "AWS_ENDPOINT_URL",
+    "JENKINS_URL",
+    "JENKINS_USER",
+    "JENKINS_API_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 
 
 class SandboxProcess:
@@ -107,17 +117,14 @@ class SandboxProcess:
         )
         assert self.proc.stdout is not None
         try:
-            for _ in _ENV_LINES:
+            for expected in _ENV_LINES:
                 key, sep, value = self.proc.stdout.readline().strip().partition("=")
                 if not sep:
                     raise RuntimeError(f"deployfw sandbox ended before printing its environment{self._stderr_tail()}")
+                if key != expected:
+                    raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
                 self.env[key] = value
-            # "# also: AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=<any> AWS_DEFAULT_REGION=..."
-            also = self.proc.stdout.readline()
-            for item in also.removeprefix("# also:").split():
-                key, _, value = item.partition("=")
-                if key == "AWS_DEFAULT_REGION":
-                    self.region = value
+            self.region = self.env["AWS_DEFAULT_REGION"]
         except BaseException:
             self.stop()
             raise
@@ -199,8 +206,8 @@ class SandboxProcess:
         """
         return terminal_env(**{
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox-secret",
+            "AWS_ACCESS_KEY_ID": self.env["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "JENKINS_URL": self.env["JENKINS_URL"],
