@@ -16,7 +16,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -67,10 +67,17 @@ class Module:
     execution_mode: str | None
     files: tuple[str, ...]
     effective: Mapping[str, Any] = field(repr=False, compare=False)
+    # "stage.option" -> the key that names a file option (taskdef, appspec, buildspec): the module's
+    # own or ``defaults``', so a missing file is reported at the line that names it.
+    origins: Mapping[str, KeyPath] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_service(self) -> bool:
         return self.kind == "service"
+
+    def origin(self, stage: str, option: str) -> KeyPath:
+        """Where ``stage.option`` was written (its line is :meth:`Config.locate`'s answer)."""
+        return self.origins.get(f"{stage}.{option}", ("modules", self.name, stage, option))
 
     def section(self, stage: str) -> Section | None:
         return getattr(self, stage)
@@ -92,10 +99,17 @@ class Config:
     environments: tuple[str, ...]
     order: tuple[str, ...]  # dependencies first
     state: Mapping[str, Any] | None = None  # the ``state:`` section: backend id and its options
+    # The line of a key (or of its nearest ancestor) in the file as loaded, overlay applied: for
+    # problems found after loading (a backend's preflight). Parses the text again on first use only.
+    locate: Callable[[KeyPath], int | None] = field(default=lambda _key: None, repr=False, compare=False)
 
     @property
     def relative_file(self) -> str:
         return self.file.relative_to(self.root).as_posix()
+
+    def problem(self, key: KeyPath, message: str) -> Problem:
+        """A problem located in this config: file, line of ``key`` (or its nearest ancestor) and the key."""
+        return Problem(self.relative_file, self.locate(key), dotted(key) or None, message)
 
 
 def find_config(start: Path | None = None) -> Path:
@@ -240,6 +254,7 @@ class _Loader:
         self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
         self._raw_modules: Mapping[str, dict] = {}
         self._real_dirs: dict[str, str | None] = {}
+        self._files: dict[str, bool] = {}
 
     def fail(self, key: KeyPath, message: str) -> None:
         """Record a problem once per place: a bad key in ``defaults`` is one mistake, however
@@ -267,12 +282,16 @@ class _Loader:
         return self._lines
 
     def _at(self, key: KeyPath, message: str) -> Problem:
+        return Problem(self.doc.file, self.line_of(key), dotted(key) or None, message)
+
+    def line_of(self, key: KeyPath) -> int | None:
+        """The line of ``key``, else of its nearest ancestor that has one."""
         probe = key
         line = None
         while line is None and probe:
             line = self.lines.get(probe)
             probe = probe[:-1]
-        return Problem(self.doc.file, line, dotted(key) or None, message)
+        return line
 
     def raise_if_problems(self) -> None:
         if self.problems:
@@ -328,6 +347,7 @@ class _Loader:
             environments=environments,
             order=order,
             state=state,
+            locate=self.line_of,
         )
 
     def _state(self, section: dict | None) -> dict | None:
@@ -383,14 +403,22 @@ class _Loader:
                 effective[stage] = merged
                 sections[stage] = self._section(name, stage, merged, own)
         found: set[str] = set()
+        origins: dict[str, KeyPath] = {}
         for stage in STAGES:
             section = effective.get(stage)
             if not isinstance(section, dict) or section.keys().isdisjoint(FILE_KEYS):
                 continue  # the common case: no file named, nothing to normalise
             for file_key in FILE_KEYS:
                 value = section.get(file_key)
-                if isinstance(value, str) and (normal := self._normal_path(value, self._origin(name, stage, file_key))):
-                    found.add(normal)
+                origin = self._origin(name, stage, file_key)
+                if not isinstance(value, str) or not (normal := self._normal_path(value, origin)):
+                    continue
+                resolved = self._resolve_file(path, normal)
+                found.add(resolved)
+                origins[f"{stage}.{file_key}"] = origin
+                own = sections[stage]
+                if own is not None and own.options.get(file_key) == value:  # the backend reads the resolved path
+                    sections[stage] = Section(own.backend, {**own.options, file_key: resolved})
         files = tuple(sorted(found))
         if path is None:
             return None
@@ -405,6 +433,7 @@ class _Loader:
             execution_mode=raw.get("execution_mode"),
             files=files,
             effective=effective,
+            origins=origins,
         )
 
     def _origin(self, name: str, stage: str, option: str) -> KeyPath:
@@ -458,6 +487,26 @@ class _Loader:
             self.fail(key, f"{value!r} escapes the repository")
             return None
         return "" if normal == "." else normal
+
+    def _resolve_file(self, module_path: str | None, normal: str) -> str:
+        """A file a module's config names (taskdef, appspec, buildspec): the module's folder first, else the root.
+
+        ``taskdef: taskdef.json`` is ``MODULE_PATH/taskdef.json`` when that file exists, otherwise
+        ``taskdef.json`` from the repository root (so a shared template in ``defaults`` can be replaced
+        per module by a file of the same name in its folder). Whether the file exists is the
+        backends' preflight to say, at :attr:`Module.origins`' line. Without path checks (a config
+        read from git) the value is taken from the root as written.
+        """
+        if self.check_paths and module_path:
+            candidate = f"{module_path}/{normal}"
+            if self._is_file(candidate):
+                return candidate
+        return normal
+
+    def _is_file(self, rel: str) -> bool:
+        if rel not in self._files:
+            self._files[rel] = os.path.isfile(os.path.join(self.root, rel))
+        return self._files[rel]
 
     def _check_dependencies(self, raw_modules: Mapping[str, dict]) -> None:
         edges: dict[str, list[str]] = {}

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployfw.backends import ImageRef
+from deployfw.build.pushcheck import content_tag_problem
 from deployfw.buildspec import Buildspec, load_buildspec
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
@@ -91,7 +92,14 @@ def read_buildspec(config: Config, module: Module, root: Path | None = None) -> 
     try:
         return path.read_text(encoding="utf-8"), name
     except FileNotFoundError:
-        raise InputError(Problem(name, None, origin, "buildspec not found")) from None
+        # Located in modules.yaml: at the key naming it, else the nearest enclosing one (the default has none).
+        where = "" if root is None else " in the commit being built (is it committed?)"
+        if build_option(module, "buildspec"):
+            hint = f" (looked in {module.path}/ first, then the repository root)"
+        else:
+            hint = " (the default; set build.buildspec for another file)"
+        key = module.origin("build", "buildspec")
+        raise InputError(config.problem(key, f"buildspec not found: {name}{where}{hint}")) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(Problem(name, None, origin, f"cannot read buildspec: {exc}")) from None
 
@@ -103,12 +111,14 @@ def load_module_buildspec(config: Config, module: Module, root: Path | None = No
 
 
 def buildspec_problems(config: Config, module: Module) -> list[Problem]:
-    """Every problem with the module's buildspec, for a backend's ``preflight``."""
+    """Every problem with the module's buildspec, for a backend's ``preflight``: invalid, or provably
+    never pushing the content tag the push stage looks the image up by."""
     try:
-        load_module_buildspec(config, module)
+        spec, _ = load_module_buildspec(config, module)
     except InputError as exc:
         return list(exc.problems)
-    return []
+    missing_push = content_tag_problem(spec)
+    return [missing_push] if missing_push else []
 
 
 def contract_env(module: Module, inputs: BuildInputs) -> dict[str, str]:

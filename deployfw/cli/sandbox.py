@@ -110,6 +110,7 @@ def port_error(exc: OSError) -> InputError:
 
 def serve(app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None) -> None:
     """The foreground sandbox: seed, print, serve until SIGINT/SIGTERM."""
+    from deployfw.cli import sandbox_background as background
     from deployfw.sandbox.ports import PortUnavailable
     from deployfw.sandbox.session import SandboxSession, describe, export_lines
 
@@ -136,7 +137,7 @@ def serve(app: App, *, port: int, jenkins_port: int, faults: str | None, env_fil
             click.echo(f"seeded {line}", err=True)
         if env_file is not None:
             written = "".join(f"export {line}\n" for line in export_lines({k: env[k] for k in PRINTED}))
-            write_private(env_file, written)
+            background.write_private(env_file, written)
         click.echo(
             f"faults: POST {env['AWS_ENDPOINT_URL']}/_sandbox/faults; "
             f"request log: GET {env['AWS_ENDPOINT_URL']}/_sandbox/requests; Ctrl-C to stop",
@@ -146,26 +147,7 @@ def serve(app: App, *, port: int, jenkins_port: int, faults: str | None, env_fil
     finally:
         session.stop()
         if env_file is not None and written is not None:
-            remove_if_unchanged(env_file, written)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically with mode 0600 (it holds the Jenkins token)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(partial, path)
-
-
-def remove_if_unchanged(path: Path, text: str) -> None:
-    """Remove the file this sandbox wrote, unless another sandbox has replaced it since."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            path.unlink()
-    except OSError:
-        pass
+            background.remove_if_unchanged(env_file, written)
 
 
 def parse_timings(text: str) -> dict[str, float]:

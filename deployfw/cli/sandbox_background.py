@@ -81,12 +81,29 @@ def start(app: App, *, port: int, jenkins_port: int, faults: str | None, env_fil
         time.sleep(0.05)
     exports = variables.read_text(encoding="utf-8")
     if env_file is not None:
-        from deployfw.cli.sandbox import write_private
-
         write_private(env_file, exports)
     click.echo(f"sandbox serving in the background (pid {proc.pid}, log {log}); stop it with: deployfw sandbox --stop",
                err=True)  # fmt: skip
     return exports + f"export DEPLOYFW_SANDBOX_PID={proc.pid}\n"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically with mode 0600 (it holds the Jenkins token)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)
+
+
+def remove_if_unchanged(path: Path, text: str) -> None:
+    """Remove the file this sandbox wrote, unless another sandbox has replaced it since."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            path.unlink()
+    except OSError:
+        pass
 
 
 def stop(config_file: Path) -> str:
