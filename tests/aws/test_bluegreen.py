@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -254,10 +253,8 @@ def test_no_image_is_a_failure_without_aws(repo: Any) -> None:
     config = load(root, "dev")
     job = make_job(config, "user-api", "http://127.0.0.1:9")  # nothing listens there
     job.digest = None
-    started = time.monotonic()
     result: StageResult = BlueGreenDeploy(job.ctx).deploy(job)
-    assert not result.ok and result.error == "no image digest to deploy"
-    assert time.monotonic() - started < 1
+    assert not result.ok and result.error == "no image digest to deploy"  # an AWS call would have failed otherwise
 
 
 def test_waits_for_a_deployment_started_elsewhere_before_creating_its_own(

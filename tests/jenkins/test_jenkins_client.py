@@ -122,11 +122,10 @@ def test_cancel_stops_the_running_build(double: JenkinsDouble, client: JenkinsCl
         if line == "started":
             cancel.set()  # deployfw was interrupted (Ctrl-C / SIGTERM)
 
-    started = time.monotonic()
     assert client.stream_console("forever", number, emit, cancel) is False
     client.stop("forever", number)
     outcome = client.wait_for_result("forever", number, client.deadline(10))
-    assert outcome.result == "ABORTED" and time.monotonic() - started < 5
+    assert outcome.result == "ABORTED"
     assert f"Aborted by {double.user}" in client.console_text("forever", number)
 
 

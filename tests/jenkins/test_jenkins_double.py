@@ -109,13 +109,11 @@ def test_stop_aborts_a_running_build_and_kills_its_process(double: JenkinsDouble
     get_stop = requests.get(f"{double.url}job/slow/{number}/stop", auth=auth(double), timeout=5)
     assert get_stop.status_code == 405
 
-    started = time.monotonic()
     raw = requests.post(f"{double.url}job/slow/{number}/stop", auth=auth(double), timeout=5, allow_redirects=False)
     assert raw.status_code == 302 and raw.headers["Location"] == f"{double.url}job/slow/{number}/"
     server.stop_build("slow", number)  # python-jenkins follows the redirect; stopping twice is harmless
     info = wait_done(server, "slow", number)
-    assert time.monotonic() - started < 5
-    assert info["result"] == "ABORTED"
+    assert info["result"] == "ABORTED"  # a minute's sleep run to its end would be SUCCESS
     console = server.get_build_console_output("slow", number)
     assert f"Aborted by {double.user}\n" in console and console.endswith("Finished: ABORTED\n")
 

@@ -132,22 +132,21 @@ def test_failing_phase_fails_the_build(
 def test_cancel_stops_the_build(
     shop: GitRepoBuilder, loader: Callable[..., Config], make_job: MakeJob, sandbox: Any
 ) -> None:
-    slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 30\n"
+    slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started\n      - sleep 30\n      - echo done\n"
     shop.commit({"services/other/buildspec.yml": slow})
     config = loader(shop.path)
     job, lines = prepared(make_job, config, "other", shop.head, sandbox)
 
     def cancel_when_started() -> None:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 120  # a hang guard
         while "started" not in lines and time.monotonic() < deadline:
             time.sleep(0.02)
         job.ctx.cancel.set()
 
     threading.Thread(target=cancel_when_started, daemon=True).start()
-    began = time.monotonic()
     result = LocalBuild(job.ctx).build(job)
 
-    assert time.monotonic() - began < 10
+    assert "done" not in lines  # stopped in the sleep, not after it
     assert not result.ok
     assert result.details["status"] == "STOPPED"
     assert "cancelled" in (result.error or "")
@@ -155,9 +154,7 @@ def test_cancel_stops_the_build(
 
 def test_deadline_times_the_build_out(tmp_path: Path) -> None:
     spec = load_buildspec("version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 30\n", "buildspec.yml")
-    began = time.monotonic()
     outcome = run_with_deadline(spec, workdir=tmp_path, env={}, emit=lambda _l: None, cancel=None, timeout=0.5)
-    assert time.monotonic() - began < 10
     assert outcome.status == "TIMED_OUT" and not outcome.ok
     assert "timed out" in (outcome.error or "")
 
