@@ -133,8 +133,8 @@ def test_concurrent_supersede_never_leaves_two_holders(open_store: Callable[...,
 
 def test_renewal_keeps_a_long_held_lock(open_store: Callable[..., StoreBase]) -> None:
     holder, other = open_store(), open_store()
-    with holder.acquire(SCOPE, MODULE, "run-1", mode="fail", lease_seconds=0.6) as lease:
-        time.sleep(1.5)  # more than twice the lease
+    with holder.acquire(SCOPE, MODULE, "run-1", mode="fail", lease_seconds=1.2) as lease:
+        time.sleep(3.0)  # more than twice the lease (long enough that a loaded machine's pauses do not matter)
         with pytest.raises(LockHeldError):
             other.acquire(SCOPE, MODULE, "run-2", mode="fail")
         lease.check()
