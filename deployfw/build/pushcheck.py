@@ -35,7 +35,7 @@ _NEUTRAL = frozenset(
 )  # fmt: skip
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "\n"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_DEPLOYFW = re.compile(r"^(?:\$\{?DEPLOYFW\}?|(?:.*/)?deployfw)$")
+_DEPLOYFW = re.compile(r"^(?:\$DEPLOYFW|\$\{DEPLOYFW(?::-[^}]*)?\}|(?:.*/)?deployfw)$")
 
 
 def content_tag_problem(spec: Buildspec) -> Problem | None:

@@ -32,6 +32,7 @@ def build_spec(*commands: str, env: str = "") -> object:
     [
         ['deployfw image build ctx --push "$REPOSITORY_URI:$IMAGE_TAG"'],  # the classic: --tag left out
         ['"$DEPLOYFW" image build ctx --push'],  # --push alone pushes $IMAGE_TAG only
+        ['"${DEPLOYFW:-deployfw}" image build ctx --push "$REPOSITORY_URI:$IMAGE_TAG"'],
         ["docker build -t app . && docker tag app $REPOSITORY_URI:$IMAGE_TAG",
          "docker push $REPOSITORY_URI:$IMAGE_TAG"],
         ["mkdir -p out; cp -R app out/ && X=1 docker push repo:latest"],
