@@ -570,6 +570,7 @@ def kill_figures(outcomes: Sequence[KillOutcome]) -> dict[str, Any]:
         "consistent_end_states": sum(1 for o in outcomes if o.ok),
         "slowest_rerun_s": round(max((o.rerun_seconds for o in outcomes), default=0.0), 1),
         "kill_delays_s": f"{min(delays, default=0.0):.2f}..{max(delays, default=0.0):.2f}",
+        "not_landed": [str(o.point) for o in outcomes if not (o.fired and o.killed_exit != 0)],
     }
 
 
