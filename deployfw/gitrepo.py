@@ -124,10 +124,11 @@ class GitRepo:
         """Paths under ``paths`` that differ from HEAD in the index or the working tree, or are untracked.
 
         Ignored files do not count, nor anything under a ``.deployfw`` folder (deployfw's own state and
-        build checkouts, which git is told not to walk); both names of a staged rename count. Paths are
-        relative to the root.
+        build checkouts, which git is told not to walk); both names of a staged rename count. An
+        untracked folder is one entry ending in ``/`` (a stray virtualenv costs one line, not a walk of
+        its files). Paths are relative to the root.
         """
-        flags = ("--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+        flags = ("--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames")
         try:
             out = self._git.status(*flags, "--", *paths, ":(exclude,glob)**/.deployfw/**")
         except self._error as exc:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from deployfw.backends import RunContext
-from deployfw.build.content import ContentTagger
-from deployfw.build.source import WorkingTree, working_tree_changes
+from deployfw.builds.content import ContentTagger
+from deployfw.builds.source import WorkingTree, working_tree_changes
 from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context
@@ -75,7 +75,7 @@ def prepare(
     rng = resolve_range(repo, ci, base, head)
     tree = _working_tree(repo, config, rng.head, allow_dirty=allow_dirty)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
-    ctx = make_context(config, head=detection.head, ci_url=ci.build_url)
+    ctx = make_context(config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url)
     opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()

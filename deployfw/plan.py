@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deployfw.backends import BackendRegistry, RunContext, backend_for
-from deployfw.build.content import dirty_tag
+from deployfw.builds.content import dirty_tag
 from deployfw.config import Config, Module
 from deployfw.detect import Affected, Detection
 from deployfw.errors import Problem

@@ -22,7 +22,7 @@ from deployfw.cli.options import global_options
 @click.pass_obj
 def command(app: App, module_name: str, allow_dirty: bool) -> None:
     """Run MODULE's buildspec.yml in a clean checkout of the head commit, as CodeBuild would."""
-    from deployfw.build.single import build_module
+    from deployfw.builds.single import build_module
 
     config = app.load_config()
     app.connect(config)

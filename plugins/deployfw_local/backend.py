@@ -3,8 +3,8 @@
 The same buildspec runner serves CodeBuild's stand-in in the sandbox and
 ``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
 works there. Like CodeBuild, the build runs in a clean checkout of the head
-commit (:mod:`deployfw.build.source`: uncommitted files never reach an image),
-with the contract environment of :mod:`deployfw.build.contract`; it is expected to push
+commit (:mod:`deployfw.builds.source`: uncommitted files never reach an image),
+with the contract environment of :mod:`deployfw.builds.contract`; it is expected to push
 ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
 with ``deployfw image build``), after which the runner asks the registry for
 the content tag's digest.
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.build.contract import (
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     buildspec_path,
@@ -29,9 +30,9 @@ from deployfw.build.contract import (
     timeout_seconds,
     with_endpoint,
 )
-from deployfw.build.execute import Outcome, aws_resolver, needs_secrets, run_with_deadline
-from deployfw.build.source import build_workdir
-from deployfw.build.tool import tool_env
+from deployfw.builds.execute import Outcome, aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.source import build_workdir
+from deployfw.builds.tool import tool_env
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
 
@@ -61,9 +62,11 @@ class LocalBuild:
             return StageResult(False, "no image reference: the registry stage did not prepare one")
         if not self._slots.acquire(blocking=False):
             job.log("waiting for a free local build slot")
+            waiting = time.monotonic()
             while not self._slots.acquire(timeout=0.2):
                 if job.ctx.cancel.is_set():
                     return StageResult(False, "cancelled while waiting for a local build slot")
+            job.mark("waited", seconds=round(time.monotonic() - waiting, 3), reason="a free local build slot")
         try:
             with build_workdir(job) as workdir:
                 outcome = self._run(job, workdir)

@@ -123,4 +123,5 @@ def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: s
     image = ImageRef(module, uri, "c0ffee", "content")
     return ModuleJob(ctx=ctx, module=config.modules[module], log=Lines(), image=image, digest=DIGEST)
 
+
 CANARY = "CodeDeployDefault.ECSCanary10Percent5Minutes"

@@ -42,7 +42,8 @@ def test_cancel_stops_the_build_promptly_and_kills_the_children(tmp_path: Path) 
 
     canceller = threading.Thread(target=cancel_when_started)
     canceller.start()
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -51,11 +52,13 @@ def test_cancel_stops_the_build_promptly_and_kills_the_children(tmp_path: Path) 
               - echo never
           post_build:
             commands: [echo never]
-        """, tmp_path, cancel=cancel)
+        """,
+        tmp_path,
+        cancel=cancel,
+    )
     canceller.join()
     assert done.result.status == "STOPPED"  # a sleep run to its end would have SUCCEEDED
-    assert done.phase_status() == {"INSTALL": "SUCCEEDED", "PRE_BUILD": "SUCCEEDED",
-                                   "BUILD": "STOPPED"}
+    assert done.phase_status() == {"INSTALL": "SUCCEEDED", "PRE_BUILD": "SUCCEEDED", "BUILD": "STOPPED"}
     assert "never" not in done.output
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 60  # a hang guard: the process must go, however loaded the machine
@@ -68,13 +71,17 @@ def test_a_child_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     cancel = threading.Event()
     pid_file = tmp_path / "stubborn.pid"
     threading.Thread(target=lambda: (_wait_for(pid_file), cancel.set())).start()
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
             commands:
               - sh -c 'trap "" TERM; echo $$ > stubborn.pid; while :; do sleep 0.1; done'
-        """, tmp_path, cancel=cancel)
+        """,
+        tmp_path,
+        cancel=cancel,
+    )
     assert done.result.status == "STOPPED"  # it ignores SIGTERM and loops forever: only SIGKILL ends it
     stubborn = int(pid_file.read_text())
     deadline = time.monotonic() + 60  # a hang guard: the process must go, however loaded the machine
@@ -86,8 +93,7 @@ def test_a_child_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
 def test_cancel_before_start_runs_nothing(tmp_path: Path) -> None:
     cancel = threading.Event()
     cancel.set()
-    done = run("version: 0.2\nphases:\n  build: {commands: [touch ran]}\n", tmp_path,
-               cancel=cancel)
+    done = run("version: 0.2\nphases:\n  build: {commands: [touch ran]}\n", tmp_path, cancel=cancel)
     assert done.result.status == "STOPPED"
     assert done.result.phases == []
     assert not (tmp_path / "ran").exists()
@@ -117,12 +123,18 @@ def test_artifacts_keep_paths_under_base_directory(tmp_path: Path) -> None:
     out = tmp_path / "artifacts-out"
     work = tmp_path / "src"
     work.mkdir()
-    done = run(ARTIFACT_BUILD % """
+    done = run(
+        ARTIFACT_BUILD
+        % """
       files: ['**/*']
       base-directory: build/out
       exclude-paths: ['**/*.tmp']
       name: image-$CODEBUILD_BUILD_NUMBER
-    """, work, artifacts_dir=out, env={"CODEBUILD_BUILD_NUMBER": "9"})
+    """,
+        work,
+        artifacts_dir=out,
+        env={"CODEBUILD_BUILD_NUMBER": "9"},
+    )
     assert done.result.status == "SUCCEEDED"
     assert _relative(done.result.artifacts, out) == ["app.jar", "conf/app.yaml", "lib/dep.jar"]
     assert (out / "lib" / "dep.jar").read_text() == "lib\n"
@@ -134,10 +146,15 @@ def test_artifacts_discard_paths_flattens(tmp_path: Path) -> None:
     out = tmp_path / "artifacts-out"
     work = tmp_path / "src"
     work.mkdir()
-    done = run(ARTIFACT_BUILD % """
+    done = run(
+        ARTIFACT_BUILD
+        % """
       files: ['build/out/**/*.jar', 'build/out/conf/*']
       discard-paths: yes
-    """, work, artifacts_dir=out)
+    """,
+        work,
+        artifacts_dir=out,
+    )
     assert _relative(done.result.artifacts, out) == ["app.jar", "app.yaml", "dep.jar"]
 
 
@@ -147,8 +164,7 @@ def test_artifacts_without_an_output_dir_list_the_matched_sources(tmp_path: Path
 
 
 def test_no_matching_artifacts_fails_the_build(tmp_path: Path) -> None:
-    done = run(ARTIFACT_BUILD % "      files: ['dist/*.zip']\n", tmp_path,
-               artifacts_dir=tmp_path / "out")
+    done = run(ARTIFACT_BUILD % "      files: ['dist/*.zip']\n", tmp_path, artifacts_dir=tmp_path / "out")
     assert done.result.status == "FAILED"
     assert done.phase_status()["UPLOAD_ARTIFACTS"] == "FAILED"
     assert "no matching artifact paths" in done.result.error
@@ -158,20 +174,28 @@ def test_artifacts_are_uploaded_after_a_failed_build_but_not_after_a_failed_inst
     tmp_path: Path,
 ) -> None:
     (tmp_path / "a").mkdir()
-    after_build = run("""
+    after_build = run(
+        """
         version: 0.2
         phases:
           build: {commands: [echo partial > log.txt, "false"]}
         artifacts: {files: [log.txt]}
-        """, tmp_path / "a", artifacts_dir=tmp_path / "out-a")
+        """,
+        tmp_path / "a",
+        artifacts_dir=tmp_path / "out-a",
+    )
     assert after_build.result.status == "FAILED"
     assert _relative(after_build.result.artifacts, tmp_path / "out-a") == ["log.txt"]
     (tmp_path / "b").mkdir()
-    after_install = run("""
+    after_install = run(
+        """
         version: 0.2
         phases:
           install: {commands: [echo partial > log.txt, "false"]}
         artifacts: {files: [log.txt]}
-        """, tmp_path / "b", artifacts_dir=tmp_path / "out-b")
+        """,
+        tmp_path / "b",
+        artifacts_dir=tmp_path / "out-b",
+    )
     assert after_install.result.artifacts == []
     assert "UPLOAD_ARTIFACTS" not in after_install.entered

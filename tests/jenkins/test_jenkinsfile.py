@@ -94,5 +94,6 @@ def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path) -> None:
     for module in report["modules"]:
         assert module["status"] == "succeeded", module
         assert module["build"]["reused"] is False and module["image"].split("@")[1].startswith("sha256:")
+    assert (workspace / "deployfw-html" / "index.html").is_file()
     cases = ET.parse(workspace / "deployfw-junit.xml").getroot().iter("testcase")
     assert {c.get("classname", "").rsplit(".", 1)[-1] for c in cases} >= set(MODULES)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from deployfw.build import tool
-from deployfw.build.content import content_tag
-from deployfw.build.single import build_module
-from deployfw.build.source import commit_checkout, working_tree_changes
+from deployfw.builds import tool
+from deployfw.builds.content import content_tag
+from deployfw.builds.single import build_module
+from deployfw.builds.source import commit_checkout, working_tree_changes
 from deployfw.config import Config
 from deployfw.gitrepo import GitRepo
 from deployfw.testing import GitRepoBuilder, run_cli, terminal_env
@@ -64,10 +64,12 @@ def test_working_tree_changes_are_relative_to_the_config_and_skip_deployfw_state
                                                                                  shop_files: dict[str, str]) -> None:
     repo = GitRepoBuilder(tmp_path / "mono", {f"shop/{k}": v for k, v in shop_files.items()} | {"other/x": "1\n"})
     repo.write({"shop/services/api/app/main.py": "changed\n", "shop/untracked.txt": "u\n", "other/x": "2\n",
+                "shop/venv/bin/a": "1", "shop/venv/bin/b": "2",
                 "shop/.deployfw/state.db": "db", "shop/.deployfw/builds/1-a/src/f": "f"})  # fmt: skip
     repo.write({"shop/libs/util/Util.kt": None})  # deleted
     tree = working_tree_changes(GitRepo(repo.path), repo.path / "shop")
-    assert tree.paths == ("libs/util/Util.kt", "services/api/app/main.py", "untracked.txt")
+    # an untracked folder is one entry, however many files it holds
+    assert tree.paths == ("libs/util/Util.kt", "services/api/app/main.py", "untracked.txt", "venv/")
 
 
 def test_allow_dirty_needs_the_checked_out_head(shop: GitRepoBuilder) -> None:

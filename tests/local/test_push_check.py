@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deployfw.build.pushcheck import content_tag_problem
+from deployfw.builds.pushcheck import content_tag_problem
 from deployfw.buildspec import load_buildspec
 from deployfw.config import Config
 from deployfw.testing import GitRepoBuilder

@@ -20,7 +20,7 @@ from typing import Any
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
 from deployfw import redact
-from deployfw.build.tool import tool_env
+from deployfw.builds.tool import tool_env
 from deployfw.sandbox.aws import checkout
 from deployfw.sandbox.aws.context import SandboxContext
 

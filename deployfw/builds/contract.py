@@ -4,7 +4,7 @@ A module's ``buildspec.yml`` runs in CodeBuild (``codebuild`` backend), on a
 Jenkins agent (``deployfw build MODULE``) and here (``local`` backend). It can
 only be the same file if it sees the same things everywhere: the working
 directory is a clean checkout of the head commit, standing for the repository
-root (CodeBuild's ``CODEBUILD_SRC_DIR``; see :mod:`deployfw.build.source`), and
+root (CodeBuild's ``CODEBUILD_SRC_DIR``; see :mod:`deployfw.builds.source`), and
 these variables are set:
 
 ``IMAGE_REPO_NAME``, ``REPOSITORY_URI``, ``IMAGE_TAG`` (commit tag),
@@ -12,7 +12,7 @@ these variables are set:
 ``DEPLOYFW_MODULE``, ``DEPLOYFW_MODULE_PATH``, ``DEPLOYFW_RUN_ID``,
 plus the module's ``build.environment`` option; builds deployfw runs itself also
 get ``DEPLOYFW`` and a ``PATH`` that finds the running deployfw first
-(:mod:`deployfw.build.tool`).
+(:mod:`deployfw.builds.tool`).
 
 The contract variables win over ``build.environment``: a config that set
 ``IMAGE_TAG`` would push the image under a tag the registry never looks for.
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployfw.backends import ImageRef
-from deployfw.build.pushcheck import content_tag_problem
+from deployfw.builds.pushcheck import content_tag_problem
 from deployfw.buildspec import Buildspec, load_buildspec
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem

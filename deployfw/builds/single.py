@@ -31,8 +31,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from deployfw.backends import ImageRef
-from deployfw.build.content import commit_tag, content_tag, dirty_tag
-from deployfw.build.contract import (
+from deployfw.builds.content import commit_tag, content_tag, dirty_tag
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     contract_env,
@@ -40,9 +40,9 @@ from deployfw.build.contract import (
     source_dir,
     timeout_seconds,
 )
-from deployfw.build.execute import aws_resolver, needs_secrets, run_with_deadline
-from deployfw.build.source import commit_checkout, working_tree_changes
-from deployfw.build.tool import tool_env
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.source import commit_checkout, working_tree_changes
+from deployfw.builds.tool import tool_env
 from deployfw.config import Config, Module
 from deployfw.errors import EXIT_FAILED, EXIT_OK, InputError
 from deployfw.gitrepo import GitRepo

@@ -1,6 +1,6 @@
 """What a build reads: a clean checkout of the head commit, never the working tree as it happens to be.
 
-A content tag names a module's inputs *at a commit* (git tree objects, :mod:`deployfw.build.content`),
+A content tag names a module's inputs *at a commit* (git tree objects, :mod:`deployfw.builds.content`),
 so the image pushed under it must be built from exactly that commit. CodeBuild does this by
 construction (``CODEBUILD_SRC_DIR`` is a fresh clone); a build on this machine (the ``local`` backend,
 ``deployfw build`` on a Jenkins agent) used to run in the working tree, where an untracked file or an
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployfw.backends import ModuleJob
-from deployfw.build.content import config_prefix, module_inputs, select_files
+from deployfw.builds.content import config_prefix, module_inputs, select_files
 from deployfw.config import Config, Module
 from deployfw.gitrepo import GitRepo
 
