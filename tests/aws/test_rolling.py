@@ -168,7 +168,8 @@ def test_waits_for_a_rollout_started_elsewhere_before_updating(
     ecs = aws("ecs")
     settled(aws)
     current = service_of(aws)["taskDefinition"]
-    step, sandbox.timings.rolling_step = sandbox.timings.rolling_step, 0.5  # keep the other one going a while
+    # keep the other one going for seconds: the window must outlast a loaded machine's pauses before our first look
+    step, sandbox.timings.rolling_step = sandbox.timings.rolling_step, 2.0
     try:
         other = ecs.update_service(cluster="test-cluster", service="roll-api", taskDefinition=current,
                                    forceNewDeployment=True)["service"]["deployments"][0]["id"]  # fmt: skip
