@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_helpers import CANARY, load, make_job, module_files
+from aws_helpers import CANARY, held_back, load, make_job, module_files
 
 from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, StageResult
@@ -279,15 +279,12 @@ def test_waits_for_a_deployment_started_elsewhere_before_creating_its_own(
     group = codedeploy.get_deployment_group(applicationName="bg-api-app", deploymentGroupName="bg-api-dg")
     last = group["deploymentGroupInfo"]["lastSuccessfulDeployment"]["deploymentId"]
     revision = codedeploy.get_deployment(deploymentId=last)["deploymentInfo"]["revision"]
-    step, sandbox.timings.deploy_step = sandbox.timings.deploy_step, 0.5  # keep the other one active a while
-    try:
+    with held_back(sandbox, "deploy_step", job.log, "is still active"):  # type: ignore[arg-type]
         other = codedeploy.create_deployment(
             applicationName="bg-api-app", deploymentGroupName="bg-api-dg", revision=revision, description="by hand"
         )["deploymentId"]
         sandbox.clear_requests()
         result = BlueGreenDeploy(job.ctx, backoff=FAST).deploy(job)
-    finally:
-        sandbox.timings.deploy_step = step
 
     requests = sandbox.requests()
     assert result.ok, result.error

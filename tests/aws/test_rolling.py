@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_helpers import load, make_job, module_files
+from aws_helpers import held_back, load, make_job, module_files
 
 from deployfw.backends import ModuleJob
 from deployfw_aws.deploy_common import Backoff
@@ -168,15 +168,11 @@ def test_waits_for_a_rollout_started_elsewhere_before_updating(
     ecs = aws("ecs")
     settled(aws)
     current = service_of(aws)["taskDefinition"]
-    # keep the other one going for seconds: the window must outlast a loaded machine's pauses before our first look
-    step, sandbox.timings.rolling_step = sandbox.timings.rolling_step, 2.0
-    try:
+    with held_back(sandbox, "rolling_step", job.log, "is still in progress"):  # type: ignore[arg-type]
         other = ecs.update_service(cluster="test-cluster", service="roll-api", taskDefinition=current,
                                    forceNewDeployment=True)["service"]["deployments"][0]["id"]  # fmt: skip
         sandbox.clear_requests()
         result = RollingDeploy(job.ctx, backoff=FAST).deploy(job)
-    finally:
-        sandbox.timings.rolling_step = step
 
     assert result.ok, result.error
     assert f"deployment {other} of test-cluster/roll-api is still in progress" in job.log.text()  # type: ignore[attr-defined]
