@@ -107,11 +107,17 @@ def test_cancel_stops_the_deployment_with_rollback(job_for: Any, sandbox: Any, a
     job, _ = job_for("bg-api", deploy_config("bg-api", deployment_config=CANARY))
     before = primary_task_set(aws, "bg-api")
     sandbox.clear_requests()
+    pace = sandbox.timings.deploy_step
+    sandbox.timings.deploy_step = 30.0  # it cannot move on before the first wait, however loaded the machine
 
     def interrupt(seconds: float) -> None:  # Ctrl-C arrives during the first wait
+        sandbox.timings.deploy_step = pace
         job.ctx.cancel.set()
 
-    result = BlueGreenDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
+    try:
+        result = BlueGreenDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
+    finally:
+        sandbox.timings.deploy_step = pace
 
     assert not result.ok and result.error and result.error.startswith("cancelled")
     assert result.rolled_back is True and result.details["status"] == "Stopped"
