@@ -65,6 +65,7 @@ def agent_path() -> str:
     return os.pathsep.join(dict.fromkeys([base, *rest]))
 
 
+@pytest.mark.timeout(1800)  # a pip install into a new venv and a whole deploy, on a possibly loaded agent
 def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path) -> None:
     steps = sh_steps((workspace / "Jenkinsfile").read_text())
     with SandboxProcess(workspace, timings={"deploy_step": 0.05, "rolling_step": 0.05}) as box:

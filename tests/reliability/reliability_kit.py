@@ -447,8 +447,11 @@ KILL_LINES: tuple[tuple[str, str], ...] = (
     ("image promoted", r"push +\| .*tagged"),
     ("task definition registered", r"registered task definition"),
     ("deployment created", r"deployment (d-\w+ in |ecs-svc/\S+ of )"),
-    ("deployment in progress", r"deployment d-\w+: InProgress"),
-    ("traffic shifting", r"traffic blue"),
+    # Lines every run prints early, while other work is still going: a line that may not come at all
+    # (an InProgress or a traffic split a fast deployment completes between two polls) would count
+    # against the quota by chance rather than by anything deployfw did.
+    ("CodeDeploy deployment in progress", r"deployment d-\w+ in \S+ with "),
+    ("rolling update started", r"deployment ecs-svc/\S+ of \S+ started"),
     ("first module deployed", r"deploy +\| succeeded in"),
 )
 REBUILD_LINE = ("building", r"build +\| building")
@@ -477,7 +480,7 @@ class KillPoint:
 def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoint]:
     """``count`` kill points: SIGTERM and SIGKILL alternating; every log line and a spread of delays.
 
-    Two in five are pure delays spread over a run's life (5% to 65% of its measured length after
+    Two in five are pure delays spread over a run's life (5% to 60% of its measured length after
     the start, which covers start-up, planning, locking and deploying, and leaves room for a
     machine that speeds up after it was measured); the rest follow the log lines in turn with a
     small random extra share. The first ``rebuilds`` line-based ones need fresh builds and kill
@@ -491,7 +494,7 @@ def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoi
         signum = signal.SIGTERM if i % 2 == 0 else signal.SIGKILL
         if i % 5 in (1, 3) and delays:
             delays -= 1
-            spread = 0.05 + 0.6 * ((i * 7919) % count) / max(1, count - 1)
+            spread = 0.05 + 0.55 * ((i * 7919) % count) / max(1, count - 1)
             points.append(KillPoint(signum, "start", None, round(spread, 3)))
         elif rebuilds and (signum == signal.SIGKILL) == (rebuilds % 2 == 1):
             rebuilds -= 1
@@ -539,9 +542,9 @@ def kill_and_rerun(lane: Lane, point: KillPoint) -> KillOutcome:
     started = time.monotonic()
     rerun_exit, rerun_proc = run(repo.path, env, *mode)
     rerun_seconds = time.monotonic() - started
-    if point.signum == signal.SIGTERM and not point.rebuild and rerun_exit == 0:
-        # A SIGTERMed run rolled back what it had started, so its rerun is a whole run again: the
-        # lane's estimate follows the machine's load as it changes during the suite.
+    if not point.rebuild and rerun_exit == 0:
+        # A rerun does at least what a run does (the killed run's modules, and its leftovers): if the
+        # machine got faster since the calibration, it shows here and later kills come earlier.
         lane.observe(rerun_seconds)
     # A SIGKILLed run cannot release its locks: they expire with the lease unless the rerun took them.
     live = [rerun_proc.run_id() or "?"] if point.signum == signal.SIGKILL else None
@@ -570,7 +573,8 @@ def kill_figures(outcomes: Sequence[KillOutcome]) -> dict[str, Any]:
         "consistent_end_states": sum(1 for o in outcomes if o.ok),
         "slowest_rerun_s": round(max((o.rerun_seconds for o in outcomes), default=0.0), 1),
         "kill_delays_s": f"{min(delays, default=0.0):.2f}..{max(delays, default=0.0):.2f}",
-        "not_landed": [str(o.point) for o in outcomes if not (o.fired and o.killed_exit != 0)],
+        "not_landed": [f"{o.point} ({'exit ' + str(o.killed_exit) if o.fired else 'its moment never came'})"
+                       for o in outcomes if not (o.fired and o.killed_exit != 0)],
     }
 
 
@@ -591,11 +595,15 @@ class Lane:
 
     @property
     def run_seconds(self) -> float:
-        """The length of a run on this lane now: the median of the last five measured."""
+        """The length of a run on this lane: the shortest measured so far.
+
+        The shortest, because a kill meant for the middle of a run must not come after its end: a
+        slower run (a loaded moment, a rerun that first concludes what the killed run left) only
+        moves the same kill earlier in it, and a machine that gets faster shows in a shorter rerun.
+        """
         if not self.runs:
-            raise RuntimeError("the lane was not calibrated (calibrate_lanes)")
-        recent = sorted(self.runs[-5:])
-        return recent[len(recent) // 2]
+            raise RuntimeError("the lane was not calibrated (calibrate)")
+        return min(self.runs)
 
 
 def calibrate(lane: Lane, *, fresh: bool) -> float:
