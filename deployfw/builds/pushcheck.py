@@ -38,6 +38,10 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _DEPLOYFW = re.compile(r"^(?:\$DEPLOYFW|\$\{DEPLOYFW(?::-[^}]*)?\}|(?:.*/)?deployfw)$")
 
 
+class PushProblem(Problem):
+    """A problem only a run that pushes has: the planner drops it for ``--stop-after build``."""
+
+
 def content_tag_problem(spec: Buildspec) -> Problem | None:
     """The problem when ``spec`` can be shown never to push ``$IMAGE_CONTENT_TAG``; None otherwise."""
     commands = [c for phase in spec.phases for c in (*phase.commands, *phase.finally_commands)]
@@ -49,7 +53,7 @@ def content_tag_problem(spec: Buildspec) -> Problem | None:
     pushing = next((p for p in spec.phases if any("push" in c for c in p.commands)), None)
     phase = pushing or next((p for p in spec.phases if p.commands), None)
     where = f"phases.{phase.name}" if phase else "phases"
-    return Problem(
+    return PushProblem(
         spec.filename,
         phase.line if phase else None,
         where,

@@ -8,6 +8,7 @@ import click
 
 from deployfw.cli.app import App
 from deployfw.cli.options import build_choices, global_options, json_flag, selection
+from deployfw.depcheck import plan_warnings
 from deployfw.drift import DriftMode
 from deployfw.errors import InputError
 from deployfw.pipeline import prepare
@@ -46,6 +47,14 @@ def command(
         drift=drift,
     )
     plan = prepared.plan
-    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.text())
+    # Dependency warnings (a buildspec reading an undeclared module, what the build graph computes):
+    # shown, never fatal. They belong in the Plan itself once it carries warnings.
+    warnings = plan_warnings(prepared.config, [m.name for m in plan.modules])
+    if as_json:
+        click.echo(json.dumps({**plan.to_json(), "warnings": [str(w) for w in warnings]}, indent=2))
+    else:
+        click.echo(plan.text())
+        for warning in warnings:
+            click.echo(f"deployfw: warning: {warning}", err=True)
     if plan.findings:
         raise InputError(plan.findings)

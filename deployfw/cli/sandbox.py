@@ -2,8 +2,9 @@
 
 Foreground (the default): seed, print what a client needs as ``KEY=value`` lines on stdout - first
 ``AWS_ENDPOINT_URL``, ``JENKINS_URL``, ``JENKINS_USER``, ``JENKINS_API_TOKEN`` (DESIGN.md "Sandbox
-contract"), then the credentials and region (:data:`PRINTED`) - and serve until Ctrl-C/SIGTERM.
-Everything else goes to stderr.
+contract"), then the credentials and region (:data:`PRINTED`; with IAM enforced in
+least-privilege mode also the administrator's ``ADMIN_ACCESS_KEY_ID``/``ADMIN_SECRET_ACCESS_KEY``)
+- and serve until Ctrl-C/SIGTERM. Everything else goes to stderr.
 
 Background: ``eval "$(deployfw sandbox --detach)"`` starts the same foreground sandbox as a process of
 its own, waits until it serves, and prints ``export`` lines for the current shell; ``deployfw sandbox
@@ -55,6 +56,12 @@ FLAGS = {"AWS endpoint": "--port", "Jenkins double": "--jenkins-port"}
 )
 @click.option("--faults", help="Injected faults, e.g. deploy:user-api,throttle:20 (or DEPLOYFW_SANDBOX_FAULTS).")
 @click.option(
+    "--enforce-iam",
+    is_flag=True,
+    help="Authorise every request against the sandbox's IAM as AWS would; print an administrator's keys "
+    "(or set DEPLOYFW_SANDBOX_IAM=enforce|least-privilege).",
+)
+@click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the variables as `export` lines to this file (mode 0600) once serving; removed on stop.",
@@ -67,7 +74,14 @@ FLAGS = {"AWS endpoint": "--port", "Jenkins double": "--jenkins-port"}
 @click.option("--stop", is_flag=True, help="Stop the background sandbox of this checkout (started with --detach).")
 @click.pass_obj
 def command(
-    app: App, port: int, jenkins_port: int, faults: str | None, env_file: Path | None, detach: bool, stop: bool
+    app: App,
+    port: int,
+    jenkins_port: int,
+    faults: str | None,
+    enforce_iam: bool,
+    env_file: Path | None,
+    detach: bool,
+    stop: bool,
 ) -> None:
     """Seed the infrastructure modules.yaml describes, print how to reach it, and serve until interrupted."""
     from deployfw.cli import sandbox_background as background
@@ -77,10 +91,12 @@ def command(
         return
     check_ports(port, jenkins_port)
     if detach:
-        exports = background.start(app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file)
+        exports = background.start(
+            app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam
+        )
         click.echo(exports, nl=False)
         return
-    serve(app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file)
+    serve(app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam)
 
 
 def check_ports(port: int, jenkins_port: int) -> None:
@@ -108,18 +124,24 @@ def port_error(exc: OSError) -> InputError:
     )
 
 
-def serve(app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None) -> None:
+def serve(
+    app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None, enforce_iam: bool = False
+) -> None:
     """The foreground sandbox: seed, print, serve until SIGINT/SIGTERM."""
     from deployfw.cli import sandbox_background as background
+    from deployfw.sandbox.aws.server import iam_mode
     from deployfw.sandbox.ports import PortUnavailable
     from deployfw.sandbox.session import SandboxSession, describe, export_lines
 
     if faults is not None:
         os.environ["DEPLOYFW_SANDBOX_FAULTS"] = faults
     timings = parse_timings(os.environ.get(TIMINGS_ENV, ""))
+    mode = iam_mode()
+    if enforce_iam and mode == "off":
+        mode = "enforce"
     config = app.load_config()
     try:
-        session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port)
+        session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port, iam=mode)
     except PortUnavailable as exc:  # taken between the check and the bind
         raise port_error(exc) from None
     stop = threading.Event()
@@ -130,20 +152,31 @@ def serve(app: App, *, port: int, jenkins_port: int, faults: str | None, env_fil
         for name, seconds in timings.items():
             setattr(session.aws.timings, name, seconds)
         env = session.environment()
-        for key in PRINTED:
-            click.echo(f"{key}={env[key]}")
+        printed = {key: env[key] for key in PRINTED}
+        if mode == "least-privilege":  # lines 5-6 are deployfw-ci's keys; tests need the administrator's too
+            admin = session.aws.admin_keys
+            printed |= {"ADMIN_ACCESS_KEY_ID": admin["AWS_ACCESS_KEY_ID"],
+                        "ADMIN_SECRET_ACCESS_KEY": admin["AWS_SECRET_ACCESS_KEY"]}  # fmt: skip
+        for key, value in printed.items():
+            click.echo(f"{key}={value}")
         sys.stdout.flush()
+        if mode != "off":
+            who = "an administrator" if mode == "enforce" else "deployfw-ci (exactly the generated ci policy)"
+            click.echo(f"IAM enforced: AWS_ACCESS_KEY_ID belongs to {who} of account 123456789012", err=True)
         for line in describe(session):
             click.echo(f"seeded {line}", err=True)
         if env_file is not None:
-            written = "".join(f"export {line}\n" for line in export_lines({k: env[k] for k in PRINTED}))
+            written = "".join(f"export {line}\n" for line in export_lines(printed))
             background.write_private(env_file, written)
         click.echo(
             f"faults: POST {env['AWS_ENDPOINT_URL']}/_sandbox/faults; "
             f"request log: GET {env['AWS_ENDPOINT_URL']}/_sandbox/requests; Ctrl-C to stop",
             err=True,
         )
-        stop.wait()
+        # Waking up now and then: the kernel may hand SIGTERM to any thread, and CPython runs the handler
+        # only when the main thread next executes - never while it is blocked in a wait without a timeout.
+        while not stop.wait(0.5):
+            pass
     finally:
         session.stop()
         if env_file is not None and written is not None:

@@ -42,7 +42,9 @@ def _state(config_file: Path) -> Path:
     return config_file.resolve().parent / STATE_DIR
 
 
-def start(app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None) -> str:
+def start(
+    app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None, enforce_iam: bool = False
+) -> str:
     """Start the background sandbox of this checkout; the ``export`` lines for the calling shell."""
     config_file = app.config_file()
     state = _state(config_file)
@@ -64,6 +66,8 @@ def start(app: App, *, port: int, jenkins_port: int, faults: str | None, env_fil
     argv += ["sandbox", "--port", str(port), "--jenkins-port", str(jenkins_port), "--env-file", str(variables)]
     if faults is not None:
         argv += ["--faults", faults]
+    if enforce_iam:
+        argv += ["--enforce-iam"]
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

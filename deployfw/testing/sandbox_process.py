@@ -76,7 +76,12 @@ class SandboxProcess:
     :class:`deployfw.sandbox.aws.context.Timings` (a mapping, or the
     ``DEPLOYFW_SANDBOX_TIMINGS`` text ``deploy_step=0.05,...``) - simulated deployments are
     slow by default, tests speed them up or slow them down to hit a moment; ``log``: a file
-    for the sandbox's stderr (a temporary file when not given, quoted if the start fails).
+    for the sandbox's stderr (a temporary file when not given, quoted if the start fails);
+    ``time_scale``: sandbox seconds per real second (``DEPLOYFW_SANDBOX_TIME_SCALE``; default 0,
+    the instant clock, unless the test process's environment says otherwise); ``iam``:
+    ``DEPLOYFW_SANDBOX_IAM`` (``enforce``: every request authorised as AWS would, :meth:`client`
+    and :meth:`run_env` then use the administrator's printed keys; ``least-privilege``:
+    :meth:`run_env` is user ``deployfw-ci``'s, holding exactly the generated ci policy).
     """
 
     def __init__(
@@ -86,11 +91,15 @@ class SandboxProcess:
         config: str | os.PathLike[str] | None = None,
         timings: Mapping[str, float] | str | None = None,
         log: str | os.PathLike[str] | None = None,
+        time_scale: float | None = None,
+        iam: str | None = None,
     ) -> None:
         self.cwd = Path(cwd)
+        self.iam = iam
         self.config = Path(config) if config is not None else None
         self.timings = timings if isinstance(timings, str) or timings is None else _timings_text(timings)
         self.log = Path(log) if log is not None else None
+        self.time_scale = time_scale
         self.proc: subprocess.Popen[str] | None = None
         self.env: dict[str, str] = {}
         self.endpoint = ""
@@ -106,6 +115,13 @@ class SandboxProcess:
         self._stderr = open(self.log, "w+") if self.log else tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the process
         argv = [*deployfw_command(), *(["--config", str(self.config)] if self.config else [])]
         extra = {"DEPLOYFW_SANDBOX_TIMINGS": self.timings} if self.timings else {}
+        # The instant clock unless asked otherwise: a test is not paced by sandbox minutes.
+        from deployfw.sandbox.clock import TIME_SCALE_ENV, parse_scale
+
+        scale = self.time_scale if self.time_scale is not None else parse_scale(os.environ.get(TIME_SCALE_ENV))
+        extra["DEPLOYFW_SANDBOX_TIME_SCALE"] = str(scale)
+        if self.iam:
+            extra["DEPLOYFW_SANDBOX_IAM"] = self.iam
         self.proc = subprocess.Popen(
             [*argv, "sandbox", "--port", "0", "--jenkins-port", "0"],
             cwd=self.cwd,
@@ -125,6 +141,12 @@ class SandboxProcess:
                     raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
                 self.env[key] = value
             self.region = self.env["AWS_DEFAULT_REGION"]
+            if self.iam == "least-privilege":  # then the administrator's keys follow (lines 9-10)
+                for expected in ("ADMIN_ACCESS_KEY_ID", "ADMIN_SECRET_ACCESS_KEY"):
+                    key, _, value = self.proc.stdout.readline().strip().partition("=")
+                    if key != expected:
+                        raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
+                    self.env[key] = value
         except BaseException:
             self.stop()
             raise
@@ -194,9 +216,20 @@ class SandboxProcess:
         """
         import boto3
 
+        admin = self.admin_keys()
         options: dict[str, Any] = {"region_name": self.region, "endpoint_url": self.endpoint,
-                                   "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # fmt: skip
+                                   "aws_access_key_id": admin["AWS_ACCESS_KEY_ID"],
+                                   "aws_secret_access_key": admin["AWS_SECRET_ACCESS_KEY"]}  # fmt: skip
         return boto3.client(service, **{**options, **kwargs})
+
+    def admin_keys(self) -> dict[str, str]:
+        """Keys of the sandbox account's administrator (any key when IAM is not enforced)."""
+        if "ADMIN_ACCESS_KEY_ID" in self.env:
+            return {"AWS_ACCESS_KEY_ID": self.env["ADMIN_ACCESS_KEY_ID"],
+                    "AWS_SECRET_ACCESS_KEY": self.env["ADMIN_SECRET_ACCESS_KEY"]}  # fmt: skip
+        if "AWS_ACCESS_KEY_ID" in self.env:
+            return {k: self.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     def run_env(self, **overrides: str) -> dict[str, str]:
         """What a terminal user pointing deployfw at this sandbox has exported, plus ``overrides``.

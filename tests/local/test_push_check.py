@@ -81,3 +81,16 @@ def test_preflight_reports_it_before_anything_runs(
     [problem] = LocalBuild(job.ctx).preflight(config.modules["other"], config)  # type: ignore[attr-defined]
     assert (problem.file, problem.line, problem.key) == ("services/other/buildspec.yml", 3, "phases.build")
     assert LocalBuild(job.ctx).preflight(config.modules["api"], config) == []  # type: ignore[attr-defined]
+
+
+def test_a_run_that_stops_after_the_build_may_push_nothing(shop: GitRepoBuilder) -> None:
+    from deployfw.testing import run_cli, terminal_env
+
+    build_only = "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out && cp -R services out/\n"
+    shop.commit({"services/other/buildspec.yml": build_only})
+
+    pushing = run_cli(terminal_env(), shop.path, "plan", "-m", "other", "--stop-after", "push")
+    building = run_cli(terminal_env(), shop.path, "plan", "-m", "other", "--stop-after", "build")
+
+    assert pushing.code == 2 and 'no command pushes the image under "$IMAGE_CONTENT_TAG"' in pushing.stderr
+    assert building.code == 0, building.output

@@ -33,15 +33,35 @@ from werkzeug.serving import make_server
 from deployfw.sandbox.aws import context, install
 from deployfw.sandbox.aws.context import SandboxContext, Timings
 from deployfw.sandbox.aws.faults import FaultSet
+from deployfw.sandbox.aws.health import HealthChecks
+from deployfw.sandbox.aws.listeners import ListenerProxies
 from deployfw.sandbox.aws.requestlog import RequestLog
 from deployfw.sandbox.aws.wsgi import SandboxApp
+from deployfw.sandbox.clock import SandboxClock
 from deployfw.sandbox.ports import HOST, listen
+from deployfw.sandbox.runtime import TaskRuntime
 
 log = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"
 FAULTS_ENV = "DEPLOYFW_SANDBOX_FAULTS"
 SEED_ENV = "DEPLOYFW_SANDBOX_SEED"
+IAM_ENV = "DEPLOYFW_SANDBOX_IAM"
+IAM_MODES = ("off", "enforce", "least-privilege")
+
+
+def iam_mode() -> str:
+    """``DEPLOYFW_SANDBOX_IAM``: ``off`` (default), ``enforce`` or ``least-privilege`` (see the session)."""
+    mode = os.environ.get(IAM_ENV, "").strip().lower() or "off"
+    if mode not in IAM_MODES:
+        from deployfw.errors import InputError
+
+        raise InputError(f"{IAM_ENV}={mode!r}: expected one of {', '.join(IAM_MODES)}")
+    return mode
+
+
+def enforces_iam() -> bool:
+    return iam_mode() != "off"
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -105,6 +125,9 @@ class AwsSandbox:
         build_runner: Any = None,
         timings: Timings | None = None,
         seed: int | None = None,
+        time_scale: float | None = None,
+        network: str | None = None,
+        enforce_iam: bool | None = None,
     ) -> None:
         if faults is None:
             faults = os.environ.get(FAULTS_ENV, "")
@@ -116,7 +139,11 @@ class AwsSandbox:
             repo_root=Path(repo_root) if repo_root else None,
             build_runner=build_runner,
             seed=seed,
+            clock=SandboxClock(time_scale) if time_scale is not None else SandboxClock.from_env(),
         )
+        self._network = network
+        self.enforce_iam = enforces_iam() if enforce_iam is None else enforce_iam
+        self.listeners = ListenerProxies(self.ctx)
         self._port = port
         self._log = RequestLog()
         self._server: _SandboxServer | None = None
@@ -137,9 +164,18 @@ class AwsSandbox:
         # deployment uses. Set the variable to "true" to get them back.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         sock = listen(self._port, "AWS endpoint")  # PortUnavailable at once, before any moto state changes
-        install.install(reset=not context.any_running())
+        try:
+            install.install(reset=not context.any_running())
+            self.ctx.runtime = TaskRuntime(network=self._network)
+            self.ctx.health = HealthChecks(self.ctx)
+            from deployfw.sandbox.aws.authz import IamEnforcer
+
+            self.ctx.iam = IamEnforcer(ACCOUNT_ID, self.ctx.lock, enforcing=self.enforce_iam).setup()
+        except BaseException:
+            sock.close()
+            raise
         context.push(self.ctx)
-        server = _SandboxServer(sock, lambda inner: SandboxApp(inner, self.ctx, self._log))
+        server = _SandboxServer(sock, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
         try:
             server.start()
         except BaseException:
@@ -151,11 +187,18 @@ class AwsSandbox:
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._ticker.start()
+        self.ctx.health.start()
+        self.listeners.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and stop every running build; moto's state stays until next start."""
+        """Stop serving, every build, every task and listener; moto's state stays until next start."""
         self._stop.set()
+        self.listeners.stop()
+        if self.ctx.health is not None:
+            self.ctx.health.stop()
+        if self.ctx.runtime is not None:
+            self.ctx.runtime.shutdown()
         with self.ctx.lock:
             for backend in install.sandbox_backends():
                 for event in getattr(backend, "cancels", {}).values():
@@ -203,6 +246,49 @@ class AwsSandbox:
         return int(self.endpoint_url.rsplit(":", 1)[1])
 
     @property
+    def clock(self) -> SandboxClock:
+        return self.ctx.clock
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/tasks``: every ECS task that has not stopped, with its address and health."""
+        from deployfw.sandbox.aws.ecs_tasks import last_status
+
+        rows: list[dict[str, Any]] = []
+        with self.ctx.lock:
+            for backend in install.sandbox_backends():
+                for task in getattr(backend, "sandbox_tasks", {}).values():
+                    state = self.ctx.runtime.get(task.task_id) if self.ctx.runtime else None
+                    status = last_status(task, state)
+                    if status == "STOPPED":
+                        continue
+                    port = task.targets[0][1] if task.targets else _first_port(task.containers)
+                    rows.append({
+                        "cluster": task.cluster,
+                        "service": task.service,
+                        "task_arn": task.arn,
+                        "task_definition": task.task_definition_arn,
+                        "address": state.address if state else None,
+                        "port": port,
+                        "health": self._health_of(task, state),
+                        "status": status,
+                        "desired_status": task.desired_status,
+                        "started_by": task.started_by,
+                    })  # fmt: skip
+        return sorted(rows, key=lambda r: (r["cluster"], r["service"] or "", r["task_arn"]))
+
+    def _health_of(self, task: Any, state: Any) -> str:
+        if state is None or state.address is None or not task.targets or self.ctx.health is None:
+            return "unknown"
+        verdicts = []
+        for group, port in task.targets:
+            target = self.ctx.health.state((group, state.address, port))
+            verdicts.append(target.state if target else "unused")
+        for verdict in ("unhealthy", "draining", "initial", "unused"):
+            if verdict in verdicts:
+                return verdict
+        return "healthy"
+
+    @property
     def timings(self) -> Timings:
         return self.ctx.timings
 
@@ -224,14 +310,32 @@ class AwsSandbox:
     def clear_requests(self) -> None:
         self._log.clear()
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        """A boto3 client for this sandbox (fake credentials, no retries on 4xx)."""
+    def listener_urls(self) -> list[dict[str, Any]]:
+        return self.listeners.listing()
+
+    @property
+    def admin_keys(self) -> dict[str, str]:
+        """Credentials of the sandbox account's administrator (what any key is when IAM is not enforced)."""
+        if self.ctx.iam is None or self.ctx.iam.admin is None:
+            return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        return self.ctx.iam.admin.environment()
+
+    def client(self, service: str, region: str = "us-east-1", **keys: str) -> Any:
+        """A boto3 client for this sandbox, as its administrator unless ``aws_access_key_id``... are given."""
         import boto3
 
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        admin = self.admin_keys
+        options = {
+            "aws_access_key_id": admin["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": admin["AWS_SECRET_ACCESS_KEY"],
+            **keys,
+        }
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url, **options)
+
+
+def _first_port(containers: list[dict[str, Any]]) -> int | None:
+    for container in containers:
+        for mapping in container.get("portMappings") or []:
+            if mapping.get("containerPort"):
+                return int(mapping["containerPort"])
+    return None

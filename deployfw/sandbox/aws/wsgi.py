@@ -31,10 +31,11 @@ CONTROL_PREFIX = "/_sandbox/"
 class SandboxApp:
     """Wraps moto's WSGI application for one sandbox."""
 
-    def __init__(self, inner: WsgiApp, ctx: SandboxContext, request_log: RequestLog) -> None:
+    def __init__(self, inner: WsgiApp, ctx: SandboxContext, request_log: RequestLog, views: Any = None) -> None:
         self._inner = inner
         self._ctx = ctx
         self._log = request_log
+        self._views = views  # the AwsSandbox: tasks and listeners
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -52,6 +53,8 @@ class SandboxApp:
         body = _read_body(environ)
         call = protocol.identify(environ, body)
         fault = self._ctx.faults.draw(self._ctx.rng)
+        verdict = None
+        iam = self._ctx.iam
         if fault == "throttle":
             status, headers, payload = protocol.throttling(call)
         elif fault == "error":
@@ -61,7 +64,14 @@ class SandboxApp:
                 call, code, name, f"deployfw sandbox fault: error ({code})"
             )
         else:
-            status, headers, payload = self._call_moto(environ, call)
+            # IAM (deployfw.sandbox.aws.authz): refused here, before moto, exactly as AWS refuses.
+            verdict = iam.authorize(environ, call, body) if iam is not None and iam.enforcing else None
+            if verdict is not None and verdict.refusal is not None:
+                status, headers, payload = verdict.refusal
+            elif iam is not None and iam.simulates(call):
+                status, headers, payload = iam.simulate(call)
+            else:
+                status, headers, payload = self._call_moto(environ, call)
         self._log.record(
             service=call.service,
             operation=call.operation,
@@ -70,6 +80,8 @@ class SandboxApp:
             params=call.params,
             started=started,
             fault=fault,
+            principal=verdict.principal if verdict is not None else None,
+            iam=verdict.log() if verdict is not None else None,
         )
         start_response(f"{status} {_reason(status)}", headers)
         return [payload]
@@ -131,6 +143,12 @@ class SandboxApp:
             return _json(start_response, 200, {"faults": str(self._ctx.faults)})
         if name == "health":
             return _json(start_response, 200, {"status": "ok"})
+        if name == "tasks" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.tasks())
+        if name == "listeners" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.listener_urls())
+        if name == "clock" and method == "GET":
+            return _json(start_response, 200, {"time_scale": self._ctx.clock.scale})
         return _json(start_response, 404, {"error": f"unknown control endpoint {name!r}"})
 
 
