@@ -66,8 +66,10 @@ def agent_path() -> str:
 
 
 @pytest.mark.timeout(1800)  # a pip install into a new venv and a whole deploy, on a possibly loaded agent
-def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path) -> None:
+def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     steps = sh_steps((workspace / "Jenkinsfile").read_text())
+    # The sandbox too runs without deployfw on its PATH: its CodeBuild stand-in must hand builds its own.
+    monkeypatch.setenv("PATH", agent_path())
     with SandboxProcess(workspace, timings={"deploy_step": 0.05, "rolling_step": 0.05}) as box:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
