@@ -170,6 +170,10 @@ class ModuleJob:
     log: Callable[[str], None]
     artifact: ArtifactRef | None = None
     digest: str | None = None
+    # Build backends that read the source here build a clean checkout of ``ctx.head`` (see
+    # :func:`deployfw.builds.source.build_workdir`); True only for ``run --allow-dirty`` and a module
+    # whose inputs have uncommitted changes: then the working tree, under a run-only tag.
+    from_worktree: bool = False
     # Deployers call ``progress(deployment_id=..., task_definition=..., extra=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
     progress: Callable[..., None] = field(default=_no_progress, repr=False)

@@ -174,6 +174,8 @@ class _Loader:
         self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
         self._raw_modules: Mapping[str, dict] = {}
         self._real_dirs: dict[str, str | None] = {}
+        self._files: dict[str, bool] = {}
+        self._resolution_folders: set[str] = set()
         self._sections: dict[KeyPath, Any] = {}  # plugin-owned sections, taken out of the document by place
 
     def fail(self, key: KeyPath, message: str) -> None:
@@ -202,12 +204,16 @@ class _Loader:
         return self._lines
 
     def _at(self, key: KeyPath, message: str) -> Problem:
+        return Problem(self.doc.file, self.line_of(key), dotted(key) or None, message)
+
+    def line_of(self, key: KeyPath) -> int | None:
+        """The line of ``key``, else of its nearest ancestor that has one."""
         probe = key
         line = None
         while line is None and probe:
             line = self.lines.get(probe)
             probe = probe[:-1]
-        return Problem(self.doc.file, line, dotted(key) or None, message)
+        return line
 
     def raise_if_problems(self) -> None:
         if self.problems:
@@ -275,6 +281,7 @@ class _Loader:
             graph_notes=notes,
             graph_inputs=inputs,
             sections=sections,
+            resolution_folders=tuple(sorted(self._resolution_folders)),
         )
 
     def _build_graph(
@@ -395,14 +402,22 @@ class _Loader:
                 effective[stage] = merged
                 sections[stage] = self._section(name, stage, merged, own)
         found: set[str] = set()
+        origins: dict[str, KeyPath] = {}
         for stage in STAGES:
             section = effective.get(stage)
             if not isinstance(section, dict) or section.keys().isdisjoint(FILE_KEYS):
                 continue  # the common case: no file named, nothing to normalise
             for file_key in FILE_KEYS:
                 value = section.get(file_key)
-                if isinstance(value, str) and (normal := self._normal_path(value, self._origin(name, stage, file_key))):
-                    found.add(normal)
+                origin = self._origin(name, stage, file_key)
+                if not isinstance(value, str) or not (normal := self._normal_path(value, origin)):
+                    continue
+                resolved = self._resolve_file(path, normal)
+                found.add(resolved)
+                origins[f"{stage}.{file_key}"] = origin
+                own = sections[stage]
+                if own is not None and own.options.get(file_key) == value:  # the backend reads the resolved path
+                    sections[stage] = Section(own.backend, {**own.options, file_key: resolved})
         files = tuple(sorted(found))
         if path is None:
             return None
@@ -418,6 +433,7 @@ class _Loader:
             execution_mode=raw.get("execution_mode"),
             files=files,
             effective=effective,
+            origins=origins,
         )
 
     def _origin(self, name: str, stage: str, option: str) -> KeyPath:
@@ -469,6 +485,33 @@ class _Loader:
             self.fail(key, f"{value!r} escapes the repository")
             return None
         return "" if normal == "." else normal
+
+    def _resolve_file(self, module_path: str | None, normal: str) -> str:
+        """A file a module's config names (taskdef, appspec, buildspec): the module's folder first, else the root.
+
+        ``taskdef: taskdef.json`` is ``MODULE_PATH/taskdef.json`` when that file exists, otherwise
+        ``taskdef.json`` from the repository root (so a shared template in ``defaults`` can be replaced
+        per module by a file of the same name in its folder). Whether the file exists is the
+        backends' preflight to say, at :attr:`Module.origins`' line. Without path checks (a config
+        read from git) the value is taken from the root as written.
+        """
+        if self.check_paths and module_path:
+            candidate = f"{module_path}/{normal}"
+            self._resolution_folders.add(self._nearest_folder(posixpath.dirname(candidate)))
+            if self._is_file(candidate):
+                return candidate
+        return normal
+
+    def _nearest_folder(self, rel: str) -> str:
+        """``rel`` or its nearest existing ancestor: adding the file there changes that folder's time stamp."""
+        while rel and not os.path.isdir(os.path.join(self.root, rel)):
+            rel = posixpath.dirname(rel)
+        return rel
+
+    def _is_file(self, rel: str) -> bool:
+        if rel not in self._files:
+            self._files[rel] = os.path.isfile(os.path.join(self.root, rel))
+        return self._files[rel]
 
     def _check_dependencies(self, raw_modules: Mapping[str, dict]) -> None:
         edges: dict[str, list[str]] = {}

@@ -225,7 +225,8 @@ class ConfigCache:
         """Store ``config``; silently skipped when anything it depends on is too fresh to trust."""
         now = time.time_ns()
         inputs = []
-        for rel in config.graph_inputs:
+        # Build files a graph read, and the folders whose contents decided where a file option points.
+        for rel in (*config.graph_inputs, *config.resolution_folders):
             found = _stamp(str(self.root / rel))
             if found is None or found[3] > now - _RACY_NS:
                 return

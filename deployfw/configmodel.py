@@ -8,14 +8,18 @@ the validator: ``deployfw detect`` on an unchanged modules.yaml imports only thi
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from deployfw.buildgraph import GraphNote
-from deployfw.errors import InputError
+from deployfw.errors import InputError, Problem
+
+KeyPath = tuple[str | int, ...]  # as deployfw.yamlsrc spells it (not imported: it needs PyYAML)
 
 CONFIG_NAME = "modules.yaml"
 Kind = Literal["service", "library"]
@@ -53,6 +57,13 @@ class Module:
     # detection, content tags, the runner's order) reads that one field.
     declared: tuple[str, ...] = ()  # depends_on as written in modules.yaml
     graph_sources: Mapping[str, str] = field(default_factory=dict)  # dependency -> "build file:line"
+    # "stage.option" -> the key that names a file option (taskdef, appspec, buildspec): the module's
+    # own or ``defaults``', so a missing file is reported at the line that names it.
+    origins: Mapping[str, KeyPath] = field(default_factory=dict, repr=False, compare=False)
+
+    def origin(self, stage: str, option: str) -> KeyPath:
+        """Where ``stage.option`` was written (:meth:`Config.locate` gives its line)."""
+        return self.origins.get(f"{stage}.{option}", ("modules", self.name, stage, option))
 
     def dependency_source(self, dependency: str) -> str | None:
         """Where the build files declare ``dependency`` (``services/a/build.gradle:12``), if they do."""
@@ -87,6 +98,9 @@ class Config:
     graph_inputs: tuple[str, ...] = ()  # build files read, relative to the root
     # Top-level sections plugins own (``notify:``), the environment's overlay merged in: name -> value.
     sections: Mapping[str, Any] = field(default_factory=dict)
+    # Folders (relative to the root) whose contents decided where a module's file option points
+    # (a module's own taskdef.json wins over the root's): the parsed-config cache watches them.
+    resolution_folders: tuple[str, ...] = ()
 
     def dependencies(self, name: str) -> tuple[str, ...]:
         """The effective direct dependencies of module ``name`` (declared plus build graph)."""
@@ -95,6 +109,45 @@ class Config:
     @property
     def relative_file(self) -> str:
         return self.file.relative_to(self.root).as_posix()
+
+    def locate(self, key: KeyPath) -> int | None:
+        """The line of ``key`` (or of its nearest ancestor) in modules.yaml, the overlay's keys winning.
+
+        For problems found after loading (a backend's preflight): the file is parsed again for its
+        lines, which only a config with a problem to report pays for.
+        """
+        try:
+            stamp = os.stat(self.file)
+        except OSError:
+            return None
+        lines = _lines(str(self.file), self.env, stamp.st_mtime_ns, stamp.st_size)
+        probe = key
+        while probe:
+            if probe in lines:
+                return lines[probe]
+            probe = probe[:-1]
+        return None
+
+    def problem(self, key: KeyPath, message: str) -> Problem:
+        """A problem located in this config: its file, the line of ``key`` and the key."""
+        from deployfw.yamlsrc import dotted
+
+        return Problem(self.relative_file, self.locate(key), dotted(key) or None, message)
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(file: str, env: str | None, _mtime_ns: int, _size: int) -> dict[KeyPath, int]:
+    from deployfw.yamlsrc import parse
+
+    try:
+        doc = parse(Path(file).read_text(encoding="utf-8"), file, strict=False)
+    except (OSError, UnicodeDecodeError, InputError):
+        return {}
+    lines = dict(doc.lines)
+    if env is not None:  # an overlay's key stands where the merged value came from
+        prefix: KeyPath = ("environments", env)
+        lines.update({key[2:]: line for key, line in doc.lines.items() if key[:2] == prefix and len(key) > 2})
+    return lines
 
 
 @contextlib.contextmanager

@@ -153,6 +153,34 @@ class GitRepo:
             return f"fetching history from {remote} failed: {exc.stderr.strip() or exc}"
         return None
 
+    def status_paths(self, paths: Sequence[str]) -> list[str]:
+        """Paths under ``paths`` that differ from HEAD in the index or the working tree, or are untracked.
+
+        Ignored files do not count, nor anything under a ``.deployfw`` folder (deployfw's own state and
+        build checkouts, which git is told not to walk); both names of a staged rename count. An
+        untracked folder is one entry ending in ``/`` (a stray virtualenv costs one line, not a walk of
+        its files). Paths are relative to the root.
+        """
+        flags = ("--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames")
+        try:
+            out = self._git("status", *flags, "--", *paths, ":(exclude,glob)**/.deployfw/**")
+        except GitError as exc:
+            raise ExternalError(f"git status failed: {exc.stderr.strip()}") from None
+        return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+
+    def checkout_to(self, rev: str, dest: Path, *, index_file: Path) -> None:
+        """Write the tree of ``rev`` into ``dest`` as a checkout would, through a private index file.
+
+        ``git read-tree`` + ``git checkout-index`` with ``GIT_INDEX_FILE`` pointing elsewhere: the
+        repository's own index, working tree and refs stay untouched, and checkouts may run in parallel.
+        """
+        env = {**os.environ, "GIT_INDEX_FILE": str(index_file)}
+        for args in (("read-tree", rev), ("checkout-index", "-a", "-f", f"--prefix={dest}/")):
+            proc = subprocess.run(["git", *args], cwd=self.root, env=env, capture_output=True, check=False)
+            if proc.returncode != 0:
+                stderr = proc.stderr.decode("utf-8", "replace").strip()
+                raise ExternalError(f"checking out {rev[:12]} into {dest} failed: {stderr}")
+
     def list_files(self, rev: str, paths: list[str]) -> list[tuple[str, str]]:
         """``(blob sha, path)`` of every file under ``paths`` at ``rev``: a cheap content fingerprint."""
         if not paths:

@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from deployfw.backends import RunContext
 from deployfw.builds.content import ContentTagger
+from deployfw.builds.source import WorkingTree, working_tree_changes
 from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context
 from deployfw.detect import Affected, Detection, detect
+from deployfw.drift import DriftMode, check_drift
 from deployfw.errors import DeployfwError, InputError
 from deployfw.gitrepo import GitRepo
 from deployfw.pins import PinSelection, apply_pins
@@ -53,6 +55,9 @@ def prepare(
     stop_after: str = "deploy",
     state: StateUse = "read",
     unpin: bool = False,
+    rebuild: bool = False,
+    allow_dirty: bool = False,
+    drift: DriftMode = "deploy",
 ) -> Prepared:
     """Config, commits, state, detection and plan.
 
@@ -60,15 +65,20 @@ def prepare(
     only reads it, and when it cannot be read (no credentials, no table yet) the plan says so
     and falls back to the CI variables. Either way each module's change is measured from its
     last successful deploy (unless ``--base``/``--all``/``-m`` say otherwise), so a failed or
-    skipped module is picked up again by the next run and nothing is missed between runs.
+    skipped module is picked up again by the next run and nothing is missed between runs - and
+    a module whose live state drifted from that deploy is not up to date (:mod:`deployfw.drift`).
     Rollback pins then hold modules back (see :mod:`deployfw.pins`; ``unpin`` with ``-m``
     deploys the named modules over their pins).
+
+    Builds read the head commit only; uncommitted changes are named in a note, and with
+    ``allow_dirty`` the modules whose inputs they touch build the working tree under a run-only tag.
     """
     config = session.load_config()
-    session.connect(config)
+    session.connect(config)  # before reading CI variables: a sandbox front end sets JENKINS_URL
     ci = detect_ci(os.environ)
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
+    tree = _working_tree(repo, config, rng.head, allow_dirty=allow_dirty)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
     ctx = make_context(
         config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url,
@@ -77,7 +87,7 @@ def prepare(
     opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()
-    notes: list[str] = []
+    notes: list[str] = [n for n in [tree.notice(detection.head, allow_dirty=allow_dirty) if tree else None] if n]
     pins = PinSelection(detection)
     warning: str | None = None
     try:
@@ -89,6 +99,7 @@ def prepare(
             records = opened.last_successes(services)
             attempts = opened.latest_attempts(n for n in services if n not in records)
             fallback, bases, up_to_date = since_last_deploys(config, repo, detection, records, attempts)
+            fallback, up_to_date = _drifted(session, ctx, records, fallback, up_to_date, drift, notes)
         pins = apply_pins(config, repo, fallback, opened.pins(), opened.void_reason, explicit=modules, unpin=unpin)
     except InputError:
         raise
@@ -103,6 +114,8 @@ def prepare(
         notes.extend(pins.notes)
         up_to_date = tuple((n, c) for n, c in up_to_date if n not in pins.held)
     tagger = ContentTagger(config, detection.head, repo)
+    services = [m.name for m in detection.modules if config.modules[m.name].is_service]
+    worktree = [n for n in services if tree and allow_dirty and tree.touching(config, config.modules[n])]
     plan = make_plan(
         config,
         detection,
@@ -113,6 +126,8 @@ def prepare(
         up_to_date=up_to_date,
         content_tag=tagger.tag,
         notes=tuple(notes),
+        rebuild=rebuild,
+        worktree=worktree,
     )
     plan = dataclasses.replace(
         plan,
@@ -122,6 +137,47 @@ def prepare(
         releases={n: p for n, p in pins.releasing.items() if any(m.name == n for m in plan.modules)},
     )
     return Prepared(config, ci, detection, plan, ctx, opened if state == "write" else None)
+
+
+def _working_tree(repo: GitRepo, config: Config, head: str, *, allow_dirty: bool) -> WorkingTree | None:
+    """The uncommitted changes, when head is the checked-out commit (else builds never see them)."""
+    checked_out = repo.resolve("HEAD")
+    if checked_out != head:
+        if allow_dirty:
+            raise InputError(
+                f"--allow-dirty builds the working tree, which is HEAD ({(checked_out or 'none')[:12]}), "
+                f"not the head {head[:12]} this run deploys"
+            )
+        return None
+    return working_tree_changes(repo, config.root)
+
+
+def _drifted(
+    session: Session,
+    ctx: RunContext,
+    records: Mapping[str, DeployRecord],
+    detection: Detection,
+    up_to_date: tuple[tuple[str, str], ...],
+    mode: DriftMode,
+    notes: list[str],
+) -> tuple[Detection, tuple[tuple[str, str], ...]]:
+    """Move the up-to-date modules whose live state drifted into the detection (``report``: only say so)."""
+    if not up_to_date:
+        return detection, up_to_date
+    findings = check_drift(ctx, session.plugins.backends, records, [name for name, _ in up_to_date])
+    notes.extend(findings.notes)
+    if not findings.drifted:
+        return detection, up_to_date
+    if mode == "report":
+        notes.extend(f"{name}: {reason}; not redeployed (--drift report)" for name, reason in findings.drifted.items())
+        return detection, up_to_date
+    config = ctx.config
+    affected = {m.name: m for m in detection.modules}
+    for name, reason in findings.drifted.items():
+        affected[name] = Affected(name, config.modules[name].kind, (reason,))
+    modules = tuple(sorted(affected.values(), key=lambda m: m.name))
+    kept = tuple((name, sha) for name, sha in up_to_date if name not in findings.drifted)
+    return replace(detection, modules=modules), kept
 
 
 def since_last_deploys(

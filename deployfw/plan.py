@@ -10,11 +10,13 @@ module its content tag, so the executor works from the plan alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from deployfw.backends import BackendRegistry, RunContext, backend_for
+from deployfw.builds.content import dirty_tag
+from deployfw.builds.pushcheck import PushProblem
 from deployfw.config import Config, Module
 from deployfw.detect import Affected, Detection
 from deployfw.errors import Problem
@@ -55,6 +57,15 @@ class ModulePlan:
     # section -> backend id for every section, also those of stages this run stops before
     # (``--stop-after push --artifacts-dir`` asks the deploy backend for its artifacts).
     backends: Mapping[str, str] = field(default_factory=dict)
+    rebuild: bool = False  # ``--rebuild``: build even when an image with the content tag exists
+    # ``--allow-dirty`` and uncommitted changes among this module's inputs: it builds the working
+    # tree, and ``content_tag`` is then a run-only ``dirty-...`` tag (never reused, never a content tag).
+    from_worktree: bool = False
+
+    @property
+    def reuse(self) -> bool:
+        """Whether an image already carrying the content tag may stand in for a build."""
+        return not (self.rebuild or self.from_worktree)
 
     def stage(self, name: str) -> StagePlan | None:
         return next((s for s in self.stages if s.stage == name), None)
@@ -68,6 +79,8 @@ class ModulePlan:
             "name": self.name,
             "base": self.base,
             "content_tag": self.content_tag,
+            "rebuild": self.rebuild,
+            "source": "working tree" if self.from_worktree else "commit",
             "reasons": list(self.reasons),
             "after": list(self.after),
             "stages": [s.to_json() for s in self.stages],
@@ -137,6 +150,10 @@ class Plan:
                 lines.append(f"  base:  {module.base[:12] if module.base else 'none (everything)'}")
             if module.after:
                 lines.append(f"  after: {', '.join(module.after)}")
+            if module.from_worktree:
+                lines.append(f"  source: the working tree as it is (--allow-dirty), tag {module.content_tag}")
+            elif module.rebuild:
+                lines.append("  rebuild: an image with its content tag is not reused (--rebuild)")
             for stage in module.stages:
                 lines.append(f"  {stage.stage:<7}{stage.backend} ({stage.plugin})")
                 lines.extend(f"           - {step}" for step in stage.steps)
@@ -159,11 +176,15 @@ def make_plan(
     up_to_date: tuple[tuple[str, str], ...] = (),
     content_tag: Callable[[Module], str] | None = None,
     notes: tuple[str, ...] = (),
+    rebuild: bool = False,
+    worktree: Collection[str] = (),
 ) -> Plan:
     """Turn a detection into per-module stage plans, with every backend's preflight findings.
 
     ``content_tag`` computes a module's content tag (from the head commit's git tree); plans
-    that never build (tests of the planner) may leave it out.
+    that never build (tests of the planner) may leave it out. ``rebuild`` turns content-tag
+    reuse off; ``worktree`` names the modules that build the working tree (``--allow-dirty``),
+    which get a run-only tag instead of their content tag.
     """
     affected: dict[str, Affected] = {m.name: m for m in detection.modules}
     services = [n for n in config.order if n in affected and config.modules[n].is_service]
@@ -178,15 +199,21 @@ def make_plan(
             section = module.section(section_name)
             assert section is not None  # validated with the backend catalog
             backend = backend_for(ctx, registry, section_name, section.backend)  # type: ignore[call-overload]
-            findings.extend(backend.preflight(module, config))
+            pushes = last >= STOP_AFTER.index("push")
+            # A finding about the push (a buildspec that never pushes the content tag) only matters
+            # when this run pushes: ``--stop-after build`` may run a build that pushes nothing.
+            findings.extend(p for p in backend.preflight(module, config) if pushes or not isinstance(p, PushProblem))
             spec = registry.get(section_name, section.backend)
             steps = tuple(backend.steps(module, config))
             stages.append(StagePlan(stage, section_name, section.backend, spec.plugin, steps, dict(section.options)))
         after = tuple(d for d in _service_dependencies(config, module) if d in affected)
         base = (bases or {}).get(name, detection.base)
-        tag = content_tag(module) if content_tag is not None else None
+        dirty = name in worktree
+        tag = dirty_tag(detection.head, ctx.run_id) if dirty else content_tag(module) if content_tag else None
         backends = {s: section.backend for s in ("build", "registry", "deploy") if (section := module.section(s))}
-        modules.append(ModulePlan(name, affected[name].reasons, after, tuple(stages), base, tag, backends))
+        modules.append(
+            ModulePlan(name, affected[name].reasons, after, tuple(stages), base, tag, backends, rebuild, dirty)
+        )
     return Plan(
         config.env,
         detection.base,

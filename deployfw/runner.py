@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,15 +276,23 @@ class Runner:
         if content_tag is None:
             return StageResult(False, "the plan has no content tag for this module; nothing to build under")
         job.artifact = registry.prepare(job, content_tag)
-        existing = registry.find(job, content_tag)
+        job.from_worktree = module_plan.from_worktree
+        if module_plan.from_worktree:  # a working-tree artifact is never pushed under the commit's tag either
+            job.artifact = replace(job.artifact, commit_tag=content_tag)
         backend_id = module_plan.backend_of("build")
+        source = "working tree" if module_plan.from_worktree else "commit"
+        existing = registry.find(job, content_tag) if module_plan.reuse else None
         if existing:
             job.digest = existing
-            report.build = {"backend": backend_id, "reused": True, "content_tag": content_tag, "digest": existing}
+            report.build = {"backend": backend_id, "reused": True, "content_tag": content_tag, "digest": existing,
+                            "source": source}  # fmt: skip
             job.log(f"{job.artifact.kind} with content tag {content_tag} exists ({existing}); build skipped")
             return StageResult(True, details=report.build)
+        if module_plan.rebuild:
+            job.log(f"--rebuild: building although an image may carry content tag {content_tag}")
         result = self._builder(module_plan).build(job)
-        report.build = {"backend": backend_id, "reused": False, "content_tag": content_tag, **result.details}
+        report.build = {"backend": backend_id, "reused": False, "content_tag": content_tag, "source": source,
+                        **result.details}  # fmt: skip
         return result
 
     def _push(self, job: ModuleJob, module_plan: ModulePlan, report: ModuleReport) -> StageResult:

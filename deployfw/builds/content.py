@@ -32,6 +32,7 @@ from deployfw.detect import glob_regex
 from deployfw.gitrepo import GitRepo
 
 TAG_PREFIX = "content-"
+DIRTY_PREFIX = "dirty-"  # images built from a dirty working tree (--allow-dirty): never reused
 DIGEST_HEX = 24  # 96 bits: collisions are not a practical concern, the tag stays readable
 _SCHEME = "deployfw-content-v1"  # bump when what the tag covers changes, so old tags never match
 
@@ -39,6 +40,16 @@ _SCHEME = "deployfw-content-v1"  # bump when what the tag covers changes, so old
 def commit_tag(head: str) -> str:
     """The tag naming the commit an image was built from: the full SHA (unambiguous, <= 128 chars)."""
     return head
+
+
+def dirty_tag(head: str, run_id: str) -> str:
+    """The tag of an image built from a dirty working tree (``--allow-dirty``): ``dirty-<commit12>-<run id>``.
+
+    Used for both IMAGE_TAG and IMAGE_CONTENT_TAG: unique to the run, so it is never looked up for
+    reuse and never names a commit's or a content's image. ECR tags allow ``[A-Za-z0-9_.-]``, 128 chars.
+    """
+    safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in run_id)
+    return f"{DIRTY_PREFIX}{head[:12]}-{safe}"[:128]
 
 
 def module_inputs(config: Config, module: Module) -> tuple[list[str], list[str], list[str]]:
@@ -102,7 +113,7 @@ class ContentTagger:
         with self._lock:
             if self._tree is None:
                 repo = self._repo or GitRepo(self.config.root)
-                prefix = _prefix(repo.root, self.config.root)
+                prefix = config_prefix(repo.root, self.config.root)
                 rows = repo.list_files(self.head, [prefix or "."])
                 lead = f"{prefix}/" if prefix else ""
                 self._tree = [(sha, path[len(lead) :]) for sha, path in rows if path.startswith(lead)]
@@ -124,7 +135,7 @@ def content_tag(config: Config, module: Module, head: str, repo: GitRepo | None 
     return ContentTagger(config, head, repo).tag(module)
 
 
-def _prefix(git_root: Path, config_root: Path) -> str:
+def config_prefix(git_root: Path, config_root: Path) -> str:
     """Where the config root sits inside the git work tree ('' when they are the same)."""
     relative = config_root.resolve().relative_to(git_root.resolve()).as_posix()
     return "" if relative == "." else relative

@@ -3,8 +3,9 @@
 A module's ``buildspec.yml`` runs in CodeBuild (``codebuild`` backend), on a
 Jenkins agent (``deployfw build MODULE``) and here (``local`` backend). It can
 only be the same file if it sees the same things everywhere: the working
-directory is the repository root (CodeBuild's ``CODEBUILD_SRC_DIR``) and these
-variables are set:
+directory is a clean checkout of the head commit, standing for the repository
+root (CodeBuild's ``CODEBUILD_SRC_DIR``; see :mod:`deployfw.builds.source`), and
+these variables are set:
 
 ``IMAGE_REPO_NAME``, ``REPOSITORY_URI``, ``IMAGE_TAG`` (commit tag),
 ``IMAGE_CONTENT_TAG``, ``AWS_ACCOUNT_ID``, ``AWS_DEFAULT_REGION``,
@@ -13,7 +14,9 @@ variables are set:
 pushes the artifact under its content tag: ``REPOSITORY_URI:IMAGE_CONTENT_TAG`` for
 an image, ``s3://BUCKET/PREFIX/MODULE/IMAGE_CONTENT_TAG.zip`` for a revision bundle -
 what ``deployfw bundle build DIR --push`` uploads to),
-plus the module's ``build.environment`` option.
+plus the module's ``build.environment`` option; builds deployfw runs itself also
+get ``DEPLOYFW`` and a ``PATH`` that finds the running deployfw first
+(:mod:`deployfw.builds.tool`).
 
 The contract variables win over ``build.environment``: a config that set
 ``IMAGE_TAG`` would push the image under a tag the registry never looks for.
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployfw.backends import ArtifactRef
+from deployfw.builds.pushcheck import content_tag_problem
 from deployfw.buildspec import Buildspec, load_buildspec
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
@@ -83,32 +87,44 @@ def timeout_seconds(module: Module) -> float:
     return float(build_option(module, "timeout_minutes", DEFAULT_TIMEOUT_MINUTES)) * 60.0  # type: ignore[arg-type]
 
 
-def read_buildspec(config: Config, module: Module) -> tuple[str, str]:
-    """``(text, display name)`` of the module's buildspec; InputError when it cannot be read."""
+def read_buildspec(config: Config, module: Module, root: Path | None = None) -> tuple[str, str]:
+    """``(text, display name)`` of the module's buildspec; InputError when it cannot be read.
+
+    ``root`` is the folder standing for the repository root (a build's clean checkout); default the config's.
+    """
     name = buildspec_path(module)
-    path = config.root / name
+    path = (root or config.root) / name
     origin = f"modules.{module.name}.build.buildspec"
     try:
         return path.read_text(encoding="utf-8"), name
     except FileNotFoundError:
-        raise InputError(Problem(name, None, origin, "buildspec not found")) from None
+        # Located in modules.yaml: at the key naming it, else the nearest enclosing one (the default has none).
+        where = "" if root is None else " in the commit being built (is it committed?)"
+        if build_option(module, "buildspec"):
+            hint = f" (looked in {module.path}/ first, then the repository root)"
+        else:
+            hint = " (the default; set build.buildspec for another file)"
+        key = module.origin("build", "buildspec")
+        raise InputError(config.problem(key, f"buildspec not found: {name}{where}{hint}")) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(Problem(name, None, origin, f"cannot read buildspec: {exc}")) from None
 
 
-def load_module_buildspec(config: Config, module: Module) -> tuple[Buildspec, str]:
+def load_module_buildspec(config: Config, module: Module, root: Path | None = None) -> tuple[Buildspec, str]:
     """Parse and validate the module's buildspec; ``(spec, text)``; InputError with file and line."""
-    text, name = read_buildspec(config, module)
+    text, name = read_buildspec(config, module, root)
     return load_buildspec(text, name), text
 
 
 def buildspec_problems(config: Config, module: Module) -> list[Problem]:
-    """Every problem with the module's buildspec, for a backend's ``preflight``."""
+    """Every problem with the module's buildspec, for a backend's ``preflight``: invalid, or provably
+    never pushing the content tag the push stage looks the image up by."""
     try:
-        load_module_buildspec(config, module)
+        spec, _ = load_module_buildspec(config, module)
     except InputError as exc:
         return list(exc.problems)
-    return []
+    missing_push = content_tag_problem(spec)
+    return [missing_push] if missing_push else []
 
 
 def contract_env(module: Module, inputs: BuildInputs) -> dict[str, str]:

@@ -11,7 +11,8 @@ from typing import Any
 
 BUILDSPEC_OPTION: dict[str, Any] = {
     "type": "string",
-    "description": "Buildspec path from the repository root; default MODULE_PATH/buildspec.yml.",
+    "description": "Buildspec: MODULE_PATH/VALUE if that file exists, else VALUE from the repository root; "
+    "default MODULE_PATH/buildspec.yml.",
 }
 ENVIRONMENT_OPTION: dict[str, Any] = {
     "type": "object",

@@ -9,6 +9,9 @@ import click
 
 from deployfw.cli.app import App
 
+# deployfw.drift.DRIFT_MODES, spelled out: detect shares this module and must not import the drift check.
+DRIFT_MODES = ("deploy", "report")
+
 
 def selection(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--base/--head/--all/-m``: the same selection for every command that picks modules."""
@@ -23,6 +26,33 @@ def selection(func: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             metavar="NAME",
             help="Select exactly this module, changed or not (repeatable).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def build_choices(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--rebuild/--allow-dirty/--drift``: how run (and plan, which shows what run would do) builds and judges."""
+    decorators = [
+        click.option(
+            "--rebuild",
+            is_flag=True,
+            help="Build every selected module even when an image with its content tag exists (with -m: those).",
+        ),
+        click.option(
+            "--allow-dirty",
+            is_flag=True,
+            help="Build modules with uncommitted changes from the working tree, under a run-only dirty-* tag "
+            "(never reused); default: every build uses a clean checkout of the head commit.",
+        ),
+        click.option(
+            "--drift",
+            type=click.Choice(DRIFT_MODES),
+            default="deploy",
+            show_default=True,
+            help="A module whose live task definition is not its recorded deploy: deploy it again, or only report it.",
         ),
     ]
     for decorator in reversed(decorators):

@@ -7,8 +7,9 @@ import json
 import click
 
 from deployfw.cli.app import App
-from deployfw.cli.options import global_options, json_flag, selection
+from deployfw.cli.options import build_choices, global_options, json_flag, selection
 from deployfw.depcheck import plan_warnings
+from deployfw.drift import DriftMode
 from deployfw.errors import InputError
 from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
@@ -16,6 +17,7 @@ from deployfw.plan import STOP_AFTER
 
 @click.command("plan")
 @selection
+@build_choices
 @click.option("--stop-after", type=click.Choice(STOP_AFTER), default="deploy", show_default=True)
 @json_flag
 @global_options
@@ -26,11 +28,24 @@ def command(
     head: str | None,
     select_all: bool,
     modules: tuple[str, ...],
+    rebuild: bool,
+    allow_dirty: bool,
+    drift: DriftMode,
     stop_after: str,
     as_json: bool,
 ) -> None:
     """Show, for each affected module in dependency order, the backends and steps run would execute."""
-    prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
+    prepared = prepare(
+        app,
+        base=base,
+        head=head,
+        select_all=select_all,
+        modules=modules,
+        stop_after=stop_after,
+        rebuild=rebuild,
+        allow_dirty=allow_dirty,
+        drift=drift,
+    )
     plan = prepared.plan
     # Dependency warnings (a buildspec reading an undeclared module, what the build graph computes):
     # shown, never fatal. They belong in the Plan itself once it carries warnings.

@@ -10,7 +10,8 @@ import click
 
 from deployfw import live as live_view
 from deployfw.cli.app import App
-from deployfw.cli.options import global_options, selection
+from deployfw.cli.options import build_choices, global_options, selection
+from deployfw.drift import DriftMode
 from deployfw.errors import EXIT_FAILED, InputError
 from deployfw.events import EventLog
 from deployfw.pipeline import prepare
@@ -20,6 +21,7 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
 
 @click.command("run")
 @selection
+@build_choices
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option(
     "--max-parallel",
@@ -70,6 +72,9 @@ def command(
     head: str | None,
     select_all: bool,
     modules: tuple[str, ...],
+    rebuild: bool,
+    allow_dirty: bool,
+    drift: DriftMode,
     dry_run: bool,
     max_parallel: int,
     stop_after: str,
@@ -99,6 +104,9 @@ def command(
         modules=modules,
         stop_after=stop_after,
         state="read" if dry_run else "write",
+        rebuild=rebuild,
+        allow_dirty=allow_dirty,
+        drift=drift,
         unpin=unpin,
     )
     plan = prepared.plan

@@ -117,7 +117,7 @@ def _create(
     aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, Seed]], agent: dict[str, str] | None = None
 ) -> SeedResult:
     """Create what ``seeds`` describe, idempotently: services by region, then jobs, then plain calls."""
-    from deployfw.sandbox.aws import seed
+    from deployfw.sandbox.aws.seeding import seed
 
     by_region: dict[str, list[ServiceInfra]] = {}
     for config, item in seeds:

@@ -55,7 +55,17 @@ from deployfw.testing.cli import deployfw_command, terminal_env
 __all__ = ["SANDBOX_ACCOUNT", "SandboxProcess"]
 
 SANDBOX_ACCOUNT = "123456789012"  # the account id the sandbox answers with (moto's default)
-_ENV_LINES = ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN")
+# What ``deployfw sandbox`` prints, in order (deployfw.cli.sandbox.PRINTED; not imported: that is the CLI).
+_ENV_LINES = (
+    "AWS_ENDPOINT_URL",
+    "JENKINS_URL",
+    "JENKINS_USER",
+    "JENKINS_API_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
 
 
 class SandboxProcess:
@@ -123,22 +133,19 @@ class SandboxProcess:
         )
         assert self.proc.stdout is not None
         try:
-            for _ in _ENV_LINES:
+            for expected in _ENV_LINES:
                 key, sep, value = self.proc.stdout.readline().strip().partition("=")
                 if not sep:
                     raise RuntimeError(f"deployfw sandbox ended before printing its environment{self._stderr_tail()}")
+                if key != expected:
+                    raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
                 self.env[key] = value
-            if self.iam and self.iam != "off":  # lines 5-6: the keys (IAM is enforced)
-                for _ in range(2):
+            self.region = self.env["AWS_DEFAULT_REGION"]
+            if self.iam == "least-privilege":  # then the administrator's keys follow (lines 9-10)
+                for expected in ("ADMIN_ACCESS_KEY_ID", "ADMIN_SECRET_ACCESS_KEY"):
                     key, _, value = self.proc.stdout.readline().strip().partition("=")
-                    self.env[key] = value
-            # "# also: AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=<any> AWS_DEFAULT_REGION=..."
-            also = self.proc.stdout.readline()
-            for item in also.removeprefix("# also:").split():
-                key, _, value = item.partition("=")
-                if key == "AWS_DEFAULT_REGION":
-                    self.region = value
-                elif key.startswith("ADMIN_"):
+                    if key != expected:
+                        raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
                     self.env[key] = value
         except BaseException:
             self.stop()
@@ -232,8 +239,8 @@ class SandboxProcess:
         """
         return terminal_env(**{
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.env.get("AWS_ACCESS_KEY_ID", "sandbox"),
-            "AWS_SECRET_ACCESS_KEY": self.env.get("AWS_SECRET_ACCESS_KEY", "sandbox-secret"),
+            "AWS_ACCESS_KEY_ID": self.env["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "JENKINS_URL": self.env["JENKINS_URL"],

@@ -14,6 +14,7 @@ import click
 from deployfw.errors import InputError
 from deployfw.session import Session
 
+_ACCOUNT = re.compile(r"^\d{12}$")
 _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/")
 
 
@@ -26,8 +27,13 @@ _ECR_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.
     help="Folder for taskdef.json, appspec.yaml, imagedefinitions.json, imageDetail.json "
     "(default .deployfw/render/MODULE).",
 )
+@click.option(
+    "--account-id",
+    metavar="ID",
+    help="The AWS account id for ${ACCOUNT_ID} (default: the account an ECR image URI names).",
+)
 @click.pass_obj
-def render(app: Session, module_name: str, image: str, out: Path | None) -> None:
+def render(app: Session, module_name: str, image: str, out: Path | None, account_id: str | None) -> None:
     """Render MODULE's task definition and appspec for IMAGE, checked before anything reaches AWS."""
     from deployfw_aws.render import render_module, write_artifacts
 
@@ -37,8 +43,10 @@ def render(app: Session, module_name: str, image: str, out: Path | None) -> None
         raise InputError(f"unknown module {module_name!r}; modules: {', '.join(sorted(config.modules))}")
     if not module.is_service:
         raise InputError(f"{module_name!r} is a library: it has no task definition to render")
+    if account_id is not None and not _ACCOUNT.match(account_id):
+        raise InputError(f"--account-id {account_id!r}: an AWS account id is 12 digits")
     match = _ECR_URI.match(image)
-    account = match["account"] if match else None
+    account = account_id or (match["account"] if match else None)
     region = match["region"] if match else config.region
     rendered = render_module(config, module, image, account_id=account, region=region)
     folder = out or config.root / ".deployfw" / "render" / module_name

@@ -43,13 +43,21 @@ ECR_SCHEMA = {
 _ECS_COMMON: dict[str, Any] = {
     "cluster": {"type": "string", "minLength": 1},
     "service": {"type": "string", "minLength": 1, "description": "ECS service (default: module name)."},
-    "taskdef": {"type": "string", "description": "Task definition template, from the repository root."},
+    "taskdef": {
+        "type": "string",
+        "description": "Task definition template: MODULE_PATH/VALUE if that file exists, else VALUE from the "
+        "repository root; default MODULE_PATH/taskdef.json, else taskdef.json.",
+    },
     "container": {"type": "string", "description": "Container that receives the image (default: the first)."},
     "family": {"type": "string", "minLength": 1, "description": "Value of ${FAMILY} in templates (default: service)."},
     "timeout_minutes": TIMEOUT_OPTION,
 }
 _CODEDEPLOY: dict[str, Any] = {
-    "appspec": {"type": "string", "description": "AppSpec template, from the repository root."},
+    "appspec": {
+        "type": "string",
+        "description": "AppSpec template: MODULE_PATH/VALUE if that file exists, else VALUE from the repository "
+        "root; default MODULE_PATH/appspec.yaml or .yml, else appspec.yaml or .yml.",
+    },
     "application": {"type": "string", "description": "CodeDeploy application (default: PROJECT-MODULE)."},
     "deployment_group": {"type": "string", "description": "Deployment group (default: MODULE)."},
     "container_port": {"type": "integer", "minimum": 1},

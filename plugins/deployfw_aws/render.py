@@ -119,7 +119,7 @@ def render_module(
     def missing(name: str) -> str:
         return {
             "ENV": "needs an environment (--env)",
-            "ACCOUNT_ID": "needs the AWS account id",
+            "ACCOUNT_ID": "needs the AWS account id (deployfw render: --account-id, or an ECR image URI)",
             "REGION": "needs a region (modules.yaml region)",
             "CONTAINER_PORT": f"needs {target.option_key('container_port')}",
         }.get(name, "has no value here")
@@ -251,10 +251,16 @@ def _template(config: Config, target: Target, option: str, problems: list[Proble
     name = getattr(target, option)
     path = config.root / name
     if not path.is_file():
-        problems.append(
-            Problem(config.relative_file, None, target.option_key(option),
-                    f"{option} template {name} does not exist")
-        )
+        module = config.modules[target.module]
+        if f"deploy.{option}" in module.origins:  # named in modules.yaml: at the line that names it
+            message = f"{option} template {name} not found (looked in {module.path}/ first, then the repository root)"
+            problems.append(config.problem(module.origin("deploy", option), message))
+        else:  # the default, which no key names: at the module's deploy section (or the module)
+            problems.append(
+                config.problem(("modules", target.module, "deploy", option),
+                               f"no {option} template: neither {name} nor {name.rsplit('/', 1)[-1]} at the "
+                               f"repository root exists; add one or set deploy.{option}")
+            )
         return None
     text = _read_text(path)
     if text is None:

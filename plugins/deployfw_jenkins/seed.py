@@ -17,7 +17,8 @@ from deployfw_jenkins.jobspec import job_name, parameter_names
 def seeds(config: Config, module: Module) -> list[Seed]:
     if module.build is None or module.build.backend != "jenkins":
         return []
-    command = [sys.executable, "-m", "deployfw", "-c", str(config.file)]
+    # -P: the job's working directory (the repository) must not shadow the installed deployfw.
+    command = [sys.executable, "-P", "-m", "deployfw", "-c", str(config.file)]
     if config.env:
         command += ["-e", config.env]
     defaults = dict.fromkeys([*parameter_names(module), RUN_ID_PARAMETER], "")

@@ -2,8 +2,9 @@
 
 The same buildspec runner serves CodeBuild's stand-in in the sandbox and
 ``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
-works there. The build runs in the repository root with the contract
-environment of :mod:`deployfw.builds.contract`; it is expected to push
+works there. Like CodeBuild, the build runs in a clean checkout of the head
+commit (:mod:`deployfw.builds.source`: uncommitted files never reach an image),
+with the contract environment of :mod:`deployfw.builds.contract`; it is expected to push
 ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
 with ``deployfw image build``), after which the runner asks the registry for
 the content tag's digest.
@@ -15,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deployfw.backends import ModuleJob, StageResult
@@ -25,11 +27,12 @@ from deployfw.builds.contract import (
     buildspec_problems,
     contract_env,
     load_module_buildspec,
-    source_dir,
     timeout_seconds,
     with_endpoint,
 )
-from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.execute import Outcome, aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.source import build_workdir
+from deployfw.builds.tool import tool_env
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
 
@@ -58,20 +61,15 @@ class LocalBuild:
 
     def steps(self, module: Module, config: Config) -> Sequence[str]:
         minutes = timeout_seconds(module) / 60
-        return [f"run {buildspec_path(module)} here in the repository root (deadline {minutes:g} min)"]
+        return [f"run {buildspec_path(module)} here in a clean checkout of the head commit (deadline {minutes:g} min)"]
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return buildspec_problems(config, module)
 
     def build(self, job: ModuleJob) -> StageResult:
-        """Run the buildspec; InputError (file and line) when it is invalid."""
-        config, module = job.ctx.config, job.module
+        """Run the buildspec in a clean checkout of the head commit; InputError (file and line) when it is invalid."""
         if job.image is None:
             return StageResult(False, "no image reference: the registry stage did not prepare one")
-        spec, _ = load_module_buildspec(config, module)
-        inputs = BuildInputs(job.image, account_from_uri(job.image.repository_uri), job.ctx.region, job.ctx.run_id)
-        env = with_endpoint(contract_env(module, inputs), job.ctx.endpoint_url)
-        resolver = aws_resolver(job.ctx.region, job.ctx.endpoint_url) if needs_secrets(spec) else None
         if not self._slots.acquire(blocking=False):
             job.log("waiting for a free local build slot")
             waiting = time.monotonic()
@@ -80,19 +78,24 @@ class LocalBuild:
                     return StageResult(False, "cancelled while waiting for a local build slot")
             job.mark("waited", seconds=round(time.monotonic() - waiting, 3), reason="a free local build slot")
         try:
-            outcome = self._run(job, spec, env, resolver)
+            with build_workdir(job) as workdir:
+                outcome = self._run(job, workdir)
         finally:
             self._slots.release()
         return StageResult(outcome.ok, outcome.error, outcome.details(self.backend_id))
 
-    def _run(self, job: ModuleJob, spec: Any, env: dict[str, str], resolver: Any) -> Any:
-        config, module = job.ctx.config, job.module
+    def _run(self, job: ModuleJob, workdir: Path) -> Outcome:
+        config, module, ctx = job.ctx.config, job.module, job.ctx
+        assert job.image is not None
+        spec, _ = load_module_buildspec(config, module, workdir)  # the commit's buildspec, as CodeBuild reads it
+        inputs = BuildInputs(job.image, account_from_uri(job.image.repository_uri), ctx.region, ctx.run_id)
+        env = {**with_endpoint(contract_env(module, inputs), ctx.endpoint_url), **tool_env()}
         return run_with_deadline(
             spec,
-            workdir=source_dir(config),
+            workdir=workdir,
             env=env,
             emit=job.log,
-            cancel=job.ctx.cancel,
+            cancel=ctx.cancel,
             timeout=timeout_seconds(module),
-            resolver=resolver,
+            resolver=aws_resolver(ctx.region, ctx.endpoint_url) if needs_secrets(spec) else None,
         )

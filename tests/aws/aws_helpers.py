@@ -115,6 +115,35 @@ class Lines:
         return "\n".join(self.lines)
 
 
+class held_back:  # a context manager: reads like a statement
+    """Slow the sandbox's simulated ``timing`` (a deployment started elsewhere) until ``lines`` show ``text``.
+
+    A test that needs another deployment still running when the backend first looks must not bet on
+    a time window: the other one's first step waits ``hold`` seconds, and every later step runs at
+    the usual pace as soon as the backend has said it saw it running.
+    """
+
+    def __init__(self, sandbox: Any, timing: str, lines: Lines, text: str, hold: float = 5.0) -> None:
+        self.sandbox, self.timing, self.lines, self.text, self.hold = sandbox, timing, lines, text, hold
+        self._done = threading.Event()
+
+    def __enter__(self) -> held_back:
+        self.saved = getattr(self.sandbox.timings, self.timing)
+        setattr(self.sandbox.timings, self.timing, self.hold)
+        threading.Thread(target=self._watch, daemon=True).start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.01):
+            if self.text in self.lines.text():
+                break
+        setattr(self.sandbox.timings, self.timing, self.saved)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        setattr(self.sandbox.timings, self.timing, self.saved)
+
+
 def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: str | None = None) -> ModuleJob:
     """A deploy job with the image already pushed (repository URI + digest).
 

@@ -244,11 +244,52 @@ def test_appspec_yaml_syntax_error_has_a_line(repo: Any) -> None:
     assert any(p.file == "services/user-api/appspec.yaml" and p.line and "YAML" in p.message for p in problems)
 
 
-def test_missing_template_points_at_the_config_key(repo: Any) -> None:
+def test_missing_template_points_at_the_config_key_and_its_line(repo: Any) -> None:
     root = repo({"user-api": {**BLUEGREEN, "taskdef": "services/user-api/nope.json"}}, module_files("user-api"))
     [problem] = problems_of(root)
     assert (problem.file, problem.key) == ("modules.yaml", "modules.user-api.deploy.taskdef")
-    assert "nope.json does not exist" in problem.message
+    assert problem.line == line_of(root, "modules.yaml", "nope.json")
+    assert "taskdef template services/user-api/nope.json not found" in problem.message
+
+
+def test_a_missing_template_named_in_defaults_is_located_there(repo: Any) -> None:
+    root = repo({"user-api": BLUEGREEN}, module_files("user-api"), environments={"dev": {}})
+    doc = yaml.safe_load((root / "modules.yaml").read_text())
+    doc["defaults"]["deploy"] = {"appspec": "shared/appspec.yml"}
+    (root / "modules.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    [problem] = problems_of(root, env="dev")
+    assert (problem.key, problem.line) == ("defaults.deploy.appspec", line_of(root, "modules.yaml", "shared/appspec"))
+    assert "looked in services/user-api/ first, then the repository root" in problem.message
+
+
+def test_a_default_template_nobody_named_is_located_at_the_module(repo: Any) -> None:
+    root = repo({"user-api": BLUEGREEN}, module_files("user-api", appspec=None), environments={"dev": {}})
+    [problem] = problems_of(root, env="dev")
+    assert (problem.file, problem.key) == ("modules.yaml", "modules.user-api.deploy.appspec")
+    assert problem.line == line_of(root, "modules.yaml", "deploy:")  # the nearest key that exists
+    assert "neither services/user-api/appspec.yaml nor appspec.yaml" in problem.message
+
+
+def test_templates_resolve_in_the_module_folder_first_then_the_root(repo: Any) -> None:
+    """``taskdef: taskdef.json`` is the module's own file where it has one, the shared root one otherwise."""
+    own = json.loads(json.dumps(TASKDEF))
+    own["family"] = "own-family"
+    shared = json.loads(json.dumps(TASKDEF))
+    shared["family"] = "shared-family"
+    files = {**module_files("user-api", taskdef=own), **module_files("order-api"),
+             "taskdef.json": json.dumps(shared)}  # fmt: skip
+    del files["services/order-api/taskdef.json"]
+    spec = {**BLUEGREEN, "taskdef": "taskdef.json"}
+    root = repo({"user-api": spec, "order-api": {**spec, "service": "order-api"}}, files, environments={"dev": {}})
+    config = load(root, "dev")
+
+    assert config.modules["user-api"].deploy.options["taskdef"] == "services/user-api/taskdef.json"  # type: ignore[union-attr]
+    assert config.modules["order-api"].deploy.options["taskdef"] == "taskdef.json"  # type: ignore[union-attr]
+    assert "services/user-api/taskdef.json" in config.modules["user-api"].files  # detection follows the same rule
+    assert "taskdef.json" in config.modules["order-api"].files
+    for name, family in (("user-api", "own-family"), ("order-api", "shared-family")):
+        rendered = render_module(config, config.modules[name], IMAGE, account_id=ACCOUNT, region=REGION)
+        assert rendered.taskdef["family"] == family
 
 
 def test_nlb_refuses_canary_at_config_load(repo: Any) -> None:
@@ -302,3 +343,28 @@ def test_account_and_region_come_from_an_ecr_image_when_not_given(repo: Any) -> 
     config = load(root, "dev")
     rendered = render_module(config, config.modules["user-api"], IMAGE, account_id=None, region=None)
     assert rendered.taskdef["executionRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/ecs-task-exc-role"
+
+
+def test_render_command_takes_the_account_id(repo: Any, tmp_path: Path) -> None:
+    from deployfw.testing import run_cli, terminal_env
+
+    root = repo({"user-api": BLUEGREEN}, module_files("user-api"), environments={"dev": {}})
+    image = f"registry.example.com/user-api@{DIGEST}"  # not ECR: it names no account
+    out = tmp_path / "out"
+
+    missing = run_cli(terminal_env(), root, "-e", "dev", "render", "user-api", "--image", image)
+    assert missing.code == 2
+    assert "${ACCOUNT_ID} needs the AWS account id (deployfw render: --account-id" in missing.stderr
+
+    bad = run_cli(terminal_env(), root, "-e", "dev", "render", "user-api", "--image", image, "--account-id", "12")
+    assert bad.code == 2 and "an AWS account id is 12 digits" in bad.stderr
+
+    done = run_cli(terminal_env(), root, "-e", "dev", "render", "user-api", "--image", image,
+                   "--account-id", "111122223333", "--out", str(out))  # fmt: skip
+    assert done.code == 0, done.output
+    taskdef = json.loads((out / "taskdef.json").read_text())
+    assert taskdef["executionRoleArn"] == "arn:aws:iam::111122223333:role/ecs-task-exc-role"
+    assert taskdef["containerDefinitions"][0]["image"] == image
+
+    no_env = run_cli(terminal_env(), root, "render", "user-api", "--image", image, "--account-id", "111122223333")
+    assert no_env.code == 2 and "${ENV} needs an environment (--env)" in no_env.stderr

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aws_helpers import load, make_job, module_files
+from aws_helpers import held_back, load, make_job, module_files
 
 from deployfw.backends import ModuleJob
 from deployfw_aws.deploy_common import Backoff
@@ -86,11 +86,19 @@ def test_cancel_rolls_back_to_the_previous_task_definition(
     settled(aws)
     before = service_of(aws)["taskDefinition"]
     sandbox.clear_requests()
+    pace = sandbox.timings.rolling_step
+    # The rollout cannot finish before the deployer's first wait, however loaded the machine: its first
+    # step is held back until the wait, where the run is cancelled (and the rollback runs at the usual pace).
+    sandbox.timings.rolling_step = 30.0
 
     def interrupt(seconds: float) -> None:
+        sandbox.timings.rolling_step = pace
         job.ctx.cancel.set()
 
-    result = RollingDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
+    try:
+        result = RollingDeploy(job.ctx, sleep=interrupt, backoff=FAST).deploy(job)
+    finally:
+        sandbox.timings.rolling_step = pace
 
     assert not result.ok and result.error and result.error.startswith("cancelled; rolled back to")
     assert result.rolled_back is True
@@ -168,14 +176,11 @@ def test_waits_for_a_rollout_started_elsewhere_before_updating(
     ecs = aws("ecs")
     settled(aws)
     current = service_of(aws)["taskDefinition"]
-    step, sandbox.timings.rolling_step = sandbox.timings.rolling_step, 0.5  # keep the other one going a while
-    try:
+    with held_back(sandbox, "rolling_step", job.log, "is still in progress"):  # type: ignore[arg-type]
         other = ecs.update_service(cluster="test-cluster", service="roll-api", taskDefinition=current,
                                    forceNewDeployment=True)["service"]["deployments"][0]["id"]  # fmt: skip
         sandbox.clear_requests()
         result = RollingDeploy(job.ctx, backoff=FAST).deploy(job)
-    finally:
-        sandbox.timings.rolling_step = step
 
     assert result.ok, result.error
     assert f"deployment {other} of test-cluster/roll-api is still in progress" in job.log.text()  # type: ignore[attr-defined]

@@ -266,11 +266,9 @@ def test_cancel_stops_the_running_jenkins_build(
             h.ctx.cancel.set()
 
     job.log = log
-    started = time.monotonic()
 
     result = h.backend.build(job)
 
-    assert time.monotonic() - started < 15
     assert not result.ok and result.details["result"] == "ABORTED"
     assert "stopped: deployfw was cancelled" in (result.error or "")
     (build,) = double.builds(name)

@@ -440,15 +440,18 @@ def start_sandbox(repo: Path, log: Path | None = None) -> Iterator[SandboxProces
 
 # -- kill points ---------------------------------------------------------------------------------
 
-# Where a run is killed: right after one of these stderr lines (plus a little), or after a delay from its start.
+# Where a run is killed: right after one of these stderr lines (plus a little), or a share of a run after its start.
 KILL_LINES: tuple[tuple[str, str], ...] = (
     ("locks taken, plan printed", r"deployfw +plan +\| plan"),
     ("content tag looked up", r"build +\| image with content tag"),
     ("image promoted", r"push +\| .*tagged"),
     ("task definition registered", r"registered task definition"),
     ("deployment created", r"deployment (d-\w+ in |ecs-svc/\S+ of )"),
-    ("deployment in progress", r"deployment d-\w+: InProgress"),
-    ("traffic shifting", r"traffic blue"),
+    # Lines every run prints early, while other work is still going: a line that may not come at all
+    # (an InProgress or a traffic split a fast deployment completes between two polls) would count
+    # against the quota by chance rather than by anything deployfw did.
+    ("CodeDeploy deployment in progress", r"deployment d-\w+ in \S+ with "),
+    ("rolling update started", r"deployment ecs-svc/\S+ of \S+ started"),
     ("first module deployed", r"deploy +\| succeeded in"),
 )
 REBUILD_LINE = ("building", r"build +\| building")
@@ -456,25 +459,32 @@ REBUILD_LINE = ("building", r"build +\| building")
 
 @dataclass(frozen=True)
 class KillPoint:
-    """Send ``signum`` ``delay`` seconds after the stderr line ``after`` (or after the start when None)."""
+    """Send ``signum`` ``share`` of a run's length after the stderr line ``after`` (or after the start when None).
+
+    Delays are shares of the length of an uninterrupted run *measured on this machine, now*
+    (:attr:`Lane.run_seconds`), never fixed seconds: a kill meant for the middle of a run lands in
+    the middle on a quiet laptop and on a loaded CI agent alike.
+    """
 
     signum: int
     label: str
     after: str | None
-    delay: float
+    share: float
     rebuild: bool = False
 
     def __str__(self) -> str:
-        where = f"{self.delay:.2f}s after {self.label}" if self.after else f"{self.delay:.2f}s after start"
+        where = f"{self.share:.0%} of a run after {self.label if self.after else 'start'}"
         return f"{signal.Signals(self.signum).name} {where}{' (rebuild)' if self.rebuild else ''}"
 
 
 def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoint]:
     """``count`` kill points: SIGTERM and SIGKILL alternating; every log line and a spread of delays.
 
-    Two in five are pure delays spread over a run's life (0.2 s .. 2.4 s after start, which covers
-    start-up, planning, locking and deploying); the rest follow the log lines in turn with a small
-    random extra delay. The first ``rebuilds`` line-based ones need fresh builds and kill while building.
+    Two in five are pure delays spread over a run's life (5% to 60% of its measured length after
+    the start, which covers start-up, planning, locking and deploying, and leaves room for a
+    machine that speeds up after it was measured); the rest follow the log lines in turn with a
+    small random extra share. The first ``rebuilds`` line-based ones need fresh builds and kill
+    while building.
     """
     rng = random.Random(seed)
     points: list[KillPoint] = []
@@ -484,14 +494,14 @@ def kill_points(count: int, seed: int = 7, *, rebuilds: int = 2) -> list[KillPoi
         signum = signal.SIGTERM if i % 2 == 0 else signal.SIGKILL
         if i % 5 in (1, 3) and delays:
             delays -= 1
-            spread = 0.2 + 2.2 * ((i * 7919) % count) / max(1, count - 1)
-            points.append(KillPoint(signum, "start", None, round(spread, 2)))
+            spread = 0.05 + 0.55 * ((i * 7919) % count) / max(1, count - 1)
+            points.append(KillPoint(signum, "start", None, round(spread, 3)))
         elif rebuilds and (signum == signal.SIGKILL) == (rebuilds % 2 == 1):
             rebuilds -= 1
-            points.append(KillPoint(signum, REBUILD_LINE[0], REBUILD_LINE[1], round(rng.uniform(0.0, 1.0), 2), True))
+            points.append(KillPoint(signum, REBUILD_LINE[0], REBUILD_LINE[1], round(rng.uniform(0.0, 0.2), 3), True))
         else:
             label, pattern = next(lines)
-            points.append(KillPoint(signum, label, pattern, round(rng.uniform(0.0, 0.25), 2)))
+            points.append(KillPoint(signum, label, pattern, round(rng.uniform(0.0, 0.04), 3)))
     return points
 
 
@@ -504,24 +514,27 @@ class KillOutcome:
     rerun_seconds: float
     verdict: Verdict
     output: str
+    delay: float = 0.0  # the seconds the point's share came to on its lane
 
     @property
     def ok(self) -> bool:
         return self.rerun_exit == 0 and not self.verdict.problems
 
 
-def kill_and_rerun(repo: Repo, sandbox: SandboxProcess, point: KillPoint) -> KillOutcome:
+def kill_and_rerun(lane: Lane, point: KillPoint) -> KillOutcome:
     """A new commit; a run killed at ``point``; a rerun (supersede after SIGKILL: the dead run's lease is live)."""
+    repo, sandbox = lane.repo, lane.sandbox
     head = repo.change_all(rebuild=point.rebuild)
     sandbox.clear_requests()
     since = time.time()
     env = sandbox.run_env()
+    delay = point.share * lane.run_seconds
     victim = RunProcess.start(repo.path, env)
     if point.after:
-        fired = victim.wait_for(point.after, timeout=60)
-        time.sleep(point.delay)
+        fired = victim.wait_for(point.after, timeout=max(60.0, 10 * lane.run_seconds))
+        time.sleep(delay)
     else:
-        time.sleep(max(0.0, point.delay - (time.monotonic() - victim.started)))
+        time.sleep(max(0.0, delay - (time.monotonic() - victim.started)))
         fired = victim.proc.poll() is None
     victim.signal(point.signum)
     killed_exit = victim.wait()
@@ -529,16 +542,22 @@ def kill_and_rerun(repo: Repo, sandbox: SandboxProcess, point: KillPoint) -> Kil
     started = time.monotonic()
     rerun_exit, rerun_proc = run(repo.path, env, *mode)
     rerun_seconds = time.monotonic() - started
+    if not point.rebuild and rerun_exit == 0:
+        # A rerun does at least what a run does (the killed run's modules, and its leftovers): if the
+        # machine got faster since the calibration, it shows here and later kills come earlier.
+        lane.observe(rerun_seconds)
     # A SIGKILLed run cannot release its locks: they expire with the lease unless the rerun took them.
     live = [rerun_proc.run_id() or "?"] if point.signum == signal.SIGKILL else None
     verdict = judge(sandbox, repo.path, head, sandbox.requests(), since, live_runs=live)
-    output = f"--- killed run ({point}) exit {killed_exit}:\n{victim.output[-3000:]}\n--- rerun exit {rerun_exit}:\n"
+    output = (f"--- killed run ({point}, {delay:.2f}s on a {lane.run_seconds:.2f}s run) exit {killed_exit}:\n"
+              f"{victim.output[-3000:]}\n--- rerun exit {rerun_exit}:\n")  # fmt: skip
     return KillOutcome(
-        point, fired, killed_exit, rerun_exit, rerun_seconds, verdict, output + rerun_proc.output[-4000:]
+        point, fired, killed_exit, rerun_exit, rerun_seconds, verdict, output + rerun_proc.output[-4000:], delay
     )
 
 
 def kill_figures(outcomes: Sequence[KillOutcome]) -> dict[str, Any]:
+    delays = [o.delay for o in outcomes]
     return {
         "kill_points": len(outcomes),
         "sigterm": sum(1 for o in outcomes if o.point.signum == signal.SIGTERM),
@@ -553,15 +572,54 @@ def kill_figures(outcomes: Sequence[KillOutcome]) -> dict[str, Any]:
         ),
         "consistent_end_states": sum(1 for o in outcomes if o.ok),
         "slowest_rerun_s": round(max((o.rerun_seconds for o in outcomes), default=0.0), 1),
+        "kill_delays_s": f"{min(delays, default=0.0):.2f}..{max(delays, default=0.0):.2f}",
+        "not_landed": [f"{o.point} ({'exit ' + str(o.killed_exit) if o.fired else 'its moment never came'})"
+                       for o in outcomes if not (o.fired and o.killed_exit != 0)],
     }
 
 
 @dataclass
 class Lane:
-    """One repository and its own sandbox: kill points in different lanes run at the same time."""
+    """One repository and its own sandbox: kill points in different lanes run at the same time.
+
+    ``runs`` are the lengths of uninterrupted runs measured on this lane (a calibration run first,
+    then the reruns that were whole runs), so kill delays scale with how fast this machine is now.
+    """
 
     repo: Repo
     sandbox: SandboxProcess
+    runs: list[float] = field(default_factory=list)
+
+    def observe(self, seconds: float) -> None:
+        self.runs.append(seconds)
+
+    @property
+    def run_seconds(self) -> float:
+        """The length of a run on this lane: the shortest measured so far.
+
+        The shortest, because a kill meant for the middle of a run must not come after its end: a
+        slower run (a loaded moment, a rerun that first concludes what the killed run left) only
+        moves the same kill earlier in it, and a machine that gets faster shows in a shorter rerun.
+        """
+        if not self.runs:
+            raise RuntimeError("the lane was not calibrated (calibrate)")
+        return min(self.runs)
+
+
+def calibrate(lane: Lane, *, fresh: bool) -> float:
+    """Measure an uninterrupted run of the kind most kill points interrupt (a config change: deploys only).
+
+    A ``fresh`` lane builds its images first, in a run that is not measured.
+    """
+    for measured in ([False] if fresh else []) + [True]:
+        lane.repo.change_all()
+        started = time.monotonic()
+        code, proc = run(lane.repo.path, lane.sandbox.run_env())
+        if code != 0:
+            raise AssertionError(f"calibration run exit {code}:\n{proc.output[-3000:]}")
+        if measured:
+            lane.observe(time.monotonic() - started)
+    return lane.run_seconds
 
 
 def open_lanes(root: Path, count: int, log_dir: Path | None = None) -> list[Lane]:
@@ -578,10 +636,13 @@ def open_lanes(root: Path, count: int, log_dir: Path | None = None) -> list[Lane
 
 
 def run_kill_points(lanes: Sequence[Lane], points: Sequence[KillPoint], *, fresh: int = 0) -> list[KillOutcome]:
-    """Every point on some lane, lanes in parallel. The first ``fresh`` lanes have never built: their
-    first point is a rebuild one (it pays the first build anyway)."""
+    """Every point on some lane, lanes in parallel, after measuring a run on every lane at the same time
+    (so the measurement carries the load the kill points will run under). The first ``fresh`` lanes have
+    never built: their calibration builds first, and their first point is a rebuild one."""
     from concurrent.futures import ThreadPoolExecutor
 
+    with ThreadPoolExecutor(len(lanes)) as pool:
+        list(pool.map(lambda i: calibrate(lanes[i], fresh=i < fresh), range(len(lanes))))
     queues: list[list[KillPoint]] = [[] for _ in lanes]
     rebuilds = [p for p in points if p.rebuild]
     others = [p for p in points if not p.rebuild]
@@ -592,7 +653,7 @@ def run_kill_points(lanes: Sequence[Lane], points: Sequence[KillPoint], *, fresh
         queues[i % len(lanes)].append(point)
 
     def drive(index: int) -> list[KillOutcome]:
-        return [kill_and_rerun(lanes[index].repo, lanes[index].sandbox, p) for p in queues[index]]
+        return [kill_and_rerun(lanes[index], p) for p in queues[index]]
 
     with ThreadPoolExecutor(len(lanes)) as pool:
         return [o for outcomes in pool.map(drive, range(len(lanes))) for o in outcomes]

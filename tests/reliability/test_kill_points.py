@@ -13,6 +13,10 @@ while building). What "exactly once" means here, checked by ``reliability_kit.ju
 * no two deployments of one service overlap in time (CodeDeploy create/complete times,
   and the state records' start/end times).
 
+Kill delays are shares of a run's length as measured on this machine when the suite starts (all
+lanes at once, so under the load the kill points run with) and as the reruns go on: the quota of
+kills that land mid-run holds on a fast machine and on a slow or loaded one alike.
+
 A SIGKILLed run leaves its lease live for up to 30 s, so its rerun uses ``--mode
 supersede`` (taking over at once, as a newer pipeline execution would); a SIGTERMed run
 releases its locks, so its rerun queues like a plain rerun.
@@ -34,13 +38,14 @@ def test_killed_runs_then_rerun_deploy_every_module_exactly_once(
 ) -> None:
     started = time.monotonic()
     extra = open_lanes(tmp_path, EXTRA_LANES, log_dir=tmp_path)
+    lanes = [*extra, Lane(warmed, rel_sandbox)]
     try:
-        lanes = [*extra, Lane(warmed, rel_sandbox)]
         outcomes = run_kill_points(lanes, kill_points(KILL_POINTS), fresh=len(extra))
     finally:
         for lane in extra:
             lane.sandbox.stop()
-    figure("kill points", **kill_figures(outcomes), lanes=len(extra) + 1, seconds=round(time.monotonic() - started, 1))
+    figure("kill points", **kill_figures(outcomes), lanes=len(lanes), seconds=round(time.monotonic() - started, 1),
+           measured_run_s=[round(lane.runs[0], 2) for lane in lanes])  # fmt: skip
     failures = [f"{o.point}: {o.verdict.problems or 'rerun exit ' + str(o.rerun_exit)}\n{o.output}"
                 for o in outcomes if not o.ok]  # fmt: skip
     assert not failures, "\n\n".join(failures)

@@ -61,10 +61,10 @@ def test_queue_gives_up_at_the_deadline(open_store: Callable[..., StoreBase]) ->
 def test_queue_waits_then_gets_the_lock(open_store: Callable[..., StoreBase]) -> None:
     holder, queued = open_store(), open_store()
     lease = holder.acquire(SCOPE, MODULE, "run-1", mode="fail")
-    threading.Timer(0.4, lease.release).start()
-    started = time.monotonic()
-    with queued.acquire(SCOPE, MODULE, "run-2", mode="queue", wait_deadline=10) as second:
-        assert time.monotonic() - started >= 0.35
+    releasing = threading.Event()
+    threading.Timer(0.4, lambda: (releasing.set(), lease.release())).start()
+    with queued.acquire(SCOPE, MODULE, "run-2", mode="queue", wait_deadline=60) as second:
+        assert releasing.is_set()  # it waited for the holder to let go
         assert second.took_over is None and second.generation == lease.generation + 1
         assert queued.lock_info(SCOPE, MODULE).run_id == "run-2"  # type: ignore[union-attr]
 
@@ -93,7 +93,7 @@ def test_supersede_is_noticed_by_renewal(open_store: Callable[..., StoreBase]) -
     store = open_store()
     old = store.acquire(SCOPE, MODULE, "run-old", mode="queue", lease_seconds=0.6)
     with store.acquire(SCOPE, MODULE, "run-new", mode="supersede"):
-        assert old.lost.wait(3), "renewal did not notice the takeover"
+        assert old.lost.wait(30), "renewal did not notice the takeover"
         assert old.superseded
         with pytest.raises(Superseded):
             old.check()
@@ -133,8 +133,8 @@ def test_concurrent_supersede_never_leaves_two_holders(open_store: Callable[...,
 
 def test_renewal_keeps_a_long_held_lock(open_store: Callable[..., StoreBase]) -> None:
     holder, other = open_store(), open_store()
-    with holder.acquire(SCOPE, MODULE, "run-1", mode="fail", lease_seconds=0.6) as lease:
-        time.sleep(1.5)  # more than twice the lease
+    with holder.acquire(SCOPE, MODULE, "run-1", mode="fail", lease_seconds=1.2) as lease:
+        time.sleep(3.0)  # more than twice the lease (long enough that a loaded machine's pauses do not matter)
         with pytest.raises(LockHeldError):
             other.acquire(SCOPE, MODULE, "run-2", mode="fail")
         lease.check()
@@ -149,7 +149,7 @@ def test_a_released_lease_stops_renewing(open_store: Callable[..., StoreBase]) -
     lease.release()
     lease.release()  # idempotent
     assert lease.released and store.lock_info(SCOPE, MODULE) is None
-    wait_for(lambda: not lease._thread.is_alive(), timeout=2)
+    wait_for(lambda: not lease._thread.is_alive(), timeout=30)
 
 
 def test_lease_of_a_killed_holder_expires_and_is_taken_over(
@@ -163,9 +163,7 @@ def test_lease_of_a_killed_holder_expires_and_is_taken_over(
     assert store.in_flight(SCOPE, MODULE) is None  # its run is alive: not in flight yet
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = time.monotonic()
-    with store.acquire(SCOPE, MODULE, "run-next", mode="queue", wait_deadline=10) as lease:
-        assert time.monotonic() - killed_at < 3
+    with store.acquire(SCOPE, MODULE, "run-next", mode="queue", wait_deadline=60) as lease:
         assert lease.took_over is None  # expired, not superseded
         stale = store.in_flight(SCOPE, MODULE)
         assert stale is not None and (stale.run_id, stale.deployment_id) == ("run-killed", "d-run-killed")

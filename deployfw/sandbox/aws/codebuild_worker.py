@@ -20,6 +20,7 @@ from typing import Any
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
 from deployfw import redact
+from deployfw.builds.tool import tool_env
 from deployfw.sandbox.aws import checkout
 from deployfw.sandbox.aws.context import SandboxContext
 
@@ -216,8 +217,9 @@ class BuildWorker(threading.Thread):
 
     def _environment(self, workdir: Path, sha: str | None) -> dict[str, str]:
         build = self.build
-        # The runner starts from os.environ itself; ours are CodeBuild's variables only.
-        env: dict[str, str] = {}
+        # The runner starts from os.environ itself; ours are CodeBuild's variables, and the deployfw
+        # that runs this sandbox (a real CodeBuild image installs its own; ours is this process's).
+        env: dict[str, str] = tool_env()
         region = self.backend.region_name
         env.update(
             {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +39,7 @@ from deployfw.sandbox.aws.requestlog import RequestLog
 from deployfw.sandbox.aws.wsgi import SandboxApp
 from deployfw.sandbox.clock import SandboxClock
 from deployfw.sandbox.fleet import Fleet
+from deployfw.sandbox.ports import HOST, listen
 from deployfw.sandbox.runtime import TaskRuntime
 
 log = logging.getLogger(__name__)
@@ -71,24 +73,45 @@ class _QuietHandler(MotoRequestHandler):
 
 
 class _SandboxServer(ThreadedMotoServer):
-    """moto's threaded server with our WSGI wrapper around its application."""
+    """moto's threaded server with our WSGI wrapper around its application, on a socket bound beforehand.
 
-    def __init__(self, port: int, app_factory: Any) -> None:
-        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+    moto binds inside its server thread, where a busy port ends only that thread (werkzeug prints
+    and exits it) and ``start`` waits forever; here the caller binds (:func:`~deployfw.sandbox.ports.listen`,
+    which fails at once with the port named) and the thread only serves.
+    """
+
+    def __init__(self, sock: socket.socket, app_factory: Any) -> None:
+        super().__init__(ip_address=HOST, port=sock.getsockname()[1], verbose=False)
+        self._sock = sock
         self._app_factory = app_factory
 
-    def _server_entry(self) -> None:
+    def start(self) -> None:
         inner = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(
-            self._ip_address,
-            self._port,
-            self._app_factory(inner),
-            threaded=True,
-            request_handler=_QuietHandler,
-        )
+        try:
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                self._app_factory(inner),
+                threaded=True,
+                request_handler=_QuietHandler,
+                fd=self._sock.fileno(),
+            )
+        finally:
+            self._sock.close()  # the server holds a duplicate of it
         self._server.daemon_threads = True  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-aws-http", daemon=True
+        )
+        self._thread.start()
         self._server_ready_event.set()
-        self._server.serve_forever(poll_interval=0.1)
+
+    def stop(self) -> None:
+        self._server_ready_event.clear()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()  # release the port now, not when the object is collected
+        if self._thread is not None:
+            self._thread.join()
 
 
 class AwsSandbox:
@@ -131,7 +154,7 @@ class AwsSandbox:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> AwsSandbox:
-        """Start serving; returns as soon as the port is bound."""
+        """Start serving; returns as soon as the port is bound (:class:`PortUnavailable` when it cannot be)."""
         if self._server is not None:
             return self
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -141,16 +164,26 @@ class AwsSandbox:
         # volume) for every region it serves: about 0.4 s of start-up, for images no ECS/Fargate
         # deployment uses. Set the variable to "true" to get them back.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-        install.install(reset=not context.any_running())
-        self.ctx.runtime = TaskRuntime(network=self._network)
-        self.ctx.fleet = Fleet(self.ctx.runtime)
-        self.ctx.health = HealthChecks(self.ctx)
-        from deployfw.sandbox.aws.authz import IamEnforcer
+        sock = listen(self._port, "AWS endpoint")  # PortUnavailable at once, before any moto state changes
+        try:
+            install.install(reset=not context.any_running())
+            self.ctx.runtime = TaskRuntime(network=self._network)
+            self.ctx.fleet = Fleet(self.ctx.runtime)
+            self.ctx.health = HealthChecks(self.ctx)
+            from deployfw.sandbox.aws.authz import IamEnforcer
 
-        self.ctx.iam = IamEnforcer(ACCOUNT_ID, self.ctx.lock, enforcing=self.enforce_iam).setup()
+            self.ctx.iam = IamEnforcer(ACCOUNT_ID, self.ctx.lock, enforcing=self.enforce_iam).setup()
+        except BaseException:
+            sock.close()
+            raise
         context.push(self.ctx)
-        self._server = _SandboxServer(self._port, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
-        self._server.start()
+        server = _SandboxServer(sock, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
+        try:
+            server.start()
+        except BaseException:
+            context.remove(self.ctx)
+            raise
+        self._server = server
         host, port = self._server.get_host_and_port()
         self.ctx.endpoint_url = f"http://{host}:{port}"
         self._stop.clear()

@@ -10,7 +10,6 @@ faults real networks and proxies produce.
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from deployfw.sandbox.jenkins.handler import JenkinsHandler, Site
 from deployfw.sandbox.jenkins.jobs import Job, add_job, walk_jobs
 from deployfw.sandbox.jenkins.requestlog import LoggedRequest, RequestLog
 from deployfw.sandbox.jenkins.state import Controller, Timing
+from deployfw.sandbox.ports import HOST, listen
 
 
 class _Server(ThreadingHTTPServer):
@@ -82,10 +82,14 @@ class JenkinsDouble:
         """Bind and serve in a background thread; returns self."""
         site = Site(self._controller, self._security, self._faults, self._log, secrets.token_hex(4))
         handler = type("BoundJenkinsHandler", (JenkinsHandler,), {"site": site})
-        self._server = _Server(("127.0.0.1", self._port), handler)
-        self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        host, port = self._server.server_address[:2]
-        self._controller.base_url = f"http://{host}:{port}/"
+        # Bound here, in the caller's thread: a busy port is PortUnavailable naming it, never a traceback.
+        sock = listen(self._port, "Jenkins double")
+        port: int = sock.getsockname()[1]
+        self._server = _Server((HOST, port), handler, bind_and_activate=False)
+        self._server.socket.close()
+        self._server.socket = sock
+        self._server.server_address = (HOST, port)
+        self._controller.base_url = f"http://{HOST}:{port}/"
         self._controller.start()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
