@@ -17,7 +17,8 @@ The whole contract is in this module:
 - optional abilities of a deploy backend, tested with ``isinstance``: :class:`WritesArtifacts`
   (CodePipeline files for ``run --artifacts-dir``), :class:`Recovers` (find and conclude what a
   killed run left in flight), :class:`Describes` (what runs now, for ``status`` and drift),
-  :class:`Redeploys` (put a recorded deploy back into service, for ``rollback``);
+  :class:`Redeploys` (put a recorded deploy back into service, for ``rollback``),
+  :class:`ChecksLive` (read-only checks of the live target, for ``plan``);
 - what flows between them: :class:`ModuleJob` in, :class:`StageResult` / :class:`DeployOutcome` out.
 """
 
@@ -247,6 +248,25 @@ class Redeploys(Protocol):
     """``rollback``: put a recorded successful deploy back into service, the way ``deploy`` does."""
 
     def redeploy(self, job: ModuleJob, record: DeployRecord) -> DeployOutcome: ...
+
+
+@dataclass(frozen=True)
+class LiveFinding:
+    """One result of a live check: a reason the deploy would fail (``blocking``), or a note to act on."""
+
+    message: str
+    blocking: bool = True
+
+
+@runtime_checkable
+class ChecksLive(Protocol):
+    """Read-only checks of the live target a deploy needs (``preflight`` is static and makes no call).
+
+    ``plan`` asks them after connecting; they must change nothing. The deploy itself must not
+    rely on them having run: a backend checks again before it changes anything.
+    """
+
+    def live_checks(self, job: ModuleJob) -> Sequence[LiveFinding]: ...
 
 
 # -- registration --------------------------------------------------------------------------------

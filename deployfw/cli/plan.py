@@ -8,7 +8,8 @@ import click
 
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
-from deployfw.errors import InputError
+from deployfw.errors import DeployfwError, InputError
+from deployfw.livecheck import live_findings
 from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 
@@ -28,9 +29,27 @@ def command(
     stop_after: str,
     as_json: bool,
 ) -> None:
-    """Show, for each affected module in dependency order, the backends and steps run would execute."""
+    """Show, for each affected module in dependency order, the backends and steps run would execute.
+
+    Static preflight findings exit 2 (nothing was called); live checks that deploy backends make
+    read-only against the account (e.g. ecs-native: controller, target groups, listener rules)
+    are listed after the plan and exit 1 when one fails.
+    """
     prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
     plan = prepared.plan
-    click.echo(json.dumps(plan.to_json(), indent=2) if as_json else plan.text())
+    # Live checks (read-only) only for a plan without static findings: those stop before any AWS call.
+    live = [] if plan.findings else live_findings(plan, prepared.config, app.plugins.backends, prepared.ctx)
+    if as_json:
+        click.echo(json.dumps({**plan.to_json(), "live": [f.to_json() for f in live]}, indent=2))
+    else:
+        click.echo(plan.text())
+        if live:
+            click.echo("live checks:\n" + "\n".join(f.text() for f in live))
     if plan.findings:
         raise InputError(plan.findings)
+    failed = [f for f in live if f.finding.blocking]
+    if failed:
+        raise DeployfwError(
+            f"{len(failed)} live check(s) failed: the run would fail for "
+            f"{', '.join(dict.fromkeys(f.module for f in failed))}"
+        )

@@ -42,6 +42,7 @@ from moto.ecs.exceptions import InvalidParameterException
 from deployfw.sandbox.aws import context, elb
 from deployfw.sandbox.aws.ecs_native_config import (
     forward_weights,
+    merged_configuration,
     traffic_steps,
     validate_configuration,
     validate_load_balancers,
@@ -150,8 +151,8 @@ class NativeDeployments:
 
     def validate(self, service: Any, props: dict[str, Any]) -> None:
         """Refuse what AWS refuses before anything of the update is applied."""
-        config = {**(getattr(service, "deployment_configuration", None) or {}),
-                  **(props.get("deployment_configuration") or {})}  # fmt: skip
+        config = merged_configuration(getattr(service, "deployment_configuration", None),
+                                      props.get("deployment_configuration"))  # fmt: skip
         controller = (props.get("deployment_controller") or service.deployment_controller or {}).get("type", "ECS")
         if controller != "ECS":
             return
@@ -168,8 +169,8 @@ class NativeDeployments:
             return True
         if current != "ECS":
             return False
-        config = {**(getattr(service, "deployment_configuration", None) or {}),
-                  **(props.get("deployment_configuration") or {})}  # fmt: skip
+        config = merged_configuration(getattr(service, "deployment_configuration", None),
+                                      props.get("deployment_configuration"))  # fmt: skip
         return config.get("strategy") in TRAFFIC_STRATEGIES
 
     def update_service(self, service: Any, props: dict[str, Any]) -> Any:
@@ -180,8 +181,8 @@ class NativeDeployments:
         previous = service.task_definition
         config = props.pop("deployment_configuration", None)
         if config:
-            service.deployment_configuration = {**(getattr(service, "deployment_configuration", None) or {}),
-                                                **config}  # fmt: skip
+            service.deployment_configuration = merged_configuration(getattr(service, "deployment_configuration", None),
+                                                                    config)  # fmt: skip
         new_taskdef = props.pop("task_definition", None)
         force = bool(props.pop("force_new_deployment", False))
         lbs_changed = props.get("load_balancers") is not None and props["load_balancers"] != service.load_balancers

@@ -48,6 +48,21 @@ def _percent(value: Any, name: str, low: float) -> float:
     return float(value)
 
 
+def merged_configuration(current: dict[str, Any] | None, requested: dict[str, Any] | None) -> dict[str, Any]:
+    """The service's ``deploymentConfiguration`` after an update: requested keys over current ones.
+
+    A request that names a strategy replaces the strategy-specific settings too: the service's
+    linear or canary configuration of an earlier strategy does not outlive it.
+    """
+    merged = dict(current or {})
+    if requested and requested.get("strategy"):
+        for key, strategy in (("linearConfiguration", "LINEAR"), ("canaryConfiguration", "CANARY")):
+            if requested["strategy"] != strategy:
+                merged.pop(key, None)
+    merged.update(requested or {})
+    return merged
+
+
 def validate_configuration(config: dict[str, Any]) -> str:
     """Check a merged ``deploymentConfiguration``; returns its strategy (ROLLING when unset)."""
     strategy = config.get("strategy") or "ROLLING"
