@@ -306,6 +306,9 @@ class BlueGreenDeploy(EcsDeployer):
                 # deadline=0: one attempt. The retry policy must not repeat a call that starts a deployment.
                 return str(aws.call("codedeploy", "create_deployment", deadline=0, **params)["deploymentId"])
             except AwsError as exc:
+                if exc.code == "InvalidDeploymentConfigNameException" and "Network Load Balancer" in exc.detail:
+                    raise AwsError(exc.service, exc.operation, f"{exc.detail} (behind an NLB the ecs-native "
+                                   "backend deploys canary and linear)", exc.code) from None  # fmt: skip
                 if not _ambiguous(exc) or self._clock() >= give_up:
                     raise
                 job.log(f"CreateDeployment got no clear answer ({exc.code or 'connection'}); "
@@ -457,7 +460,8 @@ class NlbDeploy(BlueGreenDeploy):
         configured = group.get("deploymentConfigName")
         if configured and configured != ECS_ALL_AT_ONCE:
             return (f"deployment group {target.application}/{target.deployment_group} uses {configured}; behind a "
-                    f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE}")
+                    f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE} (the ecs-native backend "
+                    "deploys canary and linear behind an NLB)")
         return super()._check_group(group, target)
 
 

@@ -72,8 +72,9 @@ NLB_SCHEMA = {
         **_ECS_COMMON,
         **_CODEDEPLOY,
         "deployment_config": {
-            "enum": [ECS_ALL_AT_ONCE],
-            "description": "CodeDeploy behind an NLB accepts only all-at-once traffic shifting.",
+            "enum": ECS_DEPLOYMENT_CONFIGS,
+            "description": "CodeDeploy behind an NLB accepts only all-at-once traffic shifting (preflight says so; "
+            "ecs-native deploys canary and linear behind an NLB).",
         },
     },
 }

@@ -230,16 +230,17 @@ def test_missing_template_points_at_the_config_key(repo: Any) -> None:
     assert "nope.json does not exist" in problem.message
 
 
-def test_nlb_refuses_canary_at_config_load(repo: Any) -> None:
+def test_nlb_refuses_canary_before_any_aws_call_naming_the_backend_that_allows_it(repo: Any) -> None:
     root = repo(
         {"nlb-api": {"backend": "ecs-nlb", "cluster": "c",
                      "deployment_config": "CodeDeployDefault.ECSCanary10Percent5Minutes"}},
         module_files("nlb-api"),
+        environments={"dev": {}},
     )
-    with pytest.raises(InputError) as caught:
-        load(root)
-    [problem] = caught.value.problems
+    config = load(root, "dev")
+    [problem] = preflight_problems(config, config.modules["nlb-api"])
     assert problem.key == "modules.nlb-api.deploy.deployment_config" and problem.line
+    assert "ecs-native" in problem.message and "CodeDeployDefault.ECSAllAtOnce" in problem.message
 
 
 def test_nlb_refuses_canary_in_preflight_even_without_the_schema(repo: Any) -> None:
