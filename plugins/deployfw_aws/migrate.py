@@ -102,19 +102,22 @@ class MigrationPlan:
             f"to the ECS deployment controller, in place, behind its {balancer}",
             f"  production target group {_name(self.blue_group)} (serving), alternate {_name(self.green_group)}",
         ]
+        step = 0
         for change in self.listener_changes:
+            step += 1
             lines.append(
-                f"  1. ModifyListener {change.purpose} {change.listener}: forward "
+                f"  {step}. ModifyListener {change.purpose} {change.listener}: forward "
                 f"{_weights(change.before)} -> {_weights(change.after)}"
             )
+        test = f", test rule {self.test_rule}" if self.test_rule else ""
         lines.append(
-            f"  2. UpdateService {where}: deploymentController ECS, {self.strategy.describe()}, alternate target "
-            f"group, production rule {self.production_rule}"
-            + (f", test rule {self.test_rule}" if self.test_rule else "")
-            + f", role {self.role}"
+            f"  {step + 1}. UpdateService {where}: deploymentController ECS, {self.strategy.describe()}, alternate "
+            f"target group, production rule {self.production_rule}{test}, role {self.role}"
         )
-        lines.append("  3. follow the service deployment the switch starts (new tasks on the alternate target group,")
-        lines.append("     traffic shifted to them) to its end; a rollback is a failure")
+        lines.append(
+            f"  {step + 2}. follow the service deployment the switch starts (ECS starts tasks on the alternate "
+            "target group and shifts traffic to them) to its end; a rollback is a failure"
+        )
         lines.extend(f"  note: {note}" for note in self.notes)
         lines.append("modules.yaml is not changed; afterwards the module's deploy section should read:")
         block = yaml.safe_dump({"modules": {self.module: {"deploy": dict(self.section)}}}, sort_keys=False)
