@@ -88,7 +88,7 @@ class Follower:
             if deployment is None:
                 return Followed(False, "MISSING", f"service deployment {arn} no longer exists in ECS")
             if self._show(deployment):
-                wait.changed()
+                wait.changed()  # the end may follow soon: poll short again
             status = str(deployment.get("status"))
             if status not in ONGOING:
                 return self._ended(deployment)
@@ -98,29 +98,36 @@ class Follower:
                 return self._stop(arn, f"timed out after {minutes(seconds)}")
 
     def _show(self, deployment: dict[str, Any]) -> bool:
-        """Log what changed (status, stage, traffic split); True when anything did."""
+        """Log what changed (status, stage, traffic split); True when the end may now come soon.
+
+        That is a new status, or the CLEAN_UP stage (what remains is draining the previous
+        revision's tasks): polling starts short again. The other stages of a traffic-shifting
+        deployment come and go by the dozen and mostly last minutes (scale-up, bakes, an NLB's
+        ten-minute delays), so they only get logged - resetting the backoff on each would
+        multiply the calls without noticing the end any sooner.
+        """
         status, stage = deployment.get("status"), deployment.get("lifecycleStage")
         traffic = split(deployment)
         now = (status, stage, traffic)
         if now == self._shown:
             return False
+        before = self._shown or (None, None, None)
         arn = str(deployment.get("serviceDeploymentArn"))
-        short = arn.rsplit("/", 1)[-1]
-        line = f"service deployment {short}: {status}" + (f", {stage}" if stage else "")
+        line = f"service deployment {arn.rsplit('/', 1)[-1]}: {status}" + (f", {stage}" if stage else "")
         if traffic is not None:
             line += f", production traffic {traffic:g}% new / {100 - traffic:g}% previous"
-        if status != (self._shown or (None,))[0] and deployment.get("statusReason"):
+        if status != before[0] and deployment.get("statusReason"):
             line += f" ({deployment['statusReason']})"
         self.job.log(line)
-        if status != (self._shown or (None,))[0]:
+        if status != before[0]:
             self._mark("status", status=status)
-        if stage != (self._shown or (None, None))[1] and stage:
+        if stage != before[1] and stage:
             self._mark("stage", stage=stage)
         if traffic is not None and traffic != self._traffic:
             self._traffic = traffic
             self._mark("traffic", percent=traffic)
         self._shown = now
-        return True
+        return status != before[0] or (stage == "CLEAN_UP" and before[1] != "CLEAN_UP")
 
     def _ended(self, deployment: dict[str, Any], *, reason: str | None = None) -> Followed:
         status = str(deployment.get("status"))
