@@ -41,6 +41,8 @@ Stage = Literal["build", "registry", "deploy", "state"]
 STAGE_NAMES: tuple[Stage, ...] = ("build", "registry", "deploy")
 # What the state store records for a concluded deploy.
 Recorded = Literal["succeeded", "failed", "rolled_back", "abandoned"]
+# The catalog's key for plugin-owned top-level sections of modules.yaml (name -> schema).
+SECTIONS = "section"
 
 
 # -- what flows between the runner and a backend -----------------------------------------------
@@ -61,6 +63,7 @@ class RunContext:
     endpoint_url: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     ci_url: str | None = None
+    repository_url: str | None = None  # the repository's web address, when CI names it (report links)
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -96,6 +99,10 @@ def _no_progress(**_fields: Any) -> None:
     return None
 
 
+def _no_marks(kind: str, fields: dict[str, Any]) -> None:
+    return None
+
+
 @dataclass
 class ModuleJob:
     """One module's pass through the stages; ``log`` prefixes lines with module and stage."""
@@ -108,10 +115,23 @@ class ModuleJob:
     # Deployers call ``progress(deployment_id=..., task_definition=...)`` as soon as the
     # deployment exists, so a run killed while waiting can be recovered by the next one.
     progress: Callable[..., None] = field(default=_no_progress, repr=False)
+    # Set by the runner for each stage: where :meth:`mark` records.
+    marker: Callable[[str, dict[str, Any]], None] = field(default=_no_marks, repr=False)
 
     @property
     def image_uri(self) -> str | None:
         return self.image.by_digest(self.digest) if self.image and self.digest else None
+
+    def mark(self, kind: str, **fields: Any) -> None:
+        """Record a moment of the current stage on the module's timeline in the report.
+
+        For what a person reading the run wants placed in time: a traffic step
+        (``mark("traffic", percent=10)``), a rollout state, an instance finishing,
+        a rollback starting, a wait ended (``mark("waited", seconds=..., reason=...)``).
+        The runner adds the time (UTC) and the stage; ``fields`` must be JSON values and
+        are masked like the rest of the report.
+        """
+        self.marker(kind, fields)
 
 
 @dataclass
@@ -339,11 +359,23 @@ def missing_method(spec: BackendSpec, backend: object, *, raise_: bool = False) 
     return None
 
 
+@dataclass(frozen=True)
+class SectionSpec:
+    """A top-level section of modules.yaml that a plugin owns (``notify:``), with its schema."""
+
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+    plugin: str = ""
+    version: str = ""
+
+
 class BackendRegistry:
     """Handed to ``deployfw_register_backends``; collects what every plugin offers."""
 
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], BackendSpec] = {}
+        self._sections: dict[str, SectionSpec] = {}
         self._current_plugin = ""
         self._current_version = ""
 
@@ -391,8 +423,24 @@ class BackendRegistry:
         """Register a state store (:class:`deployfw.state.StateStore`); its factory takes ``(ctx, options)``."""
         self._register("state", backend_id, factory, schema, description)
 
+    def add_section(self, name: str, *, schema: Mapping[str, Any], description: str = "") -> None:
+        """Own the top-level section ``name`` of modules.yaml (overridable in ``environments.ENV.name``).
+
+        Config validation checks it against ``schema`` with file, line and key like any
+        other section, ``deployfw schema`` includes it, and the plugin reads the
+        environment's merged value from ``config.sections[name]``.
+        """
+        if name in self._sections:
+            other = self._sections[name].plugin
+            where = f"plugins.{self._current_plugin}"
+            raise InputError(Problem(None, None, where, f"section {name!r} is already owned by {other}"))
+        self._sections[name] = SectionSpec(name, dict(schema), description, self._current_plugin, self._current_version)
+
     def specs(self) -> list[BackendSpec]:
         return sorted(self._specs.values(), key=lambda s: (s.stage, s.id))
+
+    def sections(self) -> list[SectionSpec]:
+        return sorted(self._sections.values(), key=lambda s: s.name)
 
     def get(self, stage: str, backend_id: str) -> BackendSpec:
         try:
@@ -406,7 +454,25 @@ class BackendRegistry:
         out: dict[str, dict[str, Mapping[str, Any]]] = {}
         for spec in self._specs.values():
             out.setdefault(spec.stage, {})[spec.id] = spec.schema
+        if self._sections:  # plugin-owned top-level sections ride along under their own key
+            self._refuse_core_keys()
+            out[SECTIONS] = {s.name: {**s.schema, "description": s.description or s.schema.get("description", "")}
+                             for s in self._sections.values()}  # fmt: skip
         return out
+
+    def _refuse_core_keys(self) -> None:
+        """A section named like a core key is a plugin error; checked here, not at registration,
+        because the core's keys live with the schema (and YAML), which ``deployfw --help`` must not load."""
+        from deployfw.schema import modules_schema
+
+        core = modules_schema()["properties"]
+        clashes = [s for s in self._sections.values() if s.name in core]
+        problems = [
+            Problem(None, None, f"plugins.{s.plugin}", f"section {s.name!r} is a core key of modules.yaml")
+            for s in clashes
+        ]
+        if problems:
+            raise InputError(problems)
 
 
 @overload

@@ -10,6 +10,8 @@ CI) and gives a link to the build for reports.
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ class CIContext:
     head: str | None
     base_source: str | None  # the variable the base came from, for messages
     build_url: str | None
+    repository_url: str | None = None  # web address of the repository (see :func:`web_url`), for report links
 
     @property
     def is_ci(self) -> bool:
@@ -44,6 +47,7 @@ def detect_ci(environ: Mapping[str, str]) -> CIContext:
             env.get("GIT_COMMIT"),
             "GIT_PREVIOUS_SUCCESSFUL_COMMIT",
             env.get("BUILD_URL"),
+            web_url(env.get("GIT_URL")),
         )
     if "CODEBUILD_BUILD_ID" in env:
         build_id = env["CODEBUILD_BUILD_ID"]
@@ -60,15 +64,44 @@ def detect_ci(environ: Mapping[str, str]) -> CIContext:
             env.get("CODEBUILD_RESOLVED_SOURCE_VERSION"),
             "CODEBUILD_WEBHOOK_PREV_COMMIT",
             url,
+            web_url(env.get("CODEBUILD_SOURCE_REPO_URL")),
         )
     if env.get("GITHUB_ACTIONS") == "true":
         base = _github_base(env)
-        run_url = None
+        run_url: str | None = None
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
         if "GITHUB_RUN_ID" in env:
-            server = env.get("GITHUB_SERVER_URL", "https://github.com")
             run_url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
-        return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", run_url)
+        repository = web_url(f"{server}/{env['GITHUB_REPOSITORY']}") if "GITHUB_REPOSITORY" in env else None
+        return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", run_url, repository)
     return CIContext("terminal", None, None, None, None)
+
+
+_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>(?!//)[^\s]+)$")
+
+
+def web_url(remote: str | None) -> str | None:
+    """The browsable address of a git remote, never with credentials in it.
+
+    ``git@github.com:o/r.git`` and ``https://user:token@github.com/o/r.git`` both give
+    ``https://github.com/o/r``: a report must show where the code lives, and must not
+    show a token a CI system left in its clone URL. Anything else gives None.
+    """
+    if not remote:
+        return None
+    remote = remote.strip()
+    scp = _SCP_LIKE.match(remote)
+    if scp and "://" not in remote:
+        base, path = f"https://{scp.group('host')}", scp.group("path")
+    else:
+        parts = urllib.parse.urlsplit(remote)
+        if parts.scheme not in ("https", "http", "ssh", "git") or not parts.hostname:
+            return None
+        web = parts.scheme in ("https", "http")  # keeps its scheme and port; ssh/git ones are served over https
+        port = f":{parts.port}" if web and parts.port else ""
+        base, path = f"{parts.scheme if web else 'https'}://{parts.hostname}{port}", parts.path
+    path = path.strip("/").removesuffix(".git")
+    return f"{base}/{path}" if path else None
 
 
 def _github_base(env: Mapping[str, str]) -> str | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deployfw import graph
+from deployfw.backends import SECTIONS
 from deployfw.errors import InputError, Problem
 from deployfw.schema import modules_checker, modules_schema, validate
 from deployfw.yamlsrc import Document, KeyPath, dotted, parse
@@ -92,6 +93,8 @@ class Config:
     environments: tuple[str, ...]
     order: tuple[str, ...]  # dependencies first
     state: Mapping[str, Any] | None = None  # the ``state:`` section: backend id and its options
+    # Top-level sections plugins own (``notify:``), the environment's overlay merged in: name -> value.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def relative_file(self) -> str:
@@ -240,6 +243,7 @@ class _Loader:
         self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
         self._raw_modules: Mapping[str, dict] = {}
         self._real_dirs: dict[str, str | None] = {}
+        self._sections: dict[KeyPath, Any] = {}  # plugin-owned sections, taken out of the document by place
 
     def fail(self, key: KeyPath, message: str) -> None:
         """Record a problem once per place: a bad key in ``defaults`` is one mistake, however
@@ -282,16 +286,18 @@ class _Loader:
         data = self.doc.data
         if not isinstance(data, dict):
             raise InputError(Problem(self.doc.file, 1, None, "must be a mapping with version and modules"))
+        self._take_sections(data)
         # The boolean checker is exact and several times cheaper; the generic validator
         # runs only to describe what is wrong.
         ok = modules_checker()(data)
-        shape = [] if ok else [self._at(key, message) for key, message in validate(data, modules_schema())]
+        full = modules_schema({SECTIONS: self.catalog.get(SECTIONS, {})} if self.catalog else None)
+        shape = [] if ok else [self._at(key, message) for key, message in validate(data, full)]
         self.problems.extend(self.doc.problems)  # duplicate keys: listed with whatever else is found
         if shape:
             # Report every mistake at once: drop the badly typed values and still run the
             # semantic checks (dependencies, paths, backends) on what remains.
             self.problems.extend(shape)
-            for key, _ in list(validate(data, modules_schema())):
+            for key, _ in list(validate(data, full)):
                 _prune(data, key)
             # What remains may still be too broken to check further; then report what we have.
             with contextlib.suppress(TypeError, AttributeError, KeyError, ValueError):
@@ -313,6 +319,7 @@ class _Loader:
 
         modules = self._modules(data)
         state = self._state(data.get("state"))
+        sections = self._merged_sections()
         self.raise_if_problems()
         order = tuple(graph.topological_order({m.name: m.depends_on for m in modules.values()}))
         return Config(
@@ -328,7 +335,45 @@ class _Loader:
             environments=environments,
             order=order,
             state=state,
+            sections=sections,
         )
+
+    def _take_sections(self, data: dict) -> None:
+        """Move the top-level sections plugins own out of the document, checking each against its schema.
+
+        With plugins known (plan, run) a section is owned when a plugin registered its
+        name. Without them (``detect`` does not load plugins) any top-level mapping no
+        core key names may be one: it is left for the commands that load plugins to
+        check, while a scalar there is still reported as the unknown key it must be.
+        """
+        owned = self.catalog.get(SECTIONS, {}) if self.catalog is not None else None
+        core = modules_schema()["properties"]
+
+        def taken(key: Any, value: Any) -> bool:
+            if owned is not None:
+                return key in owned
+            return isinstance(key, str) and key not in core and isinstance(value, dict)
+
+        places: list[tuple[KeyPath, dict]] = [((), data)]
+        overlays = data.get("environments")
+        if isinstance(overlays, dict):
+            places += [(("environments", env), o) for env, o in overlays.items() if isinstance(o, dict)]
+        for prefix, mapping in places:
+            for key in [k for k, v in mapping.items() if taken(k, v)]:
+                value = self._sections[(*prefix, key)] = mapping.pop(key)
+                if owned is not None:
+                    for where, message in validate(value, owned[key]):
+                        self.fail((*prefix, key, *where), message)
+
+    def _merged_sections(self) -> dict[str, Any]:
+        """Each plugin section as the selected environment sees it: its overlay deep-merged over the top level."""
+        merged = {str(key[0]): value for key, value in self._sections.items() if len(key) == 1}
+        if self.env is not None:
+            for key, value in self._sections.items():
+                name = str(key[-1])
+                if key[:2] == ("environments", self.env):
+                    merged[name] = deep_merge(merged[name], value) if name in merged else value
+        return merged
 
     def _state(self, section: dict | None) -> dict | None:
         """Check the ``state:`` section against the state-store backends, like a stage section."""

@@ -35,6 +35,7 @@ def make_context(
     head: str = "",
     run_id: str | None = None,
     ci_url: str | None = None,
+    repository_url: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> RunContext:
     """The context of one command; a fresh run id unless ``run_id`` names one.
@@ -50,4 +51,5 @@ def make_context(
         region=resolve_region(config, env),
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         ci_url=ci_url,
+        repository_url=repository_url,
     )

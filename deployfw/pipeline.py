@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deployfw.backends import RunContext
-from deployfw.build.content import ContentTagger
+from deployfw.builds.content import ContentTagger
 from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context
@@ -65,7 +65,7 @@ def prepare(
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
-    ctx = make_context(config, head=detection.head, ci_url=ci.build_url)
+    ctx = make_context(config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url)
     opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()

@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("aws", "deployfw_aws.plugin"),
     ("jenkins", "deployfw_jenkins.plugin"),
     ("state", "deployfw.state.plugin"),
+    ("notify", "deployfw_notify.plugin"),
 )
 
 

@@ -3,6 +3,14 @@
 One :class:`ModuleReport` per selected service module; libraries never appear.
 A deployment that rolled back is ``failed`` - the user sees one outcome for
 "did not go out", whatever the mechanism.
+
+Timing is absolute (ISO-8601 UTC, see :func:`utc_stamp`) as well as relative
+(``seconds``): a page that draws the run as parallel timelines must place every
+stage and every moment inside a stage (``timeline``: traffic steps, rollout
+states, rollbacks) on one clock. A failed stage carries the last lines its
+module logged in that stage (``log_tail``), bounded and already masked, because
+the reason a deploy failed is usually in the log, not in the one-line error.
+docs/report.md documents every field.
 """
 
 from __future__ import annotations
@@ -10,10 +18,58 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from deployfw import redact
+from deployfw.errors import InputError, Problem
+
+# A failed stage's log tail: the last lines it logged, each cut to a readable width.
+LOG_TAIL_LINES = 40
+LOG_TAIL_WIDTH = 400
+
+
+def utc_stamp(epoch: float) -> str:
+    """``epoch`` as the report writes times: ISO-8601 UTC with milliseconds, e.g. ``2026-12-01T09:30:00.125Z``."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON run report written by ``run --report``; InputError (file, line) for anything else."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Problem(name, None, None, "file not found")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(name, None, None, f"cannot read: {exc}")) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(name, exc.lineno, None, f"not JSON: {exc.msg} (column {exc.colno})")) from None
+    if not isinstance(data, dict) or not isinstance(data.get("modules"), list):
+        raise InputError(Problem(name, 1, None, "not a deployfw run report: expected an object with a modules list"))
+    for index, module in enumerate(data["modules"]):
+        if not isinstance(module, dict) or not isinstance(module.get("name"), str):
+            message = "not a deployfw run report: each module must be an object with a name"
+            raise InputError(Problem(name, None, f"modules.{index}", message))
+    return data
+
+
+def masked(value: Any) -> Any:
+    """``value`` (JSON data) with :func:`deployfw.redact.mask` applied to every string, keys included.
+
+    Masking each string rather than the serialised text keeps the result valid JSON
+    whatever a secret looks like.
+    """
+    if isinstance(value, str):
+        return redact.mask(value)
+    if isinstance(value, dict):
+        return {redact.mask(str(k)): masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
 
 
 @dataclass
@@ -22,6 +78,9 @@ class StageReport:
     status: str  # succeeded | failed | skipped
     seconds: float = 0.0
     error: str | None = None
+    started_at: str | None = None  # utc_stamp; None when the stage never ran
+    ended_at: str | None = None
+    log_tail: list[str] | None = None  # failed stages only
 
 
 @dataclass
@@ -34,6 +93,11 @@ class ModuleReport:
     deploy: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     stages: list[StageReport] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)  # modules it waited for (the plan's dependencies)
+    started_at: str | None = None  # when the module left the queue; None when it never did
+    ended_at: str | None = None
+    # Moments inside stages, in order: {"at": utc_stamp, "stage", "kind", ...fields} (ModuleJob.mark).
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,7 +108,11 @@ class ModuleReport:
             "build": self.build,
             "deploy": self.deploy,
             "error": self.error,
-            "stages": [s.__dict__ for s in self.stages],
+            "stages": [dict(s.__dict__) for s in self.stages],
+            "after": list(self.after),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "timeline": list(self.timeline),
         }
 
 
@@ -57,6 +125,11 @@ class RunReport:
     modules: list[ModuleReport]
     ci_url: str | None = None
     seconds: float = 0.0
+    started_at: str | None = None
+    ended_at: str | None = None
+    region: str | None = None
+    aws_endpoint: str | None = None  # a custom endpoint (the sandbox): AWS console links would lead nowhere
+    repository_url: str | None = None  # the repository's web address when CI names it, for commit links
 
     @property
     def failed(self) -> bool:
@@ -73,12 +146,21 @@ class RunReport:
             "run_id": self.run_id,
             "ci_url": self.ci_url,
             "seconds": round(self.seconds, 3),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "region": self.region,
+            "aws_endpoint": self.aws_endpoint,
+            "repository_url": self.repository_url,
             "modules": [m.to_json() for m in self.modules],
         }
 
+    def masked_json(self) -> dict[str, Any]:
+        """:meth:`to_json` with every registered secret masked: what any file or page may show."""
+        return masked(self.to_json())
+
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact.mask(json.dumps(self.to_json(), indent=2)) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.masked_json(), indent=2) + "\n", encoding="utf-8")
 
     def write_junit(self, path: Path) -> None:
         """One test case per module and stage, as Jenkins ``junit`` and CodeBuild report groups read it."""

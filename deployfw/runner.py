@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -39,9 +40,9 @@ from deployfw.backends import (
 )
 from deployfw.deploying import conclude_in_flight, recorded_deploy
 from deployfw.errors import DeployfwError
-from deployfw.events import EventLog
+from deployfw.events import Event, EventLog
 from deployfw.plan import ModulePlan, Plan
-from deployfw.report import ModuleReport, RunReport, StageReport
+from deployfw.report import LOG_TAIL_LINES, LOG_TAIL_WIDTH, ModuleReport, RunReport, StageReport, utc_stamp
 from deployfw.runstate import RunState
 from deployfw.state import Superseded
 
@@ -72,7 +73,14 @@ class Runner:
         self.events = events
         self.options = options or RunOptions()
         self.state = state
-        self.reports: dict[str, ModuleReport] = {m.name: ModuleReport(m.name) for m in plan.modules}
+        self.reports: dict[str, ModuleReport] = {
+            m.name: ModuleReport(m.name, after=list(m.after)) for m in plan.modules
+        }
+        self.wall: Callable[[], float] = time.time  # the report's absolute times
+        # The last lines each module logged in each stage: a failed stage's log tail in the report.
+        self._tails: dict[tuple[str, str], deque[str]] = {}
+        self._timeline_lock = threading.Lock()
+        events.subscribe(self._remember)
 
     # -- scheduling ----------------------------------------------------------------
 
@@ -86,6 +94,7 @@ class Runner:
 
     def _run(self) -> RunReport:
         started = time.monotonic()
+        started_at = utc_stamp(self.wall())
         self.hooks.deployfw_run_start(ctx=self.ctx, modules=[m.name for m in self.plan.modules])
         pending = {m.name: m for m in self.plan.modules}
         running: dict[Future[None], str] = {}
@@ -118,6 +127,11 @@ class Runner:
             [self.reports[m.name] for m in self.plan.modules],
             ci_url=self.ctx.ci_url,
             seconds=time.monotonic() - started,
+            started_at=started_at,
+            ended_at=utc_stamp(self.wall()),
+            region=self.ctx.region,
+            aws_endpoint=self.ctx.endpoint_url,
+            repository_url=self.ctx.repository_url,
         )
         try:
             self.hooks.deployfw_run_end(ctx=self.ctx, report=report.to_json())
@@ -155,6 +169,7 @@ class Runner:
         module = self.ctx.config.modules[module_plan.name]
         report = self.reports[module.name]
         report.reason = "; ".join(module_plan.reasons)
+        report.started_at = utc_stamp(self.wall())
         self.hooks.deployfw_module_start(ctx=self.ctx, module=module)
         job = ModuleJob(self.ctx, module, self.events.for_module(module.name, "build"))
         stages = [s.stage for s in module_plan.stages]
@@ -181,6 +196,7 @@ class Runner:
         report.image = job.image_uri
         for missing in stages[len(report.stages) :]:
             report.stages.append(StageReport(missing, "skipped", error="an earlier stage failed"))
+        report.ended_at = utc_stamp(self.wall())
         self._module_end(module.name, report)
 
     def _stage(self, job: ModuleJob, report: ModuleReport, stage: str, body: Callable[[], StageResult]) -> bool:
@@ -190,22 +206,53 @@ class Runner:
         if self.state is not None:
             self.state.check(job.module.name)  # a safe point: Superseded propagates
         job.log = self.events.for_module(job.module.name, stage)
+        job.marker = self._marker(report, stage)
         started = time.monotonic()
+        started_at = utc_stamp(self.wall())
         try:
             result = body()
         except Superseded:
             raise
         except DeployfwError as exc:
             result = StageResult(False, str(exc))
+        except Exception as exc:
+            # A backend bug: the module's handler reports it; the stage it broke is on record as failed.
+            tail = list(self._tails.get((job.module.name, stage), ())) or None
+            crash = redact.mask(f"{type(exc).__name__}: {exc}")
+            seconds = round(time.monotonic() - started, 3)
+            report.stages.append(StageReport(stage, "failed", seconds, crash, started_at, utc_stamp(self.wall()), tail))
+            raise
         seconds = time.monotonic() - started
         status = "succeeded" if result.ok else "failed"
         error = redact.mask(result.error) if result.error else None
-        report.stages.append(StageReport(stage, status, round(seconds, 3), error))
+        tail = None if result.ok else list(self._tails.get((job.module.name, stage), ())) or None
+        report.stages.append(
+            StageReport(stage, status, round(seconds, 3), error, started_at, utc_stamp(self.wall()), tail)
+        )
         if not result.ok:
             report.error = error or f"{stage} failed"
         self.events.emit(job.module.name, stage, f"{status} in {seconds:.1f}s" + (f": {error}" if error else ""))
         self.hooks.deployfw_stage_end(ctx=self.ctx, module=job.module, stage=stage, result=result)
         return result.ok
+
+    def _marker(self, report: ModuleReport, stage: str) -> Callable[[str, dict[str, Any]], None]:
+        """What ``job.mark`` calls during ``stage``: one timeline entry, stamped now."""
+
+        def mark(kind: str, fields: dict[str, Any]) -> None:
+            entry = {"at": utc_stamp(self.wall()), "stage": stage, "kind": str(kind)}
+            entry.update((k, v) for k, v in fields.items() if k not in entry)
+            with self._timeline_lock:
+                report.timeline.append(entry)
+
+        return mark
+
+    def _remember(self, event: Event) -> None:
+        """Keep the last lines of each module's stage (called under the event log's lock: stays quick)."""
+        tail = self._tails.get((event.module, event.stage))
+        if tail is None:
+            tail = self._tails[(event.module, event.stage)] = deque(maxlen=LOG_TAIL_LINES)
+        line = event.line
+        tail.append(line if len(line) <= LOG_TAIL_WIDTH else line[: LOG_TAIL_WIDTH - 1] + "…")
 
     def _registry(self, module_plan: ModulePlan) -> RegistryBackend:
         return backend_for(self.ctx, self.registry, "registry", module_plan.backend_of("registry"))

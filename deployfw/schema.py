@@ -60,7 +60,10 @@ def section_schema(stage: str, backend_schemas: Mapping[str, Mapping[str, Any]] 
 
 
 def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None) -> dict:
-    """The whole modules.yaml schema; ``backends`` maps stage -> backend id -> section schema."""
+    """The whole modules.yaml schema; ``backends`` maps stage -> backend id -> section schema.
+
+    Its ``section`` entry (name -> schema) adds the top-level sections plugins own.
+    """
     backends = backends or {}
     stages = {s: section_schema(s, backends.get(s)) for s in ("build", "registry", "deploy")}
     module = {
@@ -114,6 +117,9 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
             "additionalProperties": module,
         },
     }
+    # Top-level sections plugins own (BackendRegistry.add_section), overridable per environment like the rest.
+    for name, section in sorted((backends.get("section") or {}).items()):
+        top_properties.setdefault(name, dict(section))
     overlay = {
         "type": "object",
         "additionalProperties": False,

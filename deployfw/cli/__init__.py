@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("deployfw.cli.status", "Show what is deployed where."),
     "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
+    "report": ("deployfw.cli.report", "Turn a run's JSON report into an HTML page."),
 }
 
 

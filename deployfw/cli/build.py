@@ -16,7 +16,7 @@ from deployfw.cli.options import global_options
 @click.pass_obj
 def command(app: App, module_name: str) -> None:
     """Run MODULE's buildspec.yml here with CodeBuild's semantics and the build contract's variables."""
-    from deployfw.build.single import build_module
+    from deployfw.builds.single import build_module
 
     config = app.load_config()
     app.connect(config)

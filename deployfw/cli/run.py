@@ -32,6 +32,12 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON report.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML.")
 @click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the run page: one self-contained HTML file (timeline, failures with log tails, links).",
+)
+@click.option(
     "--artifacts-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="With --stop-after push: write CodePipeline artifacts per module here.",
@@ -64,6 +70,7 @@ def command(
     stop_after: str,
     report_path: Path | None,
     junit_path: Path | None,
+    html_path: Path | None,
     artifacts_dir: Path | None,
     mode: str | None,
     lock_timeout: float,
@@ -115,6 +122,10 @@ def command(
         report.write_json(report_path)
     if junit_path:
         report.write_junit(junit_path)
+    if html_path:
+        from deployfw import report_html
+
+        report_html.write(report.masked_json(), html_path)
     click.echo(report.summary())
     if report.failed:
         sys.exit(EXIT_FAILED)

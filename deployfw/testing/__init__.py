@@ -4,7 +4,8 @@ Installed with deployfw and registered under the ``pytest11`` entry point, so a
 plugin's own test suite gets these fixtures without any conftest:
 
 - ``git_repo``: build a real git repository from a dict of files, commit more
-  changes, and read SHAs (see :class:`GitRepoBuilder`).
+  changes, and read SHAs (see :class:`GitRepoBuilder`); :func:`copy_checkout` commits a
+  copy of a checkout's tracked files (its own example, work in progress included).
 - ``aws_sandbox``: a started embedded AWS sandbox (moto server with real
   CodeDeploy/ECS/CodeBuild lifecycles) and its endpoint.
 - ``jenkins_double``: a started Jenkins controller double for python-jenkins.
@@ -32,14 +33,23 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from deployfw.testing.gitrepo import GitRepoBuilder
+from deployfw.testing.gitrepo import GitRepoBuilder, copy_checkout
 
 if TYPE_CHECKING:
     from deployfw.testing.cli import CliResult, run_cli, terminal_env
     from deployfw.testing.requestlog import calls, mutating
     from deployfw.testing.sandbox_process import SandboxProcess
 
-__all__ = ["CliResult", "GitRepoBuilder", "SandboxProcess", "calls", "mutating", "run_cli", "terminal_env"]
+__all__ = [
+    "CliResult",
+    "GitRepoBuilder",
+    "SandboxProcess",
+    "calls",
+    "copy_checkout",
+    "mutating",
+    "run_cli",
+    "terminal_env",
+]
 
 _LAZY = {
     "CliResult": "deployfw.testing.cli",

@@ -8,6 +8,8 @@ line: ``repo = git_repo({"modules.yaml": "...", "svc/a/x.py": "print(1)"})``.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,3 +69,22 @@ class GitRepoBuilder:
             self.repo.git.checkout("-b", new_branch, rev)
         else:
             self.repo.git.checkout(rev)
+
+
+def copy_checkout(source: Path, dest: Path, *, message: str = "copy") -> GitRepoBuilder:
+    """``source``'s tracked files as they are on disk (uncommitted edits too), committed in a new repository.
+
+    For end-to-end tests of a repository's own example: ``git archive HEAD`` would miss
+    the work in progress being tested, a plain copy would take build output and ignored
+    files along. Files tracked but deleted on disk are left out.
+    """
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=source, capture_output=True, check=True).stdout
+    for rel in filter(None, listed.decode().split("\0")):
+        origin = Path(source) / rel
+        if origin.is_file():
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
+    builder = GitRepoBuilder(dest)
+    builder.commit(message=message)
+    return builder

@@ -273,6 +273,7 @@ class BlueGreenDeploy(EcsDeployer):
             status = aws.call("codedeploy", "get_deployment", deploymentId=other)["deploymentInfo"].get("status")
             if status not in ACTIVE:
                 job.log(f"deployment {other}: {status}; deploying now")
+                job.mark("waited", seconds=round(wait.elapsed, 3), reason=f"deployment {other} (not this run)")
                 return None
             if wait.cancelled:
                 return f"cancelled while waiting for deployment {other}; nothing changed"
@@ -371,32 +372,36 @@ class BlueGreenDeploy(EcsDeployer):
             if info["status"] != status:
                 status = info["status"]
                 job.log(f"deployment {deployment_id}: {status}")
+                job.mark("status", status=status)
                 wait.changed()
             if status in TERMINAL:
                 return self._outcome(job, info, details)
             if shifting and status == "InProgress":
-                now = self._traffic(aws, target, deployment_id)
+                now, percent = self._traffic(aws, target, deployment_id)
                 if now and now != split:
                     split = now
                     job.log(f"deployment {deployment_id}: traffic {now}")
+                    job.mark("traffic", percent=percent, split=now)
             if job.ctx.cancel.is_set():
                 return self._stop(job, aws, deployment_id, details, "cancelled")
             if wait.expired:
                 return self._stop(job, aws, deployment_id, details, f"timed out after {minutes(seconds)}")
 
-    def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> str | None:
-        """The current split, e.g. ``blue 90% / green 10%``, from the deployment's ECS target."""
+    def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> tuple[str | None, float | None]:
+        """The current split, e.g. ``blue 90% / green 10%``, and the replacement's (green) share of it."""
         try:
             found = aws.call("codedeploy", "get_deployment_target", deploymentId=deployment_id,
                              targetId=f"{target.cluster.rsplit('/', 1)[-1]}:{target.service.rsplit('/', 1)[-1]}")
         except AwsError:
-            return None  # progress display only; the deployment's own status decides
+            return None, None  # progress display only; the deployment's own status decides
         sets = ((found.get("deploymentTarget") or {}).get("ecsTarget") or {}).get("taskSetsInfo") or []
         parts = [f"{s.get('taskSetLabel', '?').lower()} {float(s.get('trafficWeight', 0)):g}%" for s in sets]
-        return " / ".join(parts) or None
+        green = next((float(s.get("trafficWeight", 0)) for s in sets if s.get("taskSetLabel") == "Green"), None)
+        return " / ".join(parts) or None, green
 
     def _stop(self, job: ModuleJob, aws: Aws, deployment_id: str, details: dict[str, Any], reason: str) -> StageResult:
         job.log(f"{reason}: stopping deployment {deployment_id} with rollback")
+        job.mark("rollback", reason=reason)
         try:
             aws.call("codedeploy", "stop_deployment", deploymentId=deployment_id, autoRollbackEnabled=True)
         except AwsError as exc:
@@ -433,6 +438,7 @@ class BlueGreenDeploy(EcsDeployer):
         details.update(status=status, error_information=error, rolled_back=rolled_back)
         if rollback.get("rollbackDeploymentId"):
             details["rollback_deployment_id"] = rollback["rollbackDeploymentId"]
+            job.mark("rolled_back", deployment=rollback["rollbackDeploymentId"])
         if status == "Succeeded" and reason is None:
             job.log(f"deployment {info['deploymentId']} succeeded")
             return StageResult(True, None, details)

@@ -7,7 +7,7 @@ One build, in order:
 2. StartBuild on the module's project (option ``project``, default
    ``MODULE-build``) with ``sourceVersion`` = head commit, the buildspec text as
    ``buildspecOverride`` and the build contract of
-   :mod:`deployfw.build.contract` as PLAINTEXT environment overrides - started
+   :mod:`deployfw.builds.contract` as PLAINTEXT environment overrides - started
    once, see :mod:`deployfw_aws.codebuild_start`;
 3. poll BatchGetBuilds with a backing-off interval (reset when the phase
    changes), log each phase change, and stream the CloudWatch log lines
@@ -26,7 +26,7 @@ from typing import Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.build.contract import (
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     build_option,

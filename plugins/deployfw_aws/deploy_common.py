@@ -137,6 +137,11 @@ class Wait:
     def expired(self) -> bool:
         return self._clock() >= self.deadline
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the wait began (on its clock)."""
+        return self._clock() - (self.deadline - self.seconds)
+
     def changed(self) -> None:
         """The state moved: poll soon again, the next state often follows quickly."""
         self._delay = self._backoff.first

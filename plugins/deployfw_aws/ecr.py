@@ -24,7 +24,7 @@ from typing import Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
 from deployfw.backends import ImageRef, ModuleJob
-from deployfw.build.content import commit_tag
+from deployfw.builds.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
 

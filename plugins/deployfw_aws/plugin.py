@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfw.build.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
+from deployfw.builds.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"

@@ -143,6 +143,7 @@ class RollingDeploy(EcsDeployer):
             current = next((d for d in deployments if d.get("id") == other), None)
             if current is None or _rollout_state(current, deployments) != "IN_PROGRESS":
                 job.log(f"deployment {other} finished; deploying now")
+                job.mark("waited", seconds=round(wait.elapsed, 3), reason=f"deployment {other} (not this run)")
                 return service
             if wait.cancelled:
                 return f"cancelled while waiting for deployment {other}; nothing changed"
@@ -242,6 +243,7 @@ class RollingDeploy(EcsDeployer):
                     wait.changed()
                 shown = now
                 job.log(f"deployment {deployment_id}: {state}, running {now[1]}, pending {now[2]}, failed {now[3]}")
+                job.mark("rollout", state=state, running=now[1], pending=now[2], failed=now[3])
             details["status"] = state
             if state == "COMPLETED":
                 job.log(f"deployment {deployment_id} completed")
@@ -273,6 +275,7 @@ class RollingDeploy(EcsDeployer):
         message = f"deployment {ours.get('id')} FAILED: {reason}"
         if rollback is not None:
             message += f"; circuit breaker rolled back to {str(previous).rsplit('/', 1)[-1]}"
+            job.mark("rolled_back", deployment=rollback.get("id"), by="circuit breaker")
         job.log(message)
         return StageResult(False, message, details)
 
@@ -297,6 +300,7 @@ class RollingDeploy(EcsDeployer):
         if not previous:
             return StageResult(False, f"{reason}; no previous task definition to roll back to", details)
         job.log(f"{reason}: rolling {target.cluster}/{target.service} back to {previous.rsplit('/', 1)[-1]}")
+        job.mark("rollback", reason=reason)
         try:
             updated = aws.call("ecs", "update_service", cluster=target.cluster, service=target.service,
                                taskDefinition=previous)["service"]
@@ -329,6 +333,7 @@ class RollingDeploy(EcsDeployer):
                 return "rollback deployment gone"
             if state in ("COMPLETED", "FAILED"):
                 job.log(f"rollback deployment {deployment_id}: {state}")
+                job.mark("rolled_back" if state == "COMPLETED" else "rollback_failed", deployment=deployment_id)
                 return f"rollback {state.lower()}"
             if wait.expired:
                 job.log(f"rollback deployment {deployment_id} still {state} after {minutes(ROLLBACK_WAIT_SECONDS)}")

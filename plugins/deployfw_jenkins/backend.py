@@ -8,7 +8,7 @@ whatever the job runs, it must push ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and
 content tag and deploys by digest. One build, in order:
 
 1. trigger the job (option ``job``, default ``MODULE-build``, inside option
-   ``folder``) with the build contract of :mod:`deployfw.build.contract` as
+   ``folder``) with the build contract of :mod:`deployfw.builds.contract` as
    parameters, plus ``GIT_COMMIT`` (the head commit), ``AWS_ENDPOINT_URL`` on
    sandbox runs and the user's ``parameters`` (which never override the
    contract); the trigger carries a per-module ``DEPLOYFW_RUN_ID`` so a retried
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from deployfw.backends import ModuleJob, RunContext, StageResult
-from deployfw.build.contract import timeout_seconds
+from deployfw.builds.contract import timeout_seconds
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
 from deployfw_jenkins.errors import JenkinsAuthError, JenkinsError, JenkinsTimeout

@@ -8,7 +8,7 @@ names a seeded job must define are exactly what the backend will send.
 from __future__ import annotations
 
 from deployfw.backends import ModuleJob
-from deployfw.build.contract import (
+from deployfw.builds.contract import (
     CONTRACT_VARIABLES,
     BuildInputs,
     account_from_uri,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfw.build.options import TIMEOUT_OPTION
+from deployfw.builds.options import TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 _NAME = r"^[^/\s]+(?:/[^/\s]+)*$"  # Jenkins item names: no empty path component, no whitespace

@@ -3,7 +3,7 @@
 The same buildspec runner serves CodeBuild's stand-in in the sandbox and
 ``deployfw build MODULE`` on a Jenkins agent, so a buildspec that works here
 works there. The build runs in the repository root with the contract
-environment of :mod:`deployfw.build.contract`; it is expected to push
+environment of :mod:`deployfw.builds.contract`; it is expected to push
 ``$REPOSITORY_URI`` under ``$IMAGE_TAG`` and ``$IMAGE_CONTENT_TAG`` (typically
 with ``deployfw image build``), after which the runner asks the registry for
 the content tag's digest.
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from deployfw.backends import ModuleJob, StageResult
-from deployfw.build.contract import (
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     buildspec_path,
@@ -28,7 +29,7 @@ from deployfw.build.contract import (
     timeout_seconds,
     with_endpoint,
 )
-from deployfw.build.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
 
@@ -63,9 +64,11 @@ class LocalBuild:
         resolver = aws_resolver(job.ctx.region, job.ctx.endpoint_url) if needs_secrets(spec) else None
         if not self._slots.acquire(blocking=False):
             job.log("waiting for a free local build slot")
+            waiting = time.monotonic()
             while not self._slots.acquire(timeout=0.2):
                 if job.ctx.cancel.is_set():
                     return StageResult(False, "cancelled while waiting for a local build slot")
+            job.mark("waited", seconds=round(time.monotonic() - waiting, 3), reason="a free local build slot")
         try:
             outcome = self._run(job, spec, env, resolver)
         finally:

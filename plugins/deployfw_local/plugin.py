@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfw.build.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
+from deployfw.builds.options import BUILDSPEC_OPTION, ENVIRONMENT_OPTION, TIMEOUT_OPTION
 from deployfw.hookspecs import hookimpl
 
 LOCAL_SCHEMA: dict[str, Any] = {

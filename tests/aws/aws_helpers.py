@@ -141,6 +141,7 @@ def _pushed(endpoint_url: str, repository: str) -> str:
                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     return image_for(ecr, repository, "deployer-test").rsplit("@", 1)[1]
 
+
 CANARY = "CodeDeployDefault.ECSCanary10Percent5Minutes"
 
 

@@ -46,13 +46,14 @@ def aws(sandbox: Any) -> Callable[[str], Any]:
 
     def make(service: str) -> Any:
         return boto3.client(
-            service, region_name=REGION, endpoint_url=sandbox.endpoint_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            region_name=REGION,
+            endpoint_url=sandbox.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     return make
-
-
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,13 @@ FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
 
 def deploy_config(module: str, **extra: Any) -> dict[str, Any]:
     """A module deploying to the service the sandbox seeding creates for ``module``."""
-    return {"backend": "ecs-bluegreen", "cluster": "test-cluster", "application": f"{module}-app",
-            "deployment_group": f"{module}-dg", **extra}
+    return {
+        "backend": "ecs-bluegreen",
+        "cluster": "test-cluster",
+        "application": f"{module}-app",
+        "deployment_group": f"{module}-dg",
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -130,9 +135,7 @@ class LostAnswer(Aws):
 
     lost = False
 
-    def call(
-        self, service: str, operation: str, /, *, deadline: float | None = None, **params: Any
-    ) -> dict[str, Any]:
+    def call(self, service: str, operation: str, /, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
         result = super().call(service, operation, deadline=deadline, **params)
         if operation == "create_deployment" and not self.lost:
             self.lost = True
@@ -212,8 +215,11 @@ def test_nlb_refuses_a_group_configured_for_canary(job_for: Any, sandbox: Any) -
 def test_nlb_preflight_and_steps(repo: Any) -> None:
     from deployfw.config import load_config
 
-    root = repo({"nlb-api": {"backend": "ecs-nlb", "cluster": "c", "deployment_config": CANARY}},
-                module_files("nlb-api"), environments={"dev": {}})
+    root = repo(
+        {"nlb-api": {"backend": "ecs-nlb", "cluster": "c", "deployment_config": CANARY}},
+        module_files("nlb-api"),
+        environments={"dev": {}},
+    )
     config = load_config(root / "modules.yaml", env="dev")  # as a config that bypassed the schema
     backend = NlbDeploy(make_job(config, "nlb-api", None).ctx)
     [problem] = backend.preflight(config.modules["nlb-api"], config)
@@ -223,8 +229,11 @@ def test_nlb_preflight_and_steps(repo: Any) -> None:
 
 
 def test_steps_say_what_will_happen(repo: Any) -> None:
-    root = repo({"user-api": deploy_config("user-api", deployment_config=CANARY, timeout_minutes=60)},
-                module_files("user-api"), environments={"dev": {}})
+    root = repo(
+        {"user-api": deploy_config("user-api", deployment_config=CANARY, timeout_minutes=60)},
+        module_files("user-api"),
+        environments={"dev": {}},
+    )
     config = load(root, "dev")
     steps = BlueGreenDeploy(make_job(config, "user-api", None).ctx).steps(config.modules["user-api"], config)
     assert steps[1] == "register task definition from services/user-api/taskdef.json"
@@ -237,15 +246,19 @@ def test_deadline_follows_the_groups_wait_settings(repo: Any) -> None:
     config = load(root, "dev")
     backend = BlueGreenDeploy(make_job(config, "user-api", None).ctx)
     target = __import__("deployfw_aws.deploy_common", fromlist=["target_of"]).target_of(
-        config, config.modules["user-api"])
-    group = {"blueGreenDeploymentConfiguration": {
-        "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 20},
-        "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 60},
-    }}
+        config, config.modules["user-api"]
+    )
+    group = {
+        "blueGreenDeploymentConfiguration": {
+            "deploymentReadyOption": {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": 20},
+            "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 60},
+        }
+    }
     assert backend._deadline_seconds(target, group, "CodeDeployDefault.ECSCanary10Percent15Minutes") == 105 * 60
     assert backend._deadline_seconds(target, {}, None) == 30 * 60
     group["blueGreenDeploymentConfiguration"]["terminateBlueInstancesOnDeploymentSuccess"][
-        "terminationWaitTimeInMinutes"] = 2880
+        "terminationWaitTimeInMinutes"
+    ] = 2880
     assert backend._deadline_seconds(target, group, None) == 360 * 60
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from deployfw.aws.clients import Aws, AwsError
 from deployfw.backends import ModuleJob, RunContext
-from deployfw.build.content import content_tag
+from deployfw.builds.content import content_tag
 from deployfw.config import Config, load_config
 from deployfw.plugins import PluginManager
 from deployfw.testing import GitRepoBuilder

@@ -55,9 +55,12 @@ def test_renders_placeholders_and_puts_the_image_by_digest(repo: Any) -> None:
     assert props["TaskDefinition"] == "<TASK_DEFINITION>"
     assert props["LoadBalancerInfo"] == {"ContainerName": "app", "ContainerPort": 8080}
     arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/user-api-td:3"
-    assert yaml.safe_load(rendered.appspec_text(arn) or "")["Resources"][0]["TargetService"]["Properties"][
-        "TaskDefinition"
-    ] == arn
+    assert (
+        yaml.safe_load(rendered.appspec_text(arn) or "")["Resources"][0]["TargetService"]["Properties"][
+            "TaskDefinition"
+        ]
+        == arn
+    )
 
 
 def test_writes_the_codepipeline_artifact(repo: Any, tmp_path: Path) -> None:
@@ -67,8 +70,12 @@ def test_writes_the_codepipeline_artifact(repo: Any, tmp_path: Path) -> None:
 
     written = write_artifacts(rendered, tmp_path / "out")
 
-    assert sorted(p.name for p in written) == ["appspec.yaml", "imageDetail.json", "imagedefinitions.json",
-                                               "taskdef.json"]
+    assert sorted(p.name for p in written) == [
+        "appspec.yaml",
+        "imageDetail.json",
+        "imagedefinitions.json",
+        "taskdef.json",
+    ]
     out = tmp_path / "out"
     assert json.loads((out / "imagedefinitions.json").read_text()) == [{"name": "app", "imageUri": IMAGE}]
     assert json.loads((out / "imageDetail.json").read_text()) == {"ImageURI": IMAGE}
@@ -77,19 +84,23 @@ def test_writes_the_codepipeline_artifact(repo: Any, tmp_path: Path) -> None:
 
 
 def test_rolling_artifact_has_no_appspec(repo: Any, tmp_path: Path) -> None:
-    root = repo({"order-api": {"backend": "ecs-rolling", "cluster": "c"}}, module_files("order-api", appspec=None),
-                environments={"dev": {}})
+    root = repo(
+        {"order-api": {"backend": "ecs-rolling", "cluster": "c"}},
+        module_files("order-api", appspec=None),
+        environments={"dev": {}},
+    )
     config = load(root, "dev")
     rendered = render_module(config, config.modules["order-api"], IMAGE, account_id=ACCOUNT, region=REGION)
     assert sorted(p.name for p in write_artifacts(rendered, tmp_path)) == [
-        "imageDetail.json", "imagedefinitions.json", "taskdef.json"
+        "imageDetail.json",
+        "imagedefinitions.json",
+        "taskdef.json",
     ]
 
 
 def test_seed_container_name_mismatch_names_both_containers(repo: Any) -> None:
     root = repo(
-        {"test-api": {**BLUEGREEN, "service": "test-api", "appspec": "appspec.yml",
-                      "taskdef": "taskdef.json"}},
+        {"test-api": {**BLUEGREEN, "service": "test-api", "appspec": "appspec.yml", "taskdef": "taskdef.json"}},
         {"appspec.yml": SEED_APPSPEC, "taskdef.json": SEED_TASKDEF},
     )
     problems = problems_of(root, "test-api")
@@ -105,8 +116,14 @@ def test_seed_container_name_mismatch_names_both_containers(repo: Any) -> None:
 def test_seed_health_check_path_disagrees_with_the_target_group_path(repo: Any) -> None:
     appspec = SEED_APPSPEC.replace('"test-api-server"', '"aws-cicd-test-api"')
     root = repo(
-        {"test-api": {**BLUEGREEN, "appspec": "appspec.yml", "taskdef": "taskdef.json",
-                      "health_check_path": "/health-check"}},
+        {
+            "test-api": {
+                **BLUEGREEN,
+                "appspec": "appspec.yml",
+                "taskdef": "taskdef.json",
+                "health_check_path": "/health-check",
+            }
+        },
         {"appspec.yml": appspec, "taskdef.json": SEED_TASKDEF},
     )
     [problem] = problems_of(root, "test-api")
@@ -119,8 +136,9 @@ def test_seed_health_check_path_disagrees_with_the_target_group_path(repo: Any) 
 
 
 def test_matching_health_check_path_is_fine(repo: Any) -> None:
-    root = repo({"user-api": {**BLUEGREEN, "health_check_path": "/health"}}, module_files("user-api"),
-                environments={"dev": {}})
+    root = repo(
+        {"user-api": {**BLUEGREEN, "health_check_path": "/health"}}, module_files("user-api"), environments={"dev": {}}
+    )
     assert preflight_problems(load(root, "dev"), load(root, "dev").modules["user-api"]) == []
 
 
@@ -201,8 +219,11 @@ def test_invalid_json_reports_its_line(repo: Any) -> None:
 
 
 def test_appspec_port_must_be_mapped(repo: Any) -> None:
-    root = repo({"user-api": BLUEGREEN}, module_files("user-api", appspec=APPSPEC.replace("8080", "9090")),
-                environments={"dev": {}})
+    root = repo(
+        {"user-api": BLUEGREEN},
+        module_files("user-api", appspec=APPSPEC.replace("8080", "9090")),
+        environments={"dev": {}},
+    )
     [problem] = problems_of(root, env="dev")
     assert problem.file == "services/user-api/appspec.yaml"
     assert problem.key == "Resources[0].TargetService.Properties.LoadBalancerInfo.ContainerPort"
@@ -232,8 +253,13 @@ def test_missing_template_points_at_the_config_key(repo: Any) -> None:
 
 def test_nlb_refuses_canary_before_any_aws_call_naming_the_backend_that_allows_it(repo: Any) -> None:
     root = repo(
-        {"nlb-api": {"backend": "ecs-nlb", "cluster": "c",
-                     "deployment_config": "CodeDeployDefault.ECSCanary10Percent5Minutes"}},
+        {
+            "nlb-api": {
+                "backend": "ecs-nlb",
+                "cluster": "c",
+                "deployment_config": "CodeDeployDefault.ECSCanary10Percent5Minutes",
+            }
+        },
         module_files("nlb-api"),
         environments={"dev": {}},
     )
@@ -245,8 +271,13 @@ def test_nlb_refuses_canary_before_any_aws_call_naming_the_backend_that_allows_i
 
 def test_nlb_refuses_canary_in_preflight_even_without_the_schema(repo: Any) -> None:
     root = repo(
-        {"nlb-api": {"backend": "ecs-nlb", "cluster": "c",
-                     "deployment_config": "CodeDeployDefault.ECSLinear10PercentEvery1Minutes"}},
+        {
+            "nlb-api": {
+                "backend": "ecs-nlb",
+                "cluster": "c",
+                "deployment_config": "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+            }
+        },
         module_files("nlb-api"),
         environments={"dev": {}},
     )

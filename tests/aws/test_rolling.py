@@ -149,8 +149,11 @@ def test_superseded_deployment_is_a_failure(repo: Any) -> None:
 
 
 def test_steps(repo: Any) -> None:
-    root = repo({"roll-api": {**ROLLING, "timeout_minutes": 15}}, module_files("roll-api", appspec=None),
-                environments={"dev": {}})
+    root = repo(
+        {"roll-api": {**ROLLING, "timeout_minutes": 15}},
+        module_files("roll-api", appspec=None),
+        environments={"dev": {}},
+    )
     config = load(root, "dev")
     steps = RollingDeploy(make_job(config, "roll-api", None).ctx).steps(config.modules["roll-api"], config)
     assert steps[1] == "register task definition from services/roll-api/taskdef.json"

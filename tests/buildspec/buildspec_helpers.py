@@ -28,8 +28,9 @@ class Run:
         return {p.name: p.status for p in self.result.phases}
 
 
-def run(text: str, workdir: Path, *, env: dict[str, str] | None = None,
-        cancel: threading.Event | None = None, **kwargs: Any) -> Run:
+def run(
+    text: str, workdir: Path, *, env: dict[str, str] | None = None, cancel: threading.Event | None = None, **kwargs: Any
+) -> Run:
     """Load ``text`` (dedented) and run it in ``workdir``, collecting emitted lines."""
     spec = load_buildspec(textwrap.dedent(text), "buildspec.yml")
     lines: list[str] = []

@@ -51,7 +51,8 @@ def test_the_seed_buildspec_loads_with_phases_in_codebuild_order() -> None:
 
 
 def test_full_syntax_is_typed() -> None:
-    spec = load_buildspec(textwrap.dedent("""\
+    spec = load_buildspec(
+        textwrap.dedent("""\
         version: "0.2"
         env:
           shell: /bin/sh
@@ -74,7 +75,9 @@ def test_full_syntax_is_typed() -> None:
           exclude-paths: '*.tmp'
           name: img-$CODEBUILD_BUILD_NUMBER
         cache: {paths: ['/root/.gradle/**/*']}
-        """), "buildspec.yml")
+        """),
+        "buildspec.yml",
+    )
     assert spec.env.shell == "/bin/sh"
     # Scalars are kept as written: 8080 and yes are strings, not an int and a bool.
     assert spec.env.variables == {"PORT": "8080", "FLAG": "yes", "NAME": "api"}
@@ -101,51 +104,124 @@ def test_full_syntax_is_typed() -> None:
         ("version: 0.1\nphases: {build: {commands: [x]}}\n", 1, "version", "0.1 is not supported"),
         ("version: 1.0\nphases: {build: {commands: [x]}}\n", 1, "version", "only 0.2"),
         ("version: 0.2\n", 1, "phases", "is required"),
-        ("version: 0.2\nphases: {build: {commands: [x]}}\ncahce: {}\n", 3, "cahce",
-         "did you mean 'cache'"),
-        ("version: 0.2\nphases:\n  build:\n    commands: [x]\n  deploy:\n    commands: [x]\n",
-         5, "phases.deploy", "unknown phase 'deploy'"),
-        ("version: 0.2\nphases:\n  build:\n    finally: [x]\n", 3, "phases.build.commands",
-         "is required"),
+        ("version: 0.2\nphases: {build: {commands: [x]}}\ncahce: {}\n", 3, "cahce", "did you mean 'cache'"),
+        (
+            "version: 0.2\nphases:\n  build:\n    commands: [x]\n  deploy:\n    commands: [x]\n",
+            5,
+            "phases.deploy",
+            "unknown phase 'deploy'",
+        ),
+        ("version: 0.2\nphases:\n  build:\n    finally: [x]\n", 3, "phases.build.commands", "is required"),
         ("version: 0.2\nphases:\n  build:\n", 3, "phases.build", "is empty"),
-        ("version: 0.2\nphases:\n  build:\n    commands: echo hi\n", 4, "phases.build.commands",
-         "must be a list"),
-        ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo\n      - echo a: b\n",
-         6, "phases.build.commands[1]", "quote the whole item"),
-        ("version: 0.2\nphases:\n  build:\n    on-failure: IGNORE\n    commands: [x]\n", 4,
-         "phases.build.on-failure", "must be ABORT or CONTINUE"),
-        ("version: 0.2\nphases:\n  build:\n    on-failure: RETRY-3\n    commands: [x]\n", 4,
-         "phases.build.on-failure", "RETRY forms are not supported"),
-        ("version: 0.2\nphases:\n  build:\n    on-failure: abort\n    commands: [x]\n", 4,
-         "phases.build.on-failure", "upper case"),
-        ("version: 0.2\nphases:\n  build:\n    runtime-versions: {java: 17}\n    commands: [x]\n",
-         4, "phases.build.runtime-versions", "only allowed in the install phase"),
-        ("version: 0.2\nenv:\n  shell: zsh\nphases: {build: {commands: [x]}}\n", 3,
-         "env.shell", "must be one of bash, /bin/sh"),
-        ("version: 0.2\nenv:\n  shell: powershell.exe\nphases: {build: {commands: [x]}}\n", 3,
-         "env.shell", "Windows shell"),
-        ("version: 0.2\nenv:\n  varaibles: {A: b}\nphases: {build: {commands: [x]}}\n", 3,
-         "env.varaibles", "did you mean 'variables'"),
-        ("version: 0.2\nenv:\n  variables:\n    A: [1, 2]\nphases: {build: {commands: [x]}}\n",
-         4, "env.variables.A", "must be a string"),
-        ("version: 0.2\nenv:\n  variables:\n    CODEBUILD_X: y\nphases: {build: {commands: [x]}}\n",
-         4, "env.variables.CODEBUILD_X", "reserved"),
-        ("version: 0.2\nenv:\n  variables:\n    1BAD: y\nphases: {build: {commands: [x]}}\n",
-         4, "env.variables.1BAD", "not a valid environment variable name"),
-        ("version: 0.2\nenv:\n  secrets-manager:\n    T: 's:k:AWSCURRENT:v1'\n"
-         "phases: {build: {commands: [x]}}\n", 4, "env.secrets-manager.T", "not both"),
-        ("version: 0.2\nenv:\n  secrets-manager:\n    T: ':k'\nphases: {build: {commands: [x]}}\n",
-         4, "env.secrets-manager.T", "secret id"),
-        ("version: 0.2\nenv:\n  exported-variables:\n    - AWS_REGION\n"
-         "phases: {build: {commands: [x]}}\n", 4, "env.exported-variables[0]", "cannot be exported"),
-        ("version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  name: x\n", 4,
-         "artifacts.files", "is required"),
-        ("version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  files: [a]\n"
-         "  discard-paths: maybe\n", 5, "artifacts.discard-paths", "yes or no"),
-        ("version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  files:\n    - ../secret\n",
-         5, "artifacts.files[0]", "inside the source directory"),
-        ("version: 0.2\nphases:\n  build: {commands: [x]}\n  build: {commands: [y]}\n", 4,
-         "phases.build", "duplicate key (first on line 3)"),
+        ("version: 0.2\nphases:\n  build:\n    commands: echo hi\n", 4, "phases.build.commands", "must be a list"),
+        (
+            "version: 0.2\nphases:\n  build:\n    commands:\n      - echo\n      - echo a: b\n",
+            6,
+            "phases.build.commands[1]",
+            "quote the whole item",
+        ),
+        (
+            "version: 0.2\nphases:\n  build:\n    on-failure: IGNORE\n    commands: [x]\n",
+            4,
+            "phases.build.on-failure",
+            "must be ABORT or CONTINUE",
+        ),
+        (
+            "version: 0.2\nphases:\n  build:\n    on-failure: RETRY-3\n    commands: [x]\n",
+            4,
+            "phases.build.on-failure",
+            "RETRY forms are not supported",
+        ),
+        (
+            "version: 0.2\nphases:\n  build:\n    on-failure: abort\n    commands: [x]\n",
+            4,
+            "phases.build.on-failure",
+            "upper case",
+        ),
+        (
+            "version: 0.2\nphases:\n  build:\n    runtime-versions: {java: 17}\n    commands: [x]\n",
+            4,
+            "phases.build.runtime-versions",
+            "only allowed in the install phase",
+        ),
+        (
+            "version: 0.2\nenv:\n  shell: zsh\nphases: {build: {commands: [x]}}\n",
+            3,
+            "env.shell",
+            "must be one of bash, /bin/sh",
+        ),
+        (
+            "version: 0.2\nenv:\n  shell: powershell.exe\nphases: {build: {commands: [x]}}\n",
+            3,
+            "env.shell",
+            "Windows shell",
+        ),
+        (
+            "version: 0.2\nenv:\n  varaibles: {A: b}\nphases: {build: {commands: [x]}}\n",
+            3,
+            "env.varaibles",
+            "did you mean 'variables'",
+        ),
+        (
+            "version: 0.2\nenv:\n  variables:\n    A: [1, 2]\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.variables.A",
+            "must be a string",
+        ),
+        (
+            "version: 0.2\nenv:\n  variables:\n    CODEBUILD_X: y\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.variables.CODEBUILD_X",
+            "reserved",
+        ),
+        (
+            "version: 0.2\nenv:\n  variables:\n    1BAD: y\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.variables.1BAD",
+            "not a valid environment variable name",
+        ),
+        (
+            "version: 0.2\nenv:\n  secrets-manager:\n    T: 's:k:AWSCURRENT:v1'\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.secrets-manager.T",
+            "not both",
+        ),
+        (
+            "version: 0.2\nenv:\n  secrets-manager:\n    T: ':k'\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.secrets-manager.T",
+            "secret id",
+        ),
+        (
+            "version: 0.2\nenv:\n  exported-variables:\n    - AWS_REGION\nphases: {build: {commands: [x]}}\n",
+            4,
+            "env.exported-variables[0]",
+            "cannot be exported",
+        ),
+        (
+            "version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  name: x\n",
+            4,
+            "artifacts.files",
+            "is required",
+        ),
+        (
+            "version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  files: [a]\n  discard-paths: maybe\n",
+            5,
+            "artifacts.discard-paths",
+            "yes or no",
+        ),
+        (
+            "version: 0.2\nphases: {build: {commands: [x]}}\nartifacts:\n  files:\n    - ../secret\n",
+            5,
+            "artifacts.files[0]",
+            "inside the source directory",
+        ),
+        (
+            "version: 0.2\nphases:\n  build: {commands: [x]}\n  build: {commands: [y]}\n",
+            4,
+            "phases.build",
+            "duplicate key (first on line 3)",
+        ),
         ("- version: 0.2\n", 1, None, "must be a mapping"),
     ],
 )
@@ -208,7 +284,8 @@ def test_all_problems_are_reported_together() -> None:
 
 
 def test_yaml_merge_keys_and_anchors_are_understood() -> None:
-    spec = load_buildspec(textwrap.dedent("""\
+    spec = load_buildspec(
+        textwrap.dedent("""\
         version: 0.2
         phases:
           pre_build: &common
@@ -217,6 +294,8 @@ def test_yaml_merge_keys_and_anchors_are_understood() -> None:
           build:
             <<: *common
             commands: [make]
-        """), "buildspec.yml")
+        """),
+        "buildspec.yml",
+    )
     assert spec.phase("build").on_failure == "CONTINUE"
     assert spec.phase("build").commands == ("make",)

@@ -16,14 +16,17 @@ from deployfw.errors import InputError
 
 
 def test_phases_run_in_codebuild_order_whatever_the_file_order(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           post_build: {commands: [echo post]}
           build: {commands: [echo build]}
           install: {commands: [echo install]}
           pre_build: {commands: [echo pre]}
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.result.status == "SUCCEEDED"
     assert done.output == ["install", "pre", "build", "post"]
     assert done.entered == ["INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD"]
@@ -46,7 +49,8 @@ def test_log_has_codebuild_markers(tmp_path: Path) -> None:
 
 def test_commands_of_a_phase_share_one_shell_session(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -58,14 +62,17 @@ def test_commands_of_a_phase_share_one_shell_session(tmp_path: Path) -> None:
               - echo "$TOKEN_A $LOCAL_B"
               - echo "$$" > ../pid1
               - echo "$$" > ../pid2
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.result.status == "SUCCEEDED"
     assert done.output == [str(tmp_path / "sub"), "one two"]
     assert (tmp_path / "pid1").read_text() == (tmp_path / "pid2").read_text()
 
 
 def test_exported_environment_persists_across_phases(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           install:
@@ -76,7 +83,9 @@ def test_exported_environment_persists_across_phases(tmp_path: Path) -> None:
             commands:
               - echo "carried=$FROM_INSTALL"
               - echo "$$" > pid-build
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert "carried=yes" in done.output
     # A new shell per phase, as CodeBuild's log shows, with the environment carried over.
     assert (tmp_path / "pid-install").read_text() != (tmp_path / "pid-build").read_text()
@@ -85,7 +94,8 @@ def test_exported_environment_persists_across_phases(tmp_path: Path) -> None:
 def test_variables_precedence_caller_over_buildspec_over_host(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FROM_HOST", "host")
     monkeypatch.setenv("OVERRIDDEN", "host")
-    done = run("""
+    done = run(
+        """
         version: 0.2
         env:
           variables:
@@ -95,12 +105,16 @@ def test_variables_precedence_caller_over_buildspec_over_host(tmp_path: Path, mo
           build:
             commands:
               - echo "$FROM_HOST $OVERRIDDEN $BOTH"
-        """, tmp_path, env={"BOTH": "caller"})
+        """,
+        tmp_path,
+        env={"BOTH": "caller"},
+    )
     assert done.output == ["host buildspec caller"]
 
 
 def test_codebuild_variables_are_set(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -109,8 +123,14 @@ def test_codebuild_variables_are_set(tmp_path: Path) -> None:
               - echo "id=$CODEBUILD_BUILD_ID number=$CODEBUILD_BUILD_NUMBER"
               - echo "sha=$CODEBUILD_RESOLVED_SOURCE_VERSION ok=$CODEBUILD_BUILD_SUCCEEDING"
               - echo "start=$CODEBUILD_START_TIME initiator=$CODEBUILD_INITIATOR"
-        """, tmp_path, env={"CODEBUILD_BUILD_NUMBER": "42", "CODEBUILD_RESOLVED_SOURCE_VERSION":
-                            "abc123", "CODEBUILD_BUILD_ID": "user-api-build:7f"})
+        """,
+        tmp_path,
+        env={
+            "CODEBUILD_BUILD_NUMBER": "42",
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": "abc123",
+            "CODEBUILD_BUILD_ID": "user-api-build:7f",
+        },
+    )
     src, ids, sha, start = done.output
     assert src == f"src={tmp_path}"
     assert ids == "id=user-api-build:7f number=42"
@@ -119,7 +139,8 @@ def test_codebuild_variables_are_set(tmp_path: Path) -> None:
 
 
 def test_a_failing_command_skips_the_rest_but_finally_runs(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -129,83 +150,101 @@ def test_a_failing_command_skips_the_rest_but_finally_runs(tmp_path: Path) -> No
               - echo skipped
             finally:
               - echo cleanup
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["first", "cleanup"]
     assert done.result.status == "FAILED"
     build = done.result.phases[2]
     assert (build.name, build.status, build.exit_code) == ("BUILD", "FAILED", 3)
-    assert done.result.error == (
-        "BUILD: Error while executing command: sh -c 'exit 3'. Reason: exit status 3"
-    )
-    assert any("Command did not exit successfully sh -c 'exit 3' exit status 3" in line
-               for line in done.lines)
+    assert done.result.error == ("BUILD: Error while executing command: sh -c 'exit 3'. Reason: exit status 3")
+    assert any("Command did not exit successfully sh -c 'exit 3' exit status 3" in line for line in done.lines)
     assert any("Phase complete: BUILD State: FAILED" in line for line in done.lines)
 
 
 def test_a_failing_finally_command_fails_the_phase(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
             commands: [echo ok]
             finally: ["false", echo after]
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["ok"]
     assert done.phase_status()["BUILD"] == "FAILED"
 
 
 def test_failed_build_still_runs_post_build_with_succeeding_zero(tmp_path: Path) -> None:
     # CodeBuild's transition table: BUILD failure goes on to POST_BUILD.
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build: {commands: ["false"]}
           post_build:
             commands:
               - echo "succeeding=$CODEBUILD_BUILD_SUCCEEDING"
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["succeeding=0"]
-    assert done.phase_status() == {"INSTALL": "SUCCEEDED", "PRE_BUILD": "SUCCEEDED",
-                                   "BUILD": "FAILED", "POST_BUILD": "SUCCEEDED"}
+    assert done.phase_status() == {
+        "INSTALL": "SUCCEEDED",
+        "PRE_BUILD": "SUCCEEDED",
+        "BUILD": "FAILED",
+        "POST_BUILD": "SUCCEEDED",
+    }
     assert done.result.status == "FAILED"
 
 
 def test_failed_install_or_pre_build_ends_the_build_by_default(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           pre_build: {commands: ["false"]}
           build: {commands: [echo build]}
           post_build: {commands: [echo post]}
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == []
     assert done.phase_status() == {"INSTALL": "SUCCEEDED", "PRE_BUILD": "FAILED"}
     assert done.result.status == "FAILED"
 
 
 def test_on_failure_abort_stops_the_build_even_after_build(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
             on-failure: ABORT
             commands: ["false"]
           post_build: {commands: [echo post]}
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == []
     assert list(done.phase_status()) == ["INSTALL", "PRE_BUILD", "BUILD"]
     assert done.result.status == "FAILED"
 
 
 def test_on_failure_continue_goes_on_but_the_build_fails(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           install:
             on-failure: CONTINUE
             commands: ["false"]
           build: {commands: [echo build]}
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["build"]
     assert done.phase_status()["INSTALL"] == "FAILED"
     assert done.phase_status()["BUILD"] == "SUCCEEDED"
@@ -214,7 +253,8 @@ def test_on_failure_continue_goes_on_but_the_build_fails(tmp_path: Path) -> None
 
 
 def test_exit_inside_a_command_fails_it_and_finally_still_runs(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -225,13 +265,16 @@ def test_exit_inside_a_command_fails_it_and_finally_still_runs(tmp_path: Path) -
               - echo skipped
             finally:
               - echo "cleanup in $PWD with $KEPT"
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["cleanup in / with yes"]
     assert done.result.phases[2].exit_code == 4
 
 
 def test_exported_variables_are_collected_at_the_end(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         env:
           exported-variables: [IMAGE_URI, NEVER_SET]
@@ -240,13 +283,15 @@ def test_exported_variables_are_collected_at_the_end(tmp_path: Path) -> None:
             commands: [export IMAGE_URI=repo@sha256:1]
           post_build:
             commands: ['export IMAGE_URI="$IMAGE_URI-final"']
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.result.exported_variables == {"IMAGE_URI": "repo@sha256:1-final"}
     assert any("NEVER_SET is not set" in line for line in done.lines)
 
 
 def test_env_shell_is_honoured(tmp_path: Path) -> None:
-    text = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"${BASH_VERSION:-none}\"\n"
+    text = 'version: 0.2\nphases:\n  build:\n    commands:\n      - echo "${BASH_VERSION:-none}"\n'
     bash_run = run(text, tmp_path)
     assert bash_run.output[0] != "none"
     sh_run = run("version: 0.2\nenv:\n  shell: /bin/sh\n" + text.split("\n", 1)[1], tmp_path)
@@ -254,7 +299,8 @@ def test_env_shell_is_honoured(tmp_path: Path) -> None:
 
 
 def test_stderr_and_unterminated_lines_are_streamed(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -262,13 +308,16 @@ def test_stderr_and_unterminated_lines_are_streamed(tmp_path: Path) -> None:
               - echo to-stderr >&2
               - printf 'no newline'
               - echo next
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["to-stderr", "no newline", "next"]
 
 
 def test_commands_are_not_spliced_into_a_command_line(tmp_path: Path) -> None:
     # Quotes, here-documents and multi-line blocks reach the shell exactly as written.
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           build:
@@ -279,7 +328,9 @@ def test_commands_are_not_spliced_into_a_command_line(tmp_path: Path) -> None:
                 line one
                 EOF
               - echo '$(not run)'
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.output == ["it's 2", "line one", "$(not run)"]
 
 
@@ -296,7 +347,8 @@ def test_a_background_process_holding_the_output_does_not_block_the_build(
 ) -> None:
     # Buildspecs start daemons in install (``nohup dockerd &``); the phase must still end.
     started = time.monotonic()
-    done = run("""
+    done = run(
+        """
         version: 0.2
         phases:
           install:
@@ -305,7 +357,9 @@ def test_a_background_process_holding_the_output_does_not_block_the_build(
               - echo "$!" > daemon.pid
           build:
             commands: [cat, echo built]
-        """, tmp_path)
+        """,
+        tmp_path,
+    )
     assert done.result.status == "SUCCEEDED"
     assert done.output == ["built"]  # cat reads /dev/null, not the phase script
     assert time.monotonic() - started < 2

@@ -67,9 +67,7 @@ def test_resolved_values_are_visible_to_commands_but_masked_in_every_line(
     resolver = StubResolver({"/shop/db-password": password}, {"shop/api:token": token})
     done = run(BUILDSPEC, tmp_path, resolver=resolver)
     assert done.output[:4] == ["password is ***", "token is ***", "***", "prefix:***"]
-    assert done.result.error == (
-        "BUILD: Error while executing command: false $API_TOKEN. Reason: exit status 1"
-    )
+    assert done.result.error == ("BUILD: Error while executing command: false $API_TOKEN. Reason: exit status 1")
     for line in done.lines:
         assert password not in line and token not in line
     assert resolver.asked == ["/shop/db-password", "shop/api:token"]
@@ -79,26 +77,35 @@ def test_resolved_values_are_visible_to_commands_but_masked_in_every_line(
 
 def test_caller_override_wins_and_is_not_looked_up(tmp_path: Path) -> None:
     resolver = StubResolver({}, {"shop/api:token": unique("tok")})
-    done = run("""
+    done = run(
+        """
         version: 0.2
         env:
           parameter-store: {DB_PASSWORD: /missing}
           secrets-manager: {API_TOKEN: "shop/api:token"}
         phases:
           build: {commands: ['echo "$DB_PASSWORD"']}
-        """, tmp_path, resolver=resolver, env={"DB_PASSWORD": "from-caller"})
+        """,
+        tmp_path,
+        resolver=resolver,
+        env={"DB_PASSWORD": "from-caller"},
+    )
     assert done.output == ["from-caller"]
     assert resolver.asked == ["shop/api:token"]
 
 
 def test_a_resolver_failure_fails_the_build_before_any_phase(tmp_path: Path) -> None:
-    done = run("""
+    done = run(
+        """
         version: 0.2
         env:
           parameter-store: {DB_PASSWORD: /missing}
         phases:
           build: {commands: [echo never]}
-        """, tmp_path, resolver=StubResolver({}, {}))
+        """,
+        tmp_path,
+        resolver=StubResolver({}, {}),
+    )
     assert done.result.status == "FAILED"
     assert done.result.phases == []
     assert done.output == []
@@ -110,8 +117,7 @@ def test_secret_reference_syntax() -> None:
     arn = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:db-AbCdEf"
     assert parse_secret_reference(f"{arn}:password::v-1").secret_id == arn
     ref = parse_secret_reference("db:password:AWSPREVIOUS")
-    assert (ref.secret_id, ref.json_key, ref.version_stage, ref.version_id) == (
-        "db", "password", "AWSPREVIOUS", None)
+    assert (ref.secret_id, ref.json_key, ref.version_stage, ref.version_id) == ("db", "password", "AWSPREVIOUS", None)
     assert parse_secret_reference("db").json_key is None
     with pytest.raises(ValueError, match="not both"):
         parse_secret_reference("db:k:AWSCURRENT:v1")
@@ -121,8 +127,11 @@ def test_secret_reference_syntax() -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "ap-northeast-2"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-2",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -136,8 +145,7 @@ def test_parameter_store_and_secrets_manager_through_aws(aws: None, tmp_path: Pa
     ssm.put_parameter(Name="/shop/db-password", Value=password, Type="SecureString")
     sm = boto3.client("secretsmanager", region_name="ap-northeast-2")
     sm.create_secret(Name="shop/api", SecretString=json.dumps({"token": old_token}))
-    arn = sm.put_secret_value(SecretId="shop/api",
-                              SecretString=json.dumps({"token": token, "user": "svc"}))["ARN"]
+    arn = sm.put_secret_value(SecretId="shop/api", SecretString=json.dumps({"token": token, "user": "svc"}))["ARN"]
     spec = """
         version: 0.2
         env:
@@ -155,8 +163,12 @@ def test_parameter_store_and_secrets_manager_through_aws(aws: None, tmp_path: Pa
               - echo "$WHOLE"
               - echo "$WHOLE" | cut -c2-
         """.replace("ARN", arn)
-    done = run(spec, tmp_path, resolver=AwsSecretResolver(),
-               env={"WANT_PW": password, "WANT_TOKEN": token, "WANT_OLD": old_token})
+    done = run(
+        spec,
+        tmp_path,
+        resolver=AwsSecretResolver(),
+        env={"WANT_PW": password, "WANT_TOKEN": token, "WANT_OLD": old_token},
+    )
     assert done.result.status == "SUCCEEDED", done.lines
     # The whole JSON secret is masked, and so is each value inside it.
     assert all(token not in line for line in done.lines)
@@ -169,8 +181,7 @@ def test_aws_resolver_reports_missing_values_without_leaking(aws: None) -> None:
         resolver.get_parameter("/nope")
     with pytest.raises(ExternalError, match="secretsmanager GetSecretValue nope"):
         resolver.get_secret("nope")
-    boto3.client("secretsmanager", region_name="ap-northeast-2").create_secret(
-        Name="plain", SecretString="not-json")
+    boto3.client("secretsmanager", region_name="ap-northeast-2").create_secret(Name="plain", SecretString="not-json")
     with pytest.raises(ExternalError, match="is not JSON, so it has no key 'k'") as info:
         resolver.get_secret("plain:k")
     assert "not-json" not in str(info.value)
@@ -180,7 +191,6 @@ def test_importing_the_package_does_not_import_boto3() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, deployfw.buildspec; "
-            "print('boto3' in sys.modules, 'botocore' in sys.modules)")
+    code = "import sys, deployfw.buildspec; print('boto3' in sys.modules, 'botocore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"

@@ -180,7 +180,7 @@ def test_success_builds_with_deployfw_build_streams_prefixed_console_and_image_i
     aws_sandbox: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from deployfw.build.content import content_tag
+    from deployfw.builds.content import content_tag
     from deployfw_aws.ecr import EcrRegistry
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():

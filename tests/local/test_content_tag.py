@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deployfw.build.content import ContentTagger, commit_tag, content_tag
+from deployfw.builds.content import ContentTagger, commit_tag, content_tag
 from deployfw.config import Config
 from deployfw.testing import GitRepoBuilder
 

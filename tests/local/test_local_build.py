@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from deployfw.backends import ModuleJob
-from deployfw.build.content import content_tag
-from deployfw.build.execute import run_with_deadline
-from deployfw.build.single import build_module
+from deployfw.builds.content import content_tag
+from deployfw.builds.execute import run_with_deadline
+from deployfw.builds.single import build_module
 from deployfw.buildspec import load_buildspec
 from deployfw.config import Config
 from deployfw.errors import InputError

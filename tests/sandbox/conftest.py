@@ -48,9 +48,14 @@ class StubRunner:
 
     @staticmethod
     def run_buildspec(
-        spec: dict[str, Any], *, workdir: Path, env: Mapping[str, str],
-        emit: Callable[[str], None], cancel: threading.Event | None = None,
-        resolver: Any = None, phase_callback: Callable[[str], None] | None = None,
+        spec: dict[str, Any],
+        *,
+        workdir: Path,
+        env: Mapping[str, str],
+        emit: Callable[[str], None],
+        cancel: threading.Event | None = None,
+        resolver: Any = None,
+        phase_callback: Callable[[str], None] | None = None,
     ) -> StubResult:
         import os
         import signal
@@ -67,8 +72,14 @@ class StubRunner:
                     result.status = "STOPPED"
                     return result
                 proc = subprocess.Popen(
-                    command, shell=True, cwd=workdir, env=full_env, text=True,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                    command,
+                    shell=True,
+                    cwd=workdir,
+                    env=full_env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
                 while proc.poll() is None:
                     if cancel is not None and cancel.wait(0.02):
@@ -90,9 +101,7 @@ class StubRunner:
 
 def _git_repo(root: Path) -> str:
     def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=root, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
 
     git("init", "-q", "-b", "main")
     git("config", "user.email", "t@example.com")
@@ -137,8 +146,11 @@ def aws_client(aws_sandbox: AwsSandbox) -> Callable[[str], Any]:
 
     def make(service: str) -> Any:
         return boto3.client(
-            service, region_name="us-east-1", endpoint_url=aws_sandbox.endpoint_url,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            region_name="us-east-1",
+            endpoint_url=aws_sandbox.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
 

@@ -9,7 +9,9 @@ AWS_INFRA = [
     ServiceInfra("fail-api", "test-cluster", "fail-api"),
     ServiceInfra("stop-api", "test-cluster", "stop-api"),
     ServiceInfra(
-        "canary-svc", "test-cluster", "canary-svc",
+        "canary-svc",
+        "test-cluster",
+        "canary-svc",
         deployment_config="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
     ),
     ServiceInfra("cli-api", "test-cluster", "cli-api"),

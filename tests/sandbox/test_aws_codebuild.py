@@ -11,12 +11,14 @@ def _finished(cb: Any, wait: Any, build_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         (build,) = cb.batch_get_builds(ids=[build_id])["builds"]
         return build if build["buildComplete"] else None
+
     return wait(done, timeout=20)
 
 
 def _log_lines(logs: Any, build: dict[str, Any]) -> list[str]:
-    events = logs.get_log_events(logGroupName=build["logs"]["groupName"],
-                                 logStreamName=build["logs"]["streamName"])["events"]
+    events = logs.get_log_events(logGroupName=build["logs"]["groupName"], logStreamName=build["logs"]["streamName"])[
+        "events"
+    ]
     return [e["message"] for e in events]
 
 
@@ -24,7 +26,9 @@ def test_build_runs_buildspec_at_source_version_and_logs(aws_repo, aws_client, a
     cb, logs = aws_client("codebuild"), aws_client("logs")
     _, first_sha = aws_repo
     started = cb.start_build(
-        projectName="user-api-build", sourceVersion=first_sha, buildspecOverride=INLINE,
+        projectName="user-api-build",
+        sourceVersion=first_sha,
+        buildspecOverride=INLINE,
         environmentVariablesOverride=[{"name": "GREETING", "value": "sandbox", "type": "PLAINTEXT"}],
     )["build"]
     assert started["buildStatus"] == "IN_PROGRESS"
@@ -32,8 +36,19 @@ def test_build_runs_buildspec_at_source_version_and_logs(aws_repo, aws_client, a
     assert build["buildStatus"] == "SUCCEEDED"
     assert build["resolvedSourceVersion"] == first_sha
     phases = [p["phaseType"] for p in build["phases"]]
-    assert phases == ["SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL",
-                      "PRE_BUILD", "BUILD", "POST_BUILD", "UPLOAD_ARTIFACTS", "FINALIZING", "COMPLETED"]
+    assert phases == [
+        "SUBMITTED",
+        "QUEUED",
+        "PROVISIONING",
+        "DOWNLOAD_SOURCE",
+        "INSTALL",
+        "PRE_BUILD",
+        "BUILD",
+        "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ]
     assert build["logs"]["groupName"] == "/aws/codebuild/user-api-build"
     lines = _log_lines(logs, build)
     assert "hello sandbox" in lines
@@ -46,8 +61,9 @@ def test_repository_buildspec_and_failure(aws_client, aws_wait, no_faults):
     assert ok["buildStatus"] == "SUCCEEDED"
     assert any(line.startswith("from-repo") for line in _log_lines(logs, ok))
     failing = "version: 0.2\nphases:\n  build:\n    commands:\n      - exit 3\n"
-    bad = _finished(cb, aws_wait, cb.start_build(projectName="order-api-build",
-                                                 buildspecOverride=failing)["build"]["id"])
+    bad = _finished(
+        cb, aws_wait, cb.start_build(projectName="order-api-build", buildspecOverride=failing)["build"]["id"]
+    )
     assert bad["buildStatus"] == "FAILED"
     assert {p["phaseType"]: p.get("phaseStatus") for p in bad["phases"]}["BUILD"] == "FAILED"
 
@@ -78,10 +94,15 @@ def test_default_runner_is_deployfw_buildspec(aws_sandbox, aws_client, aws_wait,
     stub = aws_sandbox.ctx.build_runner
     aws_sandbox.ctx.build_runner = None
     try:
-        build = _finished(cb, aws_wait, cb.start_build(
-            projectName="cli-api-build", buildspecOverride=INLINE,
-            environmentVariablesOverride=[{"name": "GREETING", "value": "real-runner"}],
-        )["build"]["id"])
+        build = _finished(
+            cb,
+            aws_wait,
+            cb.start_build(
+                projectName="cli-api-build",
+                buildspecOverride=INLINE,
+                environmentVariablesOverride=[{"name": "GREETING", "value": "real-runner"}],
+            )["build"]["id"],
+        )
     finally:
         aws_sandbox.ctx.build_runner = stub
     assert build["buildStatus"] == "SUCCEEDED"

@@ -8,14 +8,25 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-MANIFEST = json.dumps({
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
-               "digest": "sha256:" + "1" * 64},
-    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 5,
-                "digest": "sha256:" + hashlib.sha256(b"layer").hexdigest()}],
-}, indent=3)
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 2,
+            "digest": "sha256:" + "1" * 64,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 5,
+                "digest": "sha256:" + hashlib.sha256(b"layer").hexdigest(),
+            }
+        ],
+    },
+    indent=3,
+)
 
 
 def test_image_digest_is_sha256_of_manifest(aws_client):
@@ -29,8 +40,9 @@ def test_image_digest_is_sha256_of_manifest(aws_client):
     fetched = ecr.batch_get_image(repositoryName="digest-repo", imageIds=[{"imageDigest": expected}])
     assert fetched["images"][0]["imageManifest"] == MANIFEST
     with pytest.raises(ClientError) as mismatch:
-        ecr.put_image(repositoryName="digest-repo", imageManifest=MANIFEST, imageTag="v2",
-                      imageDigest="sha256:" + "0" * 64)
+        ecr.put_image(
+            repositoryName="digest-repo", imageManifest=MANIFEST, imageTag="v2", imageDigest="sha256:" + "0" * 64
+        )
     assert mismatch.value.response["Error"]["Code"] == "ImageDigestDoesNotMatchException"
 
 
@@ -52,10 +64,14 @@ def test_layer_upload_verifies_digest(aws_client):
 
     def upload(claimed: str) -> dict:
         upload_id = ecr.initiate_layer_upload(repositoryName="layer-repo")["uploadId"]
-        ecr.upload_layer_part(repositoryName="layer-repo", uploadId=upload_id, partFirstByte=0,
-                              partLastByte=len(blob) - 1, layerPartBlob=blob)
-        return ecr.complete_layer_upload(repositoryName="layer-repo", uploadId=upload_id,
-                                         layerDigests=[claimed])
+        ecr.upload_layer_part(
+            repositoryName="layer-repo",
+            uploadId=upload_id,
+            partFirstByte=0,
+            partLastByte=len(blob) - 1,
+            layerPartBlob=blob,
+        )
+        return ecr.complete_layer_upload(repositoryName="layer-repo", uploadId=upload_id, layerDigests=[claimed])
 
     with pytest.raises(ClientError) as wrong:
         upload("sha256:" + "f" * 64)

@@ -14,12 +14,18 @@ def test_reseeding_creates_nothing_and_sends_no_requests(aws_sandbox: AwsSandbox
     aws_sandbox.clear_requests()
     first, again = aws_sandbox.seeded, seed(aws_sandbox, AWS_INFRA)  # type: ignore[attr-defined]
     assert (again.vpc_id, again.subnet_ids, again.security_group_id, again.roles) == (
-        first.vpc_id, first.subnet_ids, first.security_group_id, first.roles,
+        first.vpc_id,
+        first.subnet_ids,
+        first.security_group_id,
+        first.roles,
     )
     for name, svc in first.services.items():  # task definitions move on as other tests deploy
         other = again.services[name]
         assert (other.load_balancer_arn, other.target_group_arns, other.listener_arns, other.repository_uri) == (
-            svc.load_balancer_arn, svc.target_group_arns, svc.listener_arns, svc.repository_uri,
+            svc.load_balancer_arn,
+            svc.target_group_arns,
+            svc.listener_arns,
+            svc.repository_uri,
         )
     assert aws_sandbox.requests() == []  # seeding talks to moto's backends, not through the endpoint
 

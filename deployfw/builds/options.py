@@ -1,7 +1,7 @@
 """Section-schema fragments every buildspec-running build backend shares.
 
 The ``local``, ``codebuild`` and ``jenkins`` backends take these options with the same
-meaning. Kept apart from :mod:`deployfw.build.contract` because plugins import them while
+meaning. Kept apart from :mod:`deployfw.builds.contract` because plugins import them while
 registering, which must stay import-free (``deployfw --help`` pays for registration).
 """
 

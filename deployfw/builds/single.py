@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from deployfw.backends import ImageRef
-from deployfw.build.content import commit_tag, content_tag
-from deployfw.build.contract import (
+from deployfw.builds.content import commit_tag, content_tag
+from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
     contract_env,
@@ -31,7 +31,7 @@ from deployfw.build.contract import (
     source_dir,
     timeout_seconds,
 )
-from deployfw.build.execute import aws_resolver, needs_secrets, run_with_deadline
+from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadline
 from deployfw.config import Config, Module
 from deployfw.errors import EXIT_FAILED, EXIT_OK, InputError
 from deployfw.gitrepo import GitRepo
