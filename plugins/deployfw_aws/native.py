@@ -156,7 +156,7 @@ class NativeDeploy(EcsDeployer):
 
     def follower(self, job: ModuleJob, aws: Aws) -> Follower:
         return Follower(
-            job, aws, sleep=self._sleep, clock=self._clock, backoff=self._backoff, mark=getattr(job, "mark", None)
+            job, aws, sleep=self._sleep, clock=self._clock, backoff=self._backoff, mark=job.mark
         )
 
     def deadline(self, target: Target, settings: NativeSettings, network: bool) -> float:
