@@ -155,9 +155,7 @@ class NativeDeploy(EcsDeployer):
         return self._result(job, self.follower(job, aws).follow(deployment, seconds), details)
 
     def follower(self, job: ModuleJob, aws: Aws) -> Follower:
-        return Follower(
-            job, aws, sleep=self._sleep, clock=self._clock, backoff=self._backoff, mark=job.mark
-        )
+        return Follower(job, aws, sleep=self._sleep, clock=self._clock, backoff=self._backoff, mark=job.mark)
 
     def deadline(self, target: Target, settings: NativeSettings, network: bool) -> float:
         """``timeout_minutes``, else the strategy's own waits plus a margin, within 30..360 minutes."""
