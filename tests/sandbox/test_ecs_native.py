@@ -228,8 +228,9 @@ def test_a_rule_without_both_target_groups_rolls_back_with_awss_message(aws_sand
         final, _ = _follow(ecs, aws_wait, _deploy(ecs, aws_wait, "native-alb", "n-2", _config("BLUE_GREEN")))
     finally:
         groups = [{"TargetGroupArn": g, "Weight": w} for g, w in weights.items()]
-        elb.modify_listener(ListenerArn=listener,
-                            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}])
+        elb.modify_listener(
+            ListenerArn=listener, DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
+        )
         elb.modify_listener(ListenerArn=test_listener, DefaultActions=test_action)  # fmt: skip
     assert final["status"] == "ROLLBACK_SUCCESSFUL"
     assert final["statusReason"] == (
