@@ -242,11 +242,15 @@ class NativeDeployments:
         advanced = lb["advancedConfiguration"]
         primary, alternate = lb["targetGroupArn"], advanced["alternateTargetGroupArn"]
         elbv2 = elb.elbv2(self.backend.account_id, self.backend.region_name)
-        weights = forward_weights(elbv2, advanced["productionListenerRule"])
-        serving = [g for g in (primary, alternate) if weights.get(g, 0) > 0]
-        blue = max(serving, key=lambda g: weights[g]) if serving else primary
-        green = alternate if blue == primary else primary
         source = [self.production_revision(service)]
+        # Blue is where the production revision's tasks are registered; the weights say so for a
+        # revision the sandbox did not record (a service created with its tasks on either group).
+        blue = str(source[0].target_group)
+        if blue not in (primary, alternate):
+            weights = forward_weights(elbv2, advanced["productionListenerRule"])
+            serving = [g for g in (primary, alternate) if weights.get(g, 0) > 0]
+            blue = max(serving, key=lambda g: weights[g]) if serving else primary
+        green = alternate if blue == primary else primary
         superseded = self.ongoing(service)
         if superseded is not None:
             superseded.status, superseded.status_reason = "STOPPED", "Service deployment superseded by a newer one."
