@@ -411,3 +411,24 @@ def test_the_switch_is_refused_during_a_codedeploy_deployment(aws_client, aws_wa
         cd.stop_deployment(deploymentId=deployment, autoRollbackEnabled=True)
         aws_wait(lambda: cd.get_deployment(deploymentId=deployment)["deploymentInfo"]["status"]
                  in ("Stopped", "Failed", "Succeeded"), timeout=60)  # fmt: skip
+
+
+def test_an_alarm_in_alarm_state_rolls_the_deployment_back(aws_client, aws_wait, no_faults):
+    ecs, cloudwatch = aws_client("ecs"), aws_client("cloudwatch")
+    _follow(ecs, aws_wait, _deploy(ecs, aws_wait, "native-nlb", "al-1", _config("BLUE_GREEN")))
+    before = _taskdef_of(ecs, "native-nlb")
+    cloudwatch.put_metric_alarm(
+        AlarmName="native-nlb-errors", MetricName="Errors", Namespace="App", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    cloudwatch.set_alarm_state(AlarmName="native-nlb-errors", StateValue="ALARM", StateReason="test")
+    try:
+        alarms = {"alarmNames": ["native-nlb-errors"], "enable": True, "rollback": True}
+        arn = _deploy(ecs, aws_wait, "native-nlb", "al-2", _config("BLUE_GREEN", alarms=alarms))
+        final, _ = _follow(ecs, aws_wait, arn)
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=["native-nlb-errors"])
+    assert final["status"] == "ROLLBACK_SUCCESSFUL" and "native-nlb-errors" in final["statusReason"]
+    assert final["alarms"] == {"status": "TRIGGERED", "alarmNames": ["native-nlb-errors"],
+                               "triggeredAlarmNames": ["native-nlb-errors"]}  # fmt: skip
+    assert _taskdef_of(ecs, "native-nlb") == before

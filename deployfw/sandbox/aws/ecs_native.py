@@ -32,6 +32,7 @@ registers each revision's deployment with the target group its tasks belong to.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,9 @@ class NativeDeployments:
         self.current: dict[tuple[str, str], str] = {}
         """(cluster, service) -> the revision serving production."""
         self.rolling = RollingRecords(self)
+        self.lock = threading.RLock()
+        """Held while a deployment advances: moto's state is process-wide, so two sandboxes in one process
+        (each ticking under its own lock) reach this engine from two threads."""
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -174,6 +178,10 @@ class NativeDeployments:
         return config.get("strategy") in TRAFFIC_STRATEGIES
 
     def update_service(self, service: Any, props: dict[str, Any]) -> Any:
+        with self.lock:
+            return self._update_service(service, props)
+
+    def _update_service(self, service: Any, props: dict[str, Any]) -> Any:
         ctx = context.current()
         switching = (service.deployment_controller or {}).get("type") == "CODE_DEPLOY"
         if switching:
@@ -278,6 +286,10 @@ class NativeDeployments:
 
     def tick(self, service: Any, rolling: Callable[[Any], None]) -> None:
         """Advance the service's traffic-shifting deployment, or let the rolling driver run; then sync records."""
+        with self.lock:
+            self._tick(service, rolling)
+
+    def _tick(self, service: Any, rolling: Callable[[Any], None]) -> None:
         record = self.ongoing(service)
         if record is not None and record.traffic is not None:
             advance(self, service, record)

@@ -106,17 +106,20 @@ def describe_revisions(backend: SandboxEcsBackend, arns: list[str]) -> tuple[lis
 def stop_deployment(backend: SandboxEcsBackend, arn: str, stop_type: str | None) -> str:
     with context.current().lock:
         backend.advance()
-        record = backend.native.records.get(arn)
-        if record is None:
-            raise ServiceDeploymentNotFoundException(arn)
-        if (stop_type or "ROLLBACK") != "ROLLBACK":
-            raise InvalidParameterException(f"Invalid stopType {stop_type!r}: the valid value is ROLLBACK.")
-        if record.status in COMPLETED:
-            raise ConflictException(f"The service deployment {arn} is already {record.status} and cannot be stopped.")
-        if record.status in ("PENDING", "IN_PROGRESS"):
-            record.status = "ROLLBACK_REQUESTED"
-            record.status_reason = "Service deployment rolled back because of a StopServiceDeployment request."
-            record.touch()
+        with backend.native.lock:
+            record = backend.native.records.get(arn)
+            if record is None:
+                raise ServiceDeploymentNotFoundException(arn)
+            if (stop_type or "ROLLBACK") != "ROLLBACK":
+                raise InvalidParameterException(f"Invalid stopType {stop_type!r}: the valid value is ROLLBACK.")
+            if record.status in COMPLETED:
+                raise ConflictException(
+                    f"The service deployment {arn} is already {record.status} and cannot be stopped."
+                )
+            if record.status in ("PENDING", "IN_PROGRESS"):
+                record.status = "ROLLBACK_REQUESTED"
+                record.status_reason = "Service deployment rolled back because of a StopServiceDeployment request."
+                record.touch()
         backend.advance()
         return arn
 
