@@ -95,6 +95,27 @@ def test_a_deploy_fault_rolls_payment_api_back_and_leaves_the_other_module_alone
     assert report["status"] == "failed"
 
 
+def test_status_and_rollback_know_the_ecs_native_service(
+    first: tuple[CliResult, dict[str, Any]], deployfw: Callable[..., CliResult], example: Path,
+    sandbox: SandboxProcess,
+) -> None:  # fmt: skip
+    earlier = by_name(first[1])["payment-api"]["deploy"]["task_definition"]
+    again = deployfw("-e", "native", "run", "-m", "payment-api", "--report", "out/n-again.json")
+    assert again.code == 0, again.output
+    deployed = by_name(json.loads((example / "out/n-again.json").read_text()))["payment-api"]["deploy"]
+    done = deployfw("-e", "native", "status", "--json")
+    assert done.code == 0, done.output
+    (payment,) = [m for m in json.loads(done.stdout)["modules"] if m["name"] == "payment-api"]
+    assert payment["backend"] == "ecs-native" and payment["live"]["strategy"] == "CANARY"
+    assert payment["live"]["task_definition"] == deployed["task_definition"] != earlier
+    assert payment["live"]["in_progress"] is False and payment["state"] == "in sync"
+
+    rolled = deployfw("-e", "native", "rollback", "payment-api")
+    assert rolled.code == 0, rolled.output
+    assert taskdef_of(sandbox, "payment-api-native") == earlier  # back through an ECS-native deployment
+    assert "service deployment" in rolled.stderr
+
+
 def test_plan_shows_the_live_checks(deployfw: Callable[..., CliResult]) -> None:
     done = deployfw("-e", "native", "plan", "-m", "payment-api", "--json")
     assert done.code == 0, done.output
