@@ -17,8 +17,11 @@ The whole contract is in this module:
 - optional abilities of a deploy backend, tested with ``isinstance``: :class:`WritesArtifacts`
   (CodePipeline files for ``run --artifacts-dir``), :class:`Recovers` (find and conclude what a
   killed run left in flight), :class:`Describes` (what runs now, for ``status`` and drift),
-  :class:`Redeploys` (put a recorded deploy back into service, for ``rollback``),
-  :class:`ChecksLive` (read-only checks of the live target, for ``plan``);
+  :class:`Redeploys` (put a recorded deploy back into service, for ``rollback``);
+- optional abilities of any backend (state stores included): :class:`DeclaresIam` (the IAM actions
+  its AWS calls need, per resource, for ``deployfw iam policy``, AccessDenied fixes and ``doctor``),
+  :class:`BuildsAs` (a build backend whose builds run as another principal), :class:`ChecksLive`
+  (read-only checks of the live account for ``deployfw doctor`` and ``plan``);
 - what flows between them: :class:`ModuleJob` in, :class:`StageResult` / :class:`DeployOutcome` out.
 """
 
@@ -35,6 +38,7 @@ from deployfw.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
     from deployfw.state import DeployRecord, StateStore
 
 Stage = Literal["build", "registry", "deploy", "state"]
@@ -63,6 +67,9 @@ class RunContext:
     endpoint_url: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     ci_url: str | None = None
+    # The registry the run's backends come from: lets the AWS boundary turn an AccessDenied
+    # into the statement the backends declare for it (:mod:`deployfw.iam.denied`).
+    backends: BackendRegistry | None = field(default=None, repr=False)
     repository_url: str | None = None  # the repository's web address, when CI names it (report links)
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -270,23 +277,54 @@ class Redeploys(Protocol):
     def redeploy(self, job: ModuleJob, record: DeployRecord) -> DeployOutcome: ...
 
 
-@dataclass(frozen=True)
-class LiveFinding:
-    """One result of a live check: a reason the deploy would fail (``blocking``), or a note to act on."""
+# -- optional abilities of any backend ---------------------------------------------------------
 
-    message: str
-    blocking: bool = True
+
+@runtime_checkable
+class DeclaresIam(Protocol):
+    """The IAM actions this backend's AWS calls need, per resource, resolved from modules.yaml.
+
+    Declared next to the calls, pure (no AWS call, no file written): ``scope.module`` is the module
+    (None for a state store, whose needs are run-wide), ``scope.arn(...)`` builds exact ARNs. A need
+    for whoever runs the module's build uses ``principal=BUILDER`` (see :class:`BuildsAs`).
+    ``deployfw iam policy``, the fix printed for an AccessDenied and ``deployfw doctor``'s IAM rows
+    all come from these answers; a test checks every AWS call a backend makes against them.
+    """
+
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]: ...
+
+
+@runtime_checkable
+class BuildsAs(Protocol):
+    """A build backend whose builds run as another principal than ``deployfw run`` (CodeBuild's
+    service role, a Jenkins agent): ``"codebuild"``, ``"jenkins"``... A build backend without this
+    ability builds as the run itself (``"ci"``)."""
+
+    def builds_as(self, module: Module, config: Config) -> str: ...
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """One row of ``deployfw doctor``: a read-only fact about the live account and, when it is
+    not as the backend needs it, the fix (a command, a setting, a statement to add)."""
+
+    check: str
+    ok: bool
+    detail: str
+    fix: str | None = None
 
 
 @runtime_checkable
 class ChecksLive(Protocol):
-    """Read-only checks of the live target a deploy needs (``preflight`` is static and makes no call).
+    """Read-only checks of what the backend needs in the live account (``deployfw doctor``, and
+    ``plan`` after it connects, which exits 1 when a row fails).
 
-    ``plan`` asks them after connecting; they must change nothing. The deploy itself must not
-    rely on them having run: a backend checks again before it changes anything.
+    Only Describe/Get/List calls: the doctor never changes anything. A check that cannot run
+    (AccessDenied) is a failed row whose fix names the permission. The deploy itself must not rely
+    on them having run: a backend checks again before it changes anything.
     """
 
-    def live_checks(self, job: ModuleJob) -> Sequence[LiveFinding]: ...
+    def live_checks(self, job: ModuleJob) -> Sequence[LiveCheck]: ...
 
 
 # -- registration --------------------------------------------------------------------------------
@@ -312,6 +350,8 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
 }
 
 Factory = Callable[..., Any] | str | type
+# A plugin's run-wide IAM needs: a function of the scope, or its "package.module:function" name.
+IamDeclarer = Callable[["IamScope"], Sequence["IamNeed"]] | str
 
 
 @dataclass(frozen=True)
@@ -376,6 +416,7 @@ class BackendRegistry:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], BackendSpec] = {}
         self._sections: dict[str, SectionSpec] = {}
+        self._iam: list[tuple[str, IamDeclarer]] = []
         self._current_plugin = ""
         self._current_version = ""
 
@@ -435,6 +476,28 @@ class BackendRegistry:
             where = f"plugins.{self._current_plugin}"
             raise InputError(Problem(None, None, where, f"section {name!r} is already owned by {other}"))
         self._sections[name] = SectionSpec(name, dict(schema), description, self._current_plugin, self._current_version)
+
+    def add_iam_needs(self, declarer: IamDeclarer) -> None:
+        """Declare the IAM needs of a plugin's run-wide AWS calls that no backend makes (a notification
+        to an SNS topic its section names): ``declarer(scope) -> Sequence[IamNeed]`` with ``scope.module``
+        None, as a callable or a lazy ``"package.module:function"`` string. Backends declare theirs with
+        :class:`DeclaresIam` instead."""
+        self._iam.append((self._current_plugin, declarer))
+
+    def iam_declarers(self) -> list[tuple[str, Callable[[IamScope], Sequence[IamNeed]]]]:
+        """``(plugin, declarer)`` for every plugin's run-wide needs (string declarers imported now)."""
+        found: list[tuple[str, Callable[[IamScope], Sequence[IamNeed]]]] = []
+        for plugin, declarer in self._iam:
+            if isinstance(declarer, str):
+                module_name, _, attr = declarer.partition(":")
+                try:
+                    declarer = cast(Callable[["IamScope"], Sequence["IamNeed"]],
+                                    getattr(importlib.import_module(module_name), attr))  # fmt: skip
+                except (ImportError, AttributeError) as exc:
+                    where = f"plugins.{plugin or 'inline'}"
+                    raise InputError(Problem(None, None, where, f"cannot load {declarer!r}: {exc}")) from None
+            found.append((plugin, declarer))
+        return found
 
     def specs(self) -> list[BackendSpec]:
         return sorted(self._specs.values(), key=lambda s: (s.stage, s.id))

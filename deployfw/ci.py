@@ -23,7 +23,7 @@ _NULL_SHA = "0" * 40
 class CIContext:
     """What the CI system says about this run."""
 
-    name: str  # "jenkins" | "codebuild" | "github" | "terminal"
+    name: str  # "jenkins" | "codebuild" | "github" | "ci" (another CI that sets CI=true) | "terminal"
     base: str | None
     head: str | None
     base_source: str | None  # the variable the base came from, for messages
@@ -33,6 +33,14 @@ class CIContext:
     @property
     def is_ci(self) -> bool:
         return self.name != "terminal"
+
+    @property
+    def title(self) -> str:
+        """The CI system's name as its users write it, for messages."""
+        return _TITLES.get(self.name, self.name)
+
+
+_TITLES = {"jenkins": "Jenkins", "codebuild": "CodeBuild", "github": "GitHub Actions", "ci": "CI"}
 
 
 def detect_ci(environ: Mapping[str, str]) -> CIContext:
@@ -74,6 +82,10 @@ def detect_ci(environ: Mapping[str, str]) -> CIContext:
             run_url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
         repository = web_url(f"{server}/{env['GITHUB_REPOSITORY']}") if "GITHUB_REPOSITORY" in env else None
         return CIContext("github", base, env.get("GITHUB_SHA"), "GITHUB_EVENT_PATH", run_url, repository)
+    if env.get("CI", "").lower() in ("true", "1", "yes"):
+        # GitLab, CircleCI, Buildkite, Travis, Azure Pipelines...: no commit variables we know,
+        # but a CI agent all the same (no terminal to redraw, a disk that may not outlive the build).
+        return CIContext("ci", None, None, None, None)
     return CIContext("terminal", None, None, None, None)
 
 

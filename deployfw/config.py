@@ -11,104 +11,52 @@ them. Nothing here imports a backend: backends are checked through the
 from __future__ import annotations
 
 import contextlib
-import gc
+import dataclasses
+import itertools
 import os
 import posixpath
 import re
 import stat
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from deployfw import graph
 from deployfw.backends import SECTIONS
+from deployfw.buildgraph import GraphNote
+from deployfw.configmodel import CONFIG_NAME, Catalog, Config, Kind, Module, Section, find_config, gc_paused
 from deployfw.errors import InputError, Problem
 from deployfw.schema import modules_checker, modules_schema, validate
 from deployfw.yamlsrc import Document, KeyPath, dotted, parse
 
-CONFIG_NAME = "modules.yaml"
+__all__ = [
+    "CONFIG_NAME",
+    "FILE_KEYS",
+    "STAGES",
+    "Catalog",
+    "Config",
+    "Kind",
+    "Module",
+    "Section",
+    "deep_merge",
+    "find_config",
+    "gc_paused",
+    "load_config",
+]
+
 STAGES = ("build", "registry", "deploy")
 # Keys whose values name repository files; a change to such a file affects the module.
 FILE_KEYS = ("taskdef", "appspec", "buildspec")
 
-Kind = Literal["service", "library"]
 _BACKEND_SUFFIX = re.compile(r" \((?:build|registry|deploy|state) backend '[^']*'\)$")
 
 
 def _gist(message: str) -> str:
     """A problem's message without the per-backend detail (the valid keys, the backend named)."""
     return _BACKEND_SUFFIX.sub("", message).split(";", 1)[0]
+
+
 # stage -> backend id -> JSON Schema of that backend's section
-Catalog = Mapping[str, Mapping[str, Mapping[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Section:
-    """One stage of a service module: which backend runs it, and that backend's options."""
-
-    backend: str
-    options: Mapping[str, Any]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.options.get(key, default)
-
-
-@dataclass(frozen=True)
-class Module:
-    """A module after overlay and defaults merge - exactly what the backends will see."""
-
-    name: str
-    path: str
-    kind: Kind
-    depends_on: tuple[str, ...]
-    build: Section | None
-    registry: Section | None
-    deploy: Section | None
-    execution_mode: str | None
-    files: tuple[str, ...]
-    effective: Mapping[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def is_service(self) -> bool:
-        return self.kind == "service"
-
-    def section(self, stage: str) -> Section | None:
-        return getattr(self, stage)
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole validated configuration of one repository for one environment."""
-
-    file: Path
-    root: Path
-    env: str | None
-    version: int
-    project: str | None
-    region: str | None
-    shared_paths: tuple[str, ...]
-    execution_mode: str
-    modules: Mapping[str, Module]
-    environments: tuple[str, ...]
-    order: tuple[str, ...]  # dependencies first
-    state: Mapping[str, Any] | None = None  # the ``state:`` section: backend id and its options
-    # Top-level sections plugins own (``notify:``), the environment's overlay merged in: name -> value.
-    sections: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def relative_file(self) -> str:
-        return self.file.relative_to(self.root).as_posix()
-
-
-def find_config(start: Path | None = None) -> Path:
-    """``modules.yaml`` in ``start`` or the nearest parent holding one."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-    raise InputError(f"no {CONFIG_NAME} in {here} or any parent folder (use -c PATH)")
 
 
 def load_config(
@@ -120,6 +68,7 @@ def load_config(
     text: str | None = None,
     check_paths: bool = True,
     env_optional: bool = False,
+    read_graph: bool = True,
 ) -> Config:
     """Load and validate ``path``; ``text`` overrides the file content (a config read from git).
 
@@ -139,27 +88,7 @@ def load_config(
             raise InputError(Problem(display, None, None, f"cannot read: {exc}")) from None
     with gc_paused():
         doc = parse(text, display, strict=False)
-        return _Loader(doc, path, root, env, catalog, check_paths, env_optional).load()
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold off the cyclic garbage collector while a large config is turned into objects.
-
-    Parsing allocates a node, a value and a mark or two per key; every 700 allocations
-    the collector runs and now and then walks every object in the process, which at
-    thousands of modules took about a third of the load. The objects built here form
-    no cycles worth collecting, and the collector runs as before once the load is done.
-    Nested use (``deployfw detect`` pauses it for the whole command) is a no-op.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+        return _Loader(doc, path, root, env, catalog, check_paths, env_optional, read_graph).load()
 
 
 def _display_name(path: Path, root: Path) -> str:
@@ -230,6 +159,7 @@ class _Loader:
         catalog: Catalog | None,
         check_paths: bool,
         env_optional: bool = False,
+        read_graph: bool = True,
     ) -> None:
         self.doc = doc
         self.path = path
@@ -238,6 +168,7 @@ class _Loader:
         self.catalog = catalog
         self.check_paths = check_paths
         self.env_optional = env_optional
+        self.read_graph = read_graph
         self.problems: list[Problem] = []
         self._lines: dict[KeyPath, int] | None = None  # built when the first problem needs a line
         self._overlay: KeyPath | None = None  # key prefix of the applied environment overlay
@@ -319,6 +250,11 @@ class _Loader:
 
         modules = self._modules(data)
         state = self._state(data.get("state"))
+        tool = data.get("graph")
+        notes: tuple[GraphNote, ...] = ()
+        inputs: tuple[str, ...] = ()
+        if tool and self.read_graph and not self.problems:
+            modules, notes, inputs = self._build_graph(tool, modules)
         sections = self._merged_sections()
         self.raise_if_problems()
         order = tuple(graph.topological_order({m.name: m.depends_on for m in modules.values()}))
@@ -335,14 +271,45 @@ class _Loader:
             environments=environments,
             order=order,
             state=state,
+            graph=tool,
+            graph_notes=notes,
+            graph_inputs=inputs,
             sections=sections,
         )
+
+    def _build_graph(
+        self, tool: str, modules: dict[str, Module]
+    ) -> tuple[dict[str, Module], tuple[GraphNote, ...], tuple[str, ...]]:
+        """Add the build files' project dependencies to each module's ``depends_on``."""
+        from deployfw.buildgraph import NoBuildFound, module_graph
+
+        try:
+            found = module_graph(tool, self.root, {m.name: m.path for m in modules.values()})
+        except NoBuildFound as exc:
+            self.fail(("graph",), f"graph: {tool}, but no {exc} in the config's folder or above any module")
+            return modules, (), ()
+        except InputError as exc:
+            self.problems.extend(exc.problems)
+            return modules, (), ()
+        merged: dict[str, Module] = {}
+        for name, module in modules.items():
+            sources = {d: w for d, w in found.edges.get(name, {}).items() if d in modules and d != name}
+            effective = tuple(dict.fromkeys([*module.depends_on, *sorted(sources)]))
+            merged[name] = dataclasses.replace(module, depends_on=effective, graph_sources=sources)
+        cycle = graph.find_cycle({m.name: m.depends_on for m in merged.values()})
+        if cycle:
+            steps = " -> ".join(
+                f"{a} ({merged[a].graph_sources[b]})" if b in merged[a].graph_sources else a
+                for a, b in itertools.pairwise(cycle)
+            )
+            self.fail(("graph",), f"dependency cycle through the {tool} build: {steps} -> {cycle[-1]}")
+        return merged, found.notes, found.inputs
 
     def _take_sections(self, data: dict) -> None:
         """Move the top-level sections plugins own out of the document, checking each against its schema.
 
         With plugins known (plan, run) a section is owned when a plugin registered its
-        name. Without them (``detect`` does not load plugins) any top-level mapping no
+        name. Without them (a config read back from an older commit) any top-level mapping no
         core key names may be one: it is left for the commands that load plugins to
         check, while a scalar there is still reported as the unknown key it must be.
         """
@@ -444,6 +411,7 @@ class _Loader:
             path=path,
             kind=kind,
             depends_on=tuple(raw.get("depends_on") or ()),
+            declared=tuple(raw.get("depends_on") or ()),
             build=sections["build"],
             registry=sections["registry"],
             deploy=sections["deploy"],
@@ -479,9 +447,7 @@ class _Loader:
         # Defaults are shared by modules on different backends: each backend takes the
         # default keys it understands. A key no backend of the stage knows is still a typo.
         options = {
-            k: v
-            for k, v in merged.items()
-            if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
+            k: v for k, v in merged.items() if k != "backend" and (k in own or k in accepted or k not in known_to_stage)
         }
         # A backend that does not say otherwise accepts only the keys it declares (DESIGN.md:
         # "each backend validates its own section and reports unknown keys").

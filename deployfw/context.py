@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from deployfw.backends import RunContext
+from deployfw.backends import BackendRegistry, RunContext
 from deployfw.config import Config
 
 DEFAULT_REGION = "us-east-1"
@@ -37,6 +37,7 @@ def make_context(
     ci_url: str | None = None,
     repository_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    backends: BackendRegistry | None = None,
 ) -> RunContext:
     """The context of one command; a fresh run id unless ``run_id`` names one.
 
@@ -51,5 +52,6 @@ def make_context(
         region=resolve_region(config, env),
         endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         ci_url=ci_url,
+        backends=backends,
         repository_url=repository_url,
     )

@@ -8,8 +8,11 @@ between the merge-base and head:
 2. a path matching a ``shared_paths`` glob affects every service module;
 3. a path named by a module's config (taskdef, appspec, buildspec) affects it,
    and so does a change to the module's merged entry in modules.yaml;
-4. dependents are affected transitively through ``depends_on``;
-5. every other path is ``unowned`` (modules.yaml itself is not counted).
+4. dependents are affected transitively through ``depends_on`` and, with
+   ``graph: gradle|maven``, through the build files' project dependencies (both
+   are in each loaded module's ``depends_on``; a reason names the build file line);
+5. every other path is ``unowned`` (modules.yaml itself is not counted) and is
+   listed, so a user can see what the change touched that no module owns.
 
 Each affected module keeps its reasons so users can see why it was picked.
 """
@@ -22,7 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from deployfw import graph
-from deployfw.config import Config, Module, load_config
+from deployfw.buildgraph import GraphNote
+from deployfw.configmodel import Config, Module
 from deployfw.errors import InputError
 from deployfw.gitrepo import GitRepo
 from deployfw.revisions import Range
@@ -50,17 +54,24 @@ class Detection:
     modules: tuple[Affected, ...]
     unowned: int
     changed: int = 0
+    unowned_paths: tuple[str, ...] = ()  # repository-relative, in git's order
+    graph: str | None = None  # the build tool whose graph was followed
+    notes: tuple[GraphNote, ...] = ()  # what that graph's static reading cannot be sure of
 
     def names(self) -> list[str]:
         return [m.name for m in self.modules]
 
     def to_json(self) -> dict:
-        return {
+        out: dict = {
             "base": self.base,
             "head": self.head,
             "modules": [m.to_json() for m in self.modules],
             "unowned": self.unowned,
+            "unowned_paths": list(self.unowned_paths),
         }
+        if self.graph is not None:
+            out["graph"] = {"tool": self.graph, "uncertain": [n.to_json() for n in self.notes]}
+        return out
 
 
 def glob_regex(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -171,15 +182,16 @@ def detect_changes(
     *,
     base_config_text: str | None = None,
     config_changed: bool = False,
-) -> tuple[list[Affected], int]:
+) -> tuple[list[Affected], list[str]]:
     """Apply the semantics to ``changed`` (paths relative to the config's root).
 
     ``base_config_text`` is modules.yaml at the merge-base, consulted only when
-    ``config_changed`` says the file is among the changed paths.
+    ``config_changed`` says the file is among the changed paths. Returns the affected
+    modules and the changed paths that affect nothing (``unowned``).
     """
     index = _Index.of(config)
     reasons = _Reasons()
-    unowned = 0
+    unowned: list[str] = []
     config_path = config.relative_file
     for path in changed:
         if path == config_path:
@@ -198,7 +210,7 @@ def detect_changes(
                 reasons.add(name, f"shared: {path}")
             hit = True
         if not hit:
-            unowned += 1
+            unowned.append(path)
     if config_changed:
         for name, reason in _config_changes(config, base_config_text).items():
             reasons.add(name, reason)
@@ -207,7 +219,8 @@ def detect_changes(
     edges = {m.name: m.depends_on for m in config.modules.values()}
     for name, via in graph.dependents_of(direct, graph.reverse_edges(edges)).items():
         if name not in direct:
-            reasons.add(name, f"dependency: {via}")
+            source = config.modules[name].dependency_source(via)
+            reasons.add(name, f"dependency ({source}): {via}" if source else f"dependency: {via}")
     affected = [Affected(n, config.modules[n].kind, reasons.of(n)) for n in sorted(reasons.modules())]
     return affected, unowned
 
@@ -216,9 +229,17 @@ def _config_changes(config: Config, base_text: str | None) -> dict[str, str]:
     """Modules whose merged entry differs between the merge-base config and head."""
     if base_text is None:
         return {name: "config: new module" for name in config.modules}
+    from deployfw.config import load_config  # PyYAML: only when modules.yaml itself changed
+
     try:
         old = load_config(
-            config.file, env=config.env, root=config.root, text=base_text, check_paths=False, env_optional=True
+            config.file,
+            env=config.env,
+            root=config.root,
+            text=base_text,
+            check_paths=False,
+            env_optional=True,
+            read_graph=False,
         )
     except InputError:
         return {name: "config: modules.yaml at base is invalid" for name in config.modules}
@@ -255,20 +276,34 @@ def detect(
     if select_all or names:
         reason = "selected with --all" if select_all else "selected with -m"
         modules = everything(config, reason, None if select_all else names)
-        return Detection(rng.base, rng.head, rng.merge_base, tuple(modules), 0)
+        return Detection(
+            rng.base, rng.head, rng.merge_base, tuple(modules), 0, graph=config.graph, notes=config.graph_notes
+        )
     if rng.merge_base is None:
-        return Detection(rng.base, rng.head, None, tuple(everything(config, rng.fallback or "no base")), 0)
+        modules = everything(config, rng.fallback or "no base")
+        return Detection(rng.base, rng.head, None, tuple(modules), 0, graph=config.graph, notes=config.graph_notes)
 
     prefix = config.root.relative_to(repo.root).as_posix() if config.root != repo.root else ""
     raw = repo.changed_paths(rng.merge_base, rng.head)
-    outside = 0
+    outside: list[str] = []
     if prefix:
         lead = prefix + "/"
         inside = [p[len(lead) :] for p in raw if p.startswith(lead)]
-        outside = len(raw) - len(inside)
+        outside = [p for p in raw if not p.startswith(lead)]
         raw = inside
     config_path = config.relative_file
     config_changed = config_path in raw
     base_text = repo.read(rng.merge_base, f"{lead}{config_path}" if prefix else config_path) if config_changed else None
     affected, unowned = detect_changes(config, raw, base_config_text=base_text, config_changed=config_changed)
-    return Detection(rng.base, rng.head, rng.merge_base, tuple(affected), unowned + outside, len(raw))
+    unowned_paths = (*outside, *(f"{prefix}/{p}" if prefix else p for p in unowned))
+    return Detection(
+        rng.base,
+        rng.head,
+        rng.merge_base,
+        tuple(affected),
+        len(unowned_paths),
+        len(raw),
+        unowned_paths,
+        config.graph,
+        config.graph_notes,
+    )

@@ -9,6 +9,7 @@ executes. Both therefore see the same per-module bases and make the same selecti
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from deployfw.ci import CIContext, detect_ci
 from deployfw.config import Config
 from deployfw.context import make_context
 from deployfw.detect import Affected, Detection, detect
-from deployfw.errors import DeployfwError
+from deployfw.errors import DeployfwError, InputError
 from deployfw.gitrepo import GitRepo
+from deployfw.pins import PinSelection, apply_pins
 from deployfw.plan import Plan, make_plan
 from deployfw.revisions import range_from, resolve_commit, resolve_range
 from deployfw.runstate import RunState
@@ -50,6 +52,7 @@ def prepare(
     modules: Sequence[str],
     stop_after: str = "deploy",
     state: StateUse = "read",
+    unpin: bool = False,
 ) -> Prepared:
     """Config, commits, state, detection and plan.
 
@@ -58,6 +61,8 @@ def prepare(
     and falls back to the CI variables. Either way each module's change is measured from its
     last successful deploy (unless ``--base``/``--all``/``-m`` say otherwise), so a failed or
     skipped module is picked up again by the next run and nothing is missed between runs.
+    Rollback pins then hold modules back (see :mod:`deployfw.pins`; ``unpin`` with ``-m``
+    deploys the named modules over their pins).
     """
     config = session.load_config()
     session.connect(config)
@@ -65,20 +70,38 @@ def prepare(
     repo = GitRepo(config.root)
     rng = resolve_range(repo, ci, base, head)
     detection = detect(config, repo, rng, select_all=select_all, names=modules)
-    ctx = make_context(config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url)
+    ctx = make_context(
+        config, head=detection.head, ci_url=ci.build_url, repository_url=ci.repository_url,
+        backends=session.plugins.backends,
+    )
     opened: RunState | None = None
     bases: dict[str, str] = {}
     up_to_date: tuple[tuple[str, str], ...] = ()
     notes: list[str] = []
+    pins = PinSelection(detection)
+    warning: str | None = None
     try:
-        opened = RunState.open(session.plugins, ctx, config.state, read_only=state == "read")
+        opened = RunState.for_command(session.plugins, ctx, ci, read_only=state == "read")
+        warning = opened.placement.warning if opened.placement is not None else None
+        fallback = detection
+        if not (base or select_all or modules):
+            services = [n for n in config.order if config.modules[n].is_service]
+            records = opened.last_successes(services)
+            attempts = opened.latest_attempts(n for n in services if n not in records)
+            fallback, bases, up_to_date = since_last_deploys(config, repo, detection, records, attempts)
+        pins = apply_pins(config, repo, fallback, opened.pins(), opened.void_reason, explicit=modules, unpin=unpin)
+    except InputError:
+        raise
     except DeployfwError as exc:
         if state == "write":
             raise
+        opened, bases, up_to_date = None, {}, ()
         notes.append(f"state store not read ({exc}); bases from flags or CI variables only")
-    if opened is not None and not (base or select_all or modules):
-        records = opened.last_successes(n for n in config.order if config.modules[n].is_service)
-        detection, bases, up_to_date = since_last_deploys(config, repo, detection, records)
+    else:
+        detection = pins.detection
+        opened.releasing = dict(pins.releasing)
+        notes.extend(pins.notes)
+        up_to_date = tuple((n, c) for n, c in up_to_date if n not in pins.held)
     tagger = ContentTagger(config, detection.head, repo)
     plan = make_plan(
         config,
@@ -91,18 +114,34 @@ def prepare(
         content_tag=tagger.tag,
         notes=tuple(notes),
     )
+    plan = dataclasses.replace(
+        plan,
+        findings=plan.findings + tuple(pins.findings),
+        warnings=(warning,) if warning else (),
+        pinned=pins.held,
+        releases={n: p for n, p in pins.releasing.items() if any(m.name == n for m in plan.modules)},
+    )
     return Prepared(config, ci, detection, plan, ctx, opened if state == "write" else None)
 
 
 def since_last_deploys(
-    config: Config, repo: GitRepo, fallback: Detection, records: Mapping[str, DeployRecord]
+    config: Config,
+    repo: GitRepo,
+    fallback: Detection,
+    records: Mapping[str, DeployRecord],
+    attempts: Mapping[str, DeployRecord] | None = None,
 ) -> tuple[Detection, dict[str, str], tuple[tuple[str, str], ...]]:
     """Re-detect every module that has a recorded deploy from that deploy's commit.
 
-    Modules without a record keep the answer of ``fallback`` (CI variables, or
-    everything). Modules sharing a last-deployed commit share one detection.
+    A module with ``attempts`` but no successful deploy (its first deploy failed) is affected: the
+    CI variables would measure it from the last build, which it never made it out of. Modules
+    without any record keep the answer of ``fallback`` (CI variables, or everything). Modules
+    sharing a last-deployed commit share one detection.
     """
     affected: dict[str, Affected] = {m.name: m for m in fallback.modules if m.name not in records}
+    for name, attempt in (attempts or {}).items():
+        why = f"no successful deploy yet: last attempt {attempt.outcome} (run {attempt.run_id})"
+        affected[name] = Affected(name, config.modules[name].kind, (why,))
     bases: dict[str, str] = {}
     up_to_date: list[tuple[str, str]] = []
     groups: dict[str, list[str]] = {}

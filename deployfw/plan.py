@@ -18,6 +18,7 @@ from deployfw.backends import BackendRegistry, RunContext, backend_for
 from deployfw.config import Config, Module
 from deployfw.detect import Affected, Detection
 from deployfw.errors import Problem
+from deployfw.state.model import Pin
 
 STOP_AFTER = ("build", "push", "deploy")
 # The runner's stages, in order, and the config section whose backend runs each.
@@ -84,6 +85,9 @@ class Plan:
     findings: tuple[Problem, ...] = field(default=())
     up_to_date: tuple[tuple[str, str], ...] = ()  # (module, last deployed commit) not affected since
     notes: tuple[str, ...] = ()  # what the reader should know about how the plan was made
+    warnings: tuple[str, ...] = ()  # what the reader must act on (a state store CI agents lose)
+    pinned: Mapping[str, Pin] = field(default_factory=dict)  # affected, held back by a rollback pin
+    releases: Mapping[str, Pin] = field(default_factory=dict)  # deployed over a pin, released on success
 
     @property
     def per_module_bases(self) -> bool:
@@ -101,10 +105,16 @@ class Plan:
             "up_to_date": [{"name": n, "deployed": c} for n, c in self.up_to_date],
             "findings": [str(p) for p in self.findings],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            "pinned": [{"name": n, "reason": p.reason(), "pin": p.to_dict()} for n, p in self.pinned.items()],
+            "releases": [{"name": n, "pin": p.to_dict()} for n, p in self.releases.items()],
         }
 
-    def text(self) -> str:
-        """The display-only executor: what run would do, module by module."""
+    def text(self, *, warnings: bool = True) -> str:
+        """The display-only executor: what run would do, module by module.
+
+        ``warnings=False`` for ``run``, which prints them on their own before it waits for locks.
+        """
         if self.per_module_bases:
             base = "each module's last deploy"
             if self.base:
@@ -112,11 +122,17 @@ class Plan:
         else:
             base = self.base[:12] if self.base else "none (everything)"
         lines = [f"plan{' for ' + self.env if self.env else ''}: base {base} -> head {self.head[:12]}"]
+        lines.extend(self.warnings if warnings else ())
         lines.extend(f"note: {note}" for note in self.notes)
         for name, commit in self.up_to_date:
             lines.append(f"{name}: up to date (deployed {commit[:12]}, nothing it depends on changed since)")
+        for name, pin in self.pinned.items():
+            lines.append(f"{name}: {pin.reason()} (holds commit {pin.commit[:12]}, unchanged since {pin.since[:12]})")
         for module in self.modules:
             lines.append(f"{module.name}: {'; '.join(module.reasons)}")
+            if module.name in self.releases:
+                pin = self.releases[module.name]
+                lines.append(f"  pin:   released when this deploy succeeds (set by rollback {pin.run_id})")
             if self.per_module_bases:
                 lines.append(f"  base:  {module.base[:12] if module.base else 'none (everything)'}")
             if module.after:
@@ -127,7 +143,8 @@ class Plan:
         if self.libraries:
             lines.append(f"libraries affected (deployed through their dependents): {', '.join(self.libraries)}")
         if not self.modules:
-            lines.append("nothing to deploy: no service module is affected")
+            why = "every affected service module is pinned" if self.pinned else "no service module is affected"
+            lines.append(f"nothing to deploy: {why}")
         return "\n".join(lines)
 
 

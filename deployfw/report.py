@@ -130,6 +130,10 @@ class RunReport:
     region: str | None = None
     aws_endpoint: str | None = None  # a custom endpoint (the sandbox): AWS console links would lead nowhere
     repository_url: str | None = None  # the repository's web address when CI names it, for commit links
+    # Where the deploy history lives (backend, location, shared, CI, the warning when CI agents
+    # lose it) and the rollback pins this run held to, released or kept.
+    state: dict[str, Any] | None = None
+    pins: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -152,6 +156,8 @@ class RunReport:
             "aws_endpoint": self.aws_endpoint,
             "repository_url": self.repository_url,
             "modules": [m.to_json() for m in self.modules],
+            "state": self.state,
+            "pins": list(self.pins),
         }
 
     def masked_json(self) -> dict[str, Any]:

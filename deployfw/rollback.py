@@ -12,10 +12,17 @@ touched), take the module's lock (exit 3 in fail mode), conclude a deploy a kill
 run left in flight, record the rollback as a deploy of the target record's commit
 under this command's run id with ``extra={"rollback_of": RUN, "rollback_to": RUN}``,
 redeploy, record the outcome. A rollback that was itself rolled back is a failure.
+
+A rollback **pins** the module to the revision it put back (:mod:`deployfw.pins`): in a monorepo
+the next ``run`` comes from any commit, and without the pin a teammate's change to another service
+would redeploy the revision just rolled back. The pin is written before the deployment is created
+(so a rollback killed mid-way still holds; ``run`` treats the pin as void when the rollback's own
+record says it failed) and removed again when the rollback fails.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +31,11 @@ from deployfw.backends import DeployOutcome, Redeploys
 from deployfw.config import Config, Module
 from deployfw.deploying import conclude_in_flight, recorded_deploy
 from deployfw.errors import InputError
+from deployfw.gitrepo import GitRepo
+from deployfw.pins import pin_since
 from deployfw.session import Session
-from deployfw.state import DeployRecord, StateStore
+from deployfw.state import DeployRecord, KeepsPins, Pin, StateStore, Superseded
+from deployfw.state.model import now_utc
 from deployfw.state.store import MIN_COMMIT_PREFIX
 from deployfw.status import HISTORY_LIMIT, Opened, open_command
 
@@ -37,6 +47,7 @@ class RollbackResult:
     target: DeployRecord
     current: DeployRecord | None
     outcome: DeployOutcome
+    pin: Pin | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,9 +55,14 @@ class RollbackResult:
 
     def summary(self) -> str:
         to = f"commit {self.target.commit[:12]} (run {self.target.run_id}, {_short(self.target.task_definition)})"
-        if self.ok:
-            return f"{self.module}: rolled back to {to}"
-        return f"{self.module}: rollback to {to} failed: {self.outcome.error or 'unknown error'}"
+        if not self.ok:
+            return f"{self.module}: rollback to {to} failed: {self.outcome.error or 'unknown error'}"
+        if self.pin is None:
+            return f"{self.module}: rolled back to {to}; not pinned: the next run that affects it deploys head"
+        return (
+            f"{self.module}: rolled back to {to}; pinned: runs skip it until its own inputs change after "
+            f"{self.pin.since[:12]} (`deployfw unpin {self.module}` to release)"
+        )
 
 
 def _short(arn: str | None) -> str:
@@ -128,15 +144,70 @@ def rollback(
     if cancel_handlers is not None:
         cancel_handlers(opened.ctx.cancel)
     execution_mode = mode or module.execution_mode or config.execution_mode
+    if state.placement is not None and state.placement.warning:
+        log("state", state.placement.warning)
     state.acquire_all({name: execution_mode}, wait_seconds=lock_timeout)
     try:
         job = opened.job(module, lambda line: log("recover", line))
         conclude_in_flight(state, deployer, job, job.log)
         log("rollback", f"to commit {target.commit[:12]} of run {target.run_id}: {target.task_definition}")
-        outcome = _redeploy(opened, module, deployer, target, current, log)
-        return RollbackResult(name, opened.ctx.run_id, target, current, outcome)
+        pin = _pin(opened, target, current, log)
+        try:
+            outcome = _redeploy(opened, module, deployer, target, current, log)
+        except Superseded:
+            raise  # a newer run took the module over: it decides, the pin stays as evidence
+        except BaseException:
+            _unpin(opened, pin)
+            raise
+        if not outcome.ok:
+            _unpin(opened, pin)
+            pin = None
+        return RollbackResult(name, opened.ctx.run_id, target, current, outcome, pin)
     finally:
         state.release_all()
+
+
+def _pin(
+    opened: Opened, target: DeployRecord, current: DeployRecord | None, log: Callable[[str, str], None]
+) -> Pin | None:
+    """Pin the module to ``target`` before its deployment is created (see the module docstring)."""
+    store, scope = opened.state.store, opened.state.scope
+    if not isinstance(store, KeepsPins):
+        log("pin", f"the state store {store!r} keeps no pins: the next run that affects {target.module} deploys head")
+        return None
+    latest = store.history(scope, target.module, limit=1)
+    earlier = store.get_pin(scope, target.module)  # a second rollback keeps the first one's measure
+    try:
+        repo: GitRepo | None = GitRepo(opened.config.root)
+    except InputError:
+        repo = None
+    candidates = [
+        current.commit if current else target.commit,
+        earlier.since if earlier else None,
+        latest[0].commit if latest else None,
+        repo.resolve("HEAD") if repo is not None else None,
+    ]
+    since = pin_since(repo, candidates)
+    pin = Pin(
+        scope,
+        target.module,
+        opened.ctx.run_id,
+        target.commit,
+        since,
+        now_utc(time.time()),
+        task_definition=target.task_definition,
+        image_uri=target.image_uri,
+        rollback_of=current.run_id if current else None,
+    )
+    store.set_pin(pin)
+    log("pin", f"{target.module} {pin.reason()}; changes are measured from {since[:12]}")
+    return pin
+
+
+def _unpin(opened: Opened, pin: Pin | None) -> None:
+    store = opened.state.store
+    if pin is not None and isinstance(store, KeepsPins):
+        store.release_pin(opened.state.scope, pin.module, pin.run_id)
 
 
 def _redeploy(
@@ -164,3 +235,18 @@ def _redeploy(
         task_definition=target.task_definition,
         extra=extra,
     )
+
+
+def unpin(session: Session, name: str) -> Pin | None:
+    """Release ``name``'s rollback pin (``deployfw unpin``); the released pin, or None when there was none.
+
+    No lock: releasing is one conditional write, and a run that planned around the pin reads it again
+    before deploying nothing - it simply holds the module this once.
+    """
+    config = session.load_config()
+    check_module(config, name)
+    opened = open_command(session, config)
+    store = opened.state.store
+    if not isinstance(store, KeepsPins):
+        raise InputError(f"the state store {store!r} keeps no pins")
+    return store.release_pin(opened.state.scope, name)

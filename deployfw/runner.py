@@ -76,6 +76,8 @@ class Runner:
         self.reports: dict[str, ModuleReport] = {
             m.name: ModuleReport(m.name, after=list(m.after)) for m in plan.modules
         }
+        # Affected but held back by a rollback pin: in the report, skipped with the pin's reason.
+        self.pinned = [ModuleReport(name, "skipped", pin.reason()) for name, pin in plan.pinned.items()]
         self.wall: Callable[[], float] = time.time  # the report's absolute times
         # The last lines each module logged in each stage: a failed stage's log tail in the report.
         self._tails: dict[tuple[str, str], deque[str]] = {}
@@ -98,6 +100,8 @@ class Runner:
         self.hooks.deployfw_run_start(ctx=self.ctx, modules=[m.name for m in self.plan.modules])
         pending = {m.name: m for m in self.plan.modules}
         running: dict[Future[None], str] = {}
+        for pinned in self.pinned:
+            self.events.emit(pinned.name, "skip", pinned.reason)
         with ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel), thread_name_prefix="module") as pool:
             while pending or running:
                 for name, module_plan in list(pending.items()):
@@ -124,7 +128,7 @@ class Runner:
             self.plan.base,
             self.plan.head,
             self.ctx.run_id,
-            [self.reports[m.name] for m in self.plan.modules],
+            [*(self.reports[m.name] for m in self.plan.modules), *self.pinned],
             ci_url=self.ctx.ci_url,
             seconds=time.monotonic() - started,
             started_at=started_at,
@@ -133,6 +137,9 @@ class Runner:
             aws_endpoint=self.ctx.endpoint_url,
             repository_url=self.ctx.repository_url,
         )
+        if self.state is not None:
+            report.state = self.state.placement.to_json() if self.state.placement is not None else None
+            report.pins = self.state.pin_report(self.plan.pinned)
         try:
             self.hooks.deployfw_run_end(ctx=self.ctx, report=report.to_json())
         except Exception as exc:  # a reporting plugin must not change the outcome
@@ -321,7 +328,14 @@ class Runner:
             digest=job.digest,
         )
         report.deploy = outcome.report(backend_id)
-        return StageResult(outcome.ok, outcome.error, report.deploy)
+        error = outcome.error
+        if not outcome.ok and outcome.task_definition and not outcome.deployment_id and not outcome.live:
+            # Say what was done before the failure (an AccessDenied on CreateDeployment, say): nothing half-done
+            # goes unmentioned.
+            registered = outcome.task_definition.rsplit("/", 1)[-1]
+            error = f"{error} (task definition {registered} was registered but not deployed: the service still runs "
+            error += "what it ran before)"
+        return StageResult(outcome.ok, error, report.deploy)
 
     def _deployed_meanwhile(self, job: ModuleJob, report: ModuleReport, stages: list[str]) -> bool:
         """True (and the report filled in) when head was deployed since this run planned: never deploy it twice."""

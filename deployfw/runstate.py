@@ -11,16 +11,19 @@ the account key, so sandbox runs and real runs never mix.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deployfw.backends import DeployOutcome, Recorded, RunContext
-from deployfw.state import DeployRecord, Lease, LockMode, Scope, StateStore, open_store
+from deployfw.state import DeployRecord, KeepsPins, Lease, LockMode, Pin, Scope, StateStore, open_store
 
 if TYPE_CHECKING:
+    from deployfw.ci import CIContext
     from deployfw.plugins import PluginManager
+    from deployfw.state.placement import Placement
 
 
 def scope_for(plugins: PluginManager, ctx: RunContext) -> Scope:
@@ -44,6 +47,11 @@ class RunState:
     opened_at: float = field(default_factory=time.time)
 
     read_only: bool = False
+    placement: Placement | None = None
+    # Pins this run deploys over (module -> pin), released when that module's deploy succeeds,
+    # and those it did release.
+    releasing: dict[str, Pin] = field(default_factory=dict)
+    released: dict[str, Pin] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -53,6 +61,56 @@ class RunState:
         store = open_store(plugins.backends, ctx, section)
         return cls(store, scope_for(plugins, ctx), ctx.run_id, read_only=read_only)
 
+    @classmethod
+    def for_command(
+        cls,
+        plugins: PluginManager,
+        ctx: RunContext,
+        ci: CIContext,
+        *,
+        read_only: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> RunState:
+        """The store a command uses (``DEPLOYFW_STATE``, else modules.yaml's ``state:``), with its placement.
+
+        A bad ``DEPLOYFW_STATE`` is bad input, and so is a store that is not shared in CI when
+        ``DEPLOYFW_REQUIRE_SHARED_STATE`` is set - both raised before STS or the store is asked anything.
+        """
+        from deployfw.errors import InputError
+        from deployfw.state.placement import placement, require_shared, state_section
+
+        env = os.environ if environ is None else environ
+        section, source = state_section(ctx.config, plugins.backends, env)
+        store = open_store(plugins.backends, ctx, section)
+        found = placement(store, section, source, ci)
+        problem = require_shared(found, env)
+        if problem is not None:
+            raise InputError(problem)
+        opened = cls(store, scope_for(plugins, ctx), ctx.run_id, read_only=read_only)
+        opened.placement = found
+        return opened
+
+    # -- pins ------------------------------------------------------------------------------
+
+    def pins(self) -> dict[str, Pin]:
+        """Every rollback pin of this scope ({} for a store that keeps none)."""
+        return self.store.pins(self.scope) if isinstance(self.store, KeepsPins) else {}
+
+    def void_reason(self, pin: Pin) -> str | None:
+        """Why ``pin`` does not hold - its rollback did not take effect - or None when it holds.
+
+        A rollback whose deploy is still "started" (killed mid-way, or running) holds: the service
+        is on its way to the pinned revision, and the next rollback or ``--unpin`` run concludes it.
+        """
+        record = self.store.find(self.scope, pin.module, pin.run_id)
+        if record is None or record.run_id != pin.run_id:
+            return "its rollback recorded no deploy"
+        if record.outcome in ("succeeded", "started"):
+            return None
+        return {"failed": "its rollback failed", "rolled_back": "its rollback was rolled back"}.get(
+            record.outcome, f"its rollback was {record.outcome}"
+        )
+
     # -- before the run ----------------------------------------------------------------
 
     def last_successes(self, modules: Iterable[str]) -> dict[str, DeployRecord]:
@@ -61,6 +119,15 @@ class RunState:
             record = self.store.last_success(self.scope, name)
             if record is not None:
                 found[name] = record
+        return found
+
+    def latest_attempts(self, modules: Iterable[str]) -> dict[str, DeployRecord]:
+        """The newest record of each of ``modules`` that has one (for modules never deployed successfully)."""
+        found = {}
+        for name in modules:
+            history = self.store.history(self.scope, name, limit=1)
+            if history:
+                found[name] = history[0]
         return found
 
     def acquire_all(self, modes: Mapping[str, str], *, wait_seconds: float | None) -> None:
@@ -139,10 +206,29 @@ class RunState:
         return report
 
     def ended(self, name: str, outcome: DeployOutcome) -> None:
-        """Conclude this run's record of ``name`` with what the deploy came to."""
+        """Conclude this run's record of ``name`` with what the deploy came to.
+
+        A successful deploy over a rollback pin releases it - only that pin: a rollback that
+        pinned the module again while this run deployed keeps its own.
+        """
         known = {"deployment_id": outcome.deployment_id, "task_definition": outcome.task_definition}
         fields = {k: v for k, v in known.items() if v}
         self.store.record_end(self.scope, name, self.run_id, outcome.recorded, error=outcome.error, **fields)
+        pin = self.releasing.get(name)
+        if (
+            outcome.ok
+            and pin is not None
+            and isinstance(self.store, KeepsPins)
+            and self.store.release_pin(self.scope, name, pin.run_id) is not None
+        ):
+            self.released[name] = pin
+
+    def pin_report(self, held: Mapping[str, Pin]) -> list[dict[str, Any]]:
+        """The report's ``pins``: those that held modules back, released, or stayed after a failed deploy."""
+        rows = [{**pin.to_dict(), "status": "held"} for pin in held.values()]
+        for name, pin in self.releasing.items():
+            rows.append({**pin.to_dict(), "status": "released" if name in self.released else "kept"})
+        return sorted(rows, key=lambda row: str(row["module"]))
 
     def release_all(self) -> None:
         for lease in self.leases.values():

@@ -25,6 +25,7 @@ from deployfw.yamlsrc import KeyPath
 SCHEMA_ID = "https://deployfw.dev/schema/modules-v1.json"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 EXECUTION_MODES = ("queue", "supersede", "fail")
+GRAPH_TOOLS = ("gradle", "maven")  # kept equal to deployfw.buildgraph.TOOLS (a test checks)
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
@@ -101,6 +102,11 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
             "enum": list(EXECUTION_MODES),
             "description": "What a run does when another run holds a module's lock.",
         },
+        "graph": {
+            "enum": list(GRAPH_TOOLS),
+            "description": "Also follow the build tool's project dependencies (settings.gradle / pom.xml "
+            "modules): each module depends on the modules its build files reference, besides depends_on.",
+        },
         "state": {
             **section_schema("state", backends.get("state")),
             "description": "Where deploy records and locks live (default: sqlite under .deployfw/).",
@@ -124,7 +130,7 @@ def modules_schema(backends: Mapping[str, Mapping[str, Mapping[str, Any]]] | Non
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            **{k: v for k, v in top_properties.items() if k not in ("version", "project")},
+            **{k: v for k, v in top_properties.items() if k not in ("version", "project", "graph")},
             "modules": {"type": "object", "additionalProperties": overlay_module},
         },
     }
@@ -186,7 +192,7 @@ def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
     type_ok = _TYPES[expected] if expected else None
     min_length = schema.get("minLength", 0)
     pattern = re.compile(schema["pattern"]) if schema.get("pattern") else None
-    has_minimum, minimum = "minimum" in schema, schema.get("minimum")
+    minimum = schema.get("minimum")
     items = checker(schema["items"]) if "items" in schema else None
     required = tuple(schema.get("required", ()))
     properties = {key: checker(sub) for key, sub in schema.get("properties", {}).items()}
@@ -223,7 +229,7 @@ def checker(schema: Mapping[str, Any]) -> Callable[[Any], bool]:
                 for item in value:
                     if not items(item):
                         return False
-        elif has_minimum and isinstance(value, int | float) and minimum is not None and value < minimum:
+        elif minimum is not None and isinstance(value, int | float) and value < minimum:
             return False
         return True
 

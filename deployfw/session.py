@@ -13,9 +13,10 @@ free of any dependency on its stand-ins.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from deployfw.config import Config
@@ -34,7 +35,7 @@ class Session:
     def config_file(self) -> Path:
         if self.config_path:
             return Path(self.config_path)
-        from deployfw.config import find_config
+        from deployfw.configmodel import find_config
 
         return find_config()
 
@@ -49,16 +50,34 @@ class Session:
             self._plugins = manager
         return self._plugins
 
-    def load_config(self, *, backends: bool = True) -> Config:
-        """The validated config; ``backends=False`` skips backend checks (detect stays fast)."""
-        from deployfw.config import load_config
+    def load_config(self, *, hooks: bool = True) -> Config:
+        """The validated config, backend sections included, for every command alike.
+
+        It comes from the parsed-config cache when modules.yaml and everything that
+        validated it are unchanged (see :mod:`deployfw.configcache`); only a miss builds
+        the plugin manager for the backend schemas. ``hooks=False`` (``detect``) does not
+        run the plugins' ``deployfw_config_loaded`` hooks, which may look beyond the config.
+        """
+        from deployfw import configcache
 
         path = self.config_file()
-        catalog = self.plugins.backends.catalog() if backends else None
-        config = load_config(path, env=self.env, catalog=catalog, root=path.resolve().parent)
-        if backends:
+        root = path.resolve().parent  # module paths are relative to the folder holding modules.yaml
+        config = configcache.load(path, root=root, env=self.env, catalog=self._catalog, disabled=self.disabled)
+        if hooks:
             self.plugins.hook.deployfw_config_loaded(config=config)
         return config
+
+    def _catalog(self) -> tuple[Any, list[str]]:
+        """Backend section schemas, and the source files of the plugin code that declared them."""
+        catalog = self.plugins.backends.catalog()
+        files = {
+            getattr(module, "__file__", None)
+            for name, module in list(sys.modules.items())
+            if name.startswith("deployfw_") or name == "deployfw.plugins"
+        }
+        for impl in self.plugins.hook.deployfw_register_backends.get_hookimpls():
+            files.add(getattr(impl.plugin, "__file__", None))
+        return catalog, sorted(f for f in files if f)
 
     def connect(self, config: Config) -> None:
         """Called before the command's first call to AWS or Jenkins; nothing to do by default."""

@@ -25,7 +25,7 @@ from deployfw.config import Config, Module
 from deployfw.context import make_context
 from deployfw.runstate import RunState
 from deployfw.session import Session
-from deployfw.state import DeployRecord, LockInfo
+from deployfw.state import DeployRecord, LockInfo, Pin
 
 HISTORY_LIMIT = 50
 
@@ -52,9 +52,13 @@ def open_command(session: Session, config: Config, *, head: str = "", run_id: st
 
     ``run_id`` defaults to a fresh one: a command that records something (rollback) is a run of its own.
     """
+    import os
+
+    from deployfw.ci import detect_ci
+
     session.connect(config)
-    ctx = make_context(config, head=head, run_id=run_id)
-    return Opened(session, config, ctx, RunState.open(session.plugins, ctx, config.state))
+    ctx = make_context(config, head=head, run_id=run_id, backends=session.plugins.backends)
+    return Opened(session, config, ctx, RunState.for_command(session.plugins, ctx, detect_ci(os.environ)))
 
 
 def _lock(info: LockInfo | None, now: float) -> dict[str, Any] | None:
@@ -71,7 +75,15 @@ def _record(record: DeployRecord | None) -> dict[str, Any] | None:
     return record.to_dict() if record is not None else None
 
 
-def module_status(opened: Opened, module: Module, *, live: bool = True) -> dict[str, Any]:
+def _pin(opened: Opened, pin: Pin | None) -> dict[str, Any] | None:
+    """A rollback pin as ``status`` shows it: the pin, and why it does not hold when it does not."""
+    if pin is None:
+        return None
+    void = opened.state.void_reason(pin)
+    return {**pin.to_dict(), "reason": pin.reason(), "holds": void is None, "void": void}
+
+
+def module_status(opened: Opened, module: Module, *, live: bool = True, pin: Pin | None = None) -> dict[str, Any]:
     """One module's recorded and live state, as plain data (the ``--json`` form)."""
     store, scope = opened.state.store, opened.state.scope
     history = store.history(scope, module.name, limit=HISTORY_LIMIT)
@@ -92,6 +104,7 @@ def module_status(opened: Opened, module: Module, *, live: bool = True) -> dict[
         "last_attempt": _record(attempt),
         "in_flight": in_flight,
         "lock": _lock(lock, now),
+        "pin": _pin(opened, pin),
         "live": None,
         "drift": None,
         "state": "never deployed" if success is None else "recorded",
@@ -124,8 +137,9 @@ def module_status(opened: Opened, module: Module, *, live: bool = True) -> dict[
 def status(opened: Opened, *, live: bool = True) -> dict[str, Any]:
     """Every service module of the config that has a deploy section, sorted by name (as ``detect --json``)."""
     scope = opened.state.scope
+    pins = opened.state.pins()
     modules = [
-        module_status(opened, module, live=live)
+        module_status(opened, module, live=live, pin=pins.get(module.name))
         for _, module in sorted(opened.config.modules.items())
         if module.is_service and module.deploy is not None
     ]
@@ -192,11 +206,18 @@ def _notes(module: dict[str, Any]) -> list[str]:
             f"{_when(attempt.get('ended_at') or attempt.get('started_at'))}){error}"
         )
     if flight:
-        what = "running" if flight["running"] else "left in flight by a run that ended (the next run concludes it)"
+        pinned = module.get("pin") and module["pin"]["holds"]
+        who = f"`run -m {module['name']} --unpin` or a rollback" if pinned else "the next run"
+        what = "running" if flight["running"] else f"left in flight by a run that ended ({who} concludes it)"
         deployment = f" deployment {flight['deployment_id']}" if flight.get("deployment_id") else ""
         out.append(f"in flight:{deployment} of commit {flight['commit'][:12]} by run {flight['run_id']}, {what}")
     if lock and not lock["expired"]:
         out.append(f"locked by run {lock['run_id']} until {lock['expires_at']}")
+    pin = module.get("pin")
+    if pin and pin["holds"]:
+        out.append(f"{pin['reason']} (holds commit {pin['commit'][:12]}, {_short(pin.get('task_definition'))})")
+    elif pin:
+        out.append(f"pin of rollback {pin['run_id']} does not hold ({pin['void']}); the next run deploys as usual")
     if "error" in live:
         out.append(f"live state unknown: {live['error']}")
     elif live.get("exists") is False:
@@ -216,13 +237,17 @@ def init_store(session: Session) -> str:
     ``state:`` section or the deploy region. sqlite: the file and its folder. Any store that
     offers :class:`~deployfw.state.store.Creates` is asked to create itself.
     """
+    import os
+
     from deployfw.state import open_store
+    from deployfw.state.placement import state_section
     from deployfw.state.store import Creates
 
     config = session.load_config()
+    section, _source = state_section(config, session.plugins.backends, os.environ)
     session.connect(config)
-    ctx = make_context(config)
-    store = open_store(session.plugins.backends, ctx, config.state)
+    ctx = make_context(config, backends=session.plugins.backends)
+    store = open_store(session.plugins.backends, ctx, section)
     try:
         if isinstance(store, Creates):
             return store.create()

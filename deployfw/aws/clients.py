@@ -26,6 +26,7 @@ from deployfw.errors import ExternalError
 
 if TYPE_CHECKING:
     from deployfw.backends import RunContext
+    from deployfw.iam.denied import Denial
 
 RETRYABLE_CODES = frozenset(
     {
@@ -58,9 +59,17 @@ class AwsError(ExternalError):
     """
 
     def __init__(
-        self, service: str, operation: str, message: str, code: str | None = None, *, transient: bool = False
+        self,
+        service: str,
+        operation: str,
+        message: str,
+        code: str | None = None,
+        *,
+        transient: bool = False,
+        denial: Denial | None = None,
     ) -> None:
         self.service, self.operation, self.code, self.transient = service, operation, code, transient
+        self.denial = denial  # an AccessDenied: who may not do what where (``message`` is then the fix)
         self.detail = redact.mask(message)  # the service's own message, without the call's name
         super().__init__(redact.mask(f"{service}.{operation} failed: {message}"))
 
@@ -94,8 +103,10 @@ class Aws:
         deadline: float = DEFAULT_DEADLINE,
         sleep: Callable[[float], None] = time.sleep,
         clients: Mapping[str, Any] | None = None,
+        advise: Callable[[Denial], str] | None = None,
     ) -> None:
-        """``clients`` pre-sets clients by service name (tests wrap real ones to record or fail calls)."""
+        """``clients`` pre-sets clients by service name (tests wrap real ones to record or fail calls);
+        ``advise`` turns an AccessDenied into the fix (:func:`deployfw.iam.denied.advisor`)."""
         redact.register_environment()
         self.region = region
         self.endpoint_url = endpoint_url
@@ -105,6 +116,7 @@ class Aws:
         self._clients: dict[str, Any] = dict(clients or {})
         self._lock = threading.Lock()
         self._account: str | None = None
+        self._advise = advise
         self._config = botocore.config.Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=10,
@@ -158,11 +170,30 @@ class Aws:
             return dict(self.retrying(deadline)(method, **params))
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            raise AwsError(
-                service, operation, error.get("Message") or str(exc), error.get("Code"), transient=is_transient(exc)
-            ) from None
+            message, code = error.get("Message") or str(exc), error.get("Code")
+            denial = self._denial(service, operation, code, message)
+            if denial is not None:
+                from deployfw.iam.denied import explain
+
+                fix = self._advise(denial) if self._advise else explain(denial, None)
+                raise AwsError(service, operation, f"{code}: {fix}", code, denial=denial) from None
+            raise AwsError(service, operation, message, code, transient=is_transient(exc)) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise AwsError(service, operation, str(exc), transient=is_transient(exc)) from None
+
+    def _denial(self, service: str, operation: str, code: str | None, message: str) -> Denial | None:
+        """An AccessDenied (any service's spelling) as who/what/where; None for other errors."""
+        from deployfw.iam.denied import DENIED_CODES, parse
+
+        if code not in DENIED_CODES:
+            return None
+        meta = getattr(self.client(service), "meta", None)
+        mapping = getattr(meta, "method_to_api_mapping", None)
+        api_name = (mapping.get(operation) if isinstance(mapping, dict) else None) or "".join(
+            part.capitalize() for part in operation.split("_")
+        )
+        prefix = getattr(getattr(meta, "service_model", None), "signing_name", None) or service
+        return parse(code, message, f"{service}.{operation}", f"{prefix}:{api_name}")
 
     def account_id(self) -> str:
         if self._account is None:
@@ -172,5 +203,7 @@ class Aws:
 
 def aws_for(ctx: RunContext) -> Aws:
     """The run's shared :class:`Aws`, created on first use."""
-    shared: Aws = ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url))
+    from deployfw.iam.denied import advisor
+
+    shared: Aws = ctx.resource("aws", lambda: Aws(ctx.region, endpoint_url=ctx.endpoint_url, advise=advisor(ctx)))
     return shared

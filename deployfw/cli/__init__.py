@@ -26,6 +26,7 @@ from deployfw.errors import DeployfwError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("deployfw.cli.detect", "List the modules affected by the change base..head."),
+    "init": ("deployfw.cli.init", "Write modules.yaml and per-service templates from the Gradle or Maven build."),
     "plan": ("deployfw.cli.plan", "Show what run would do, with preflight findings; changes nothing."),
     "run": ("deployfw.cli.run", "Build, push and deploy every affected service module."),
     "build": ("deployfw.cli.build", "Build one module with its buildspec.yml (what a CI job runs)."),
@@ -35,7 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("deployfw.cli.sandbox", "Serve the embedded AWS and Jenkins sandbox in the foreground."),
     "status": ("deployfw.cli.status", "Show what is deployed where."),
     "rollback": ("deployfw.cli.rollback", "Redeploy a recorded earlier task definition of a module."),
+    "unpin": ("deployfw.cli.unpin", "Release a module's rollback pin: the next run deploys it again."),
     "state": ("deployfw.cli.state", "Manage the deploy state store."),
+    "iam": ("deployfw.cli.iam", "Least-privilege IAM policies built from modules.yaml."),
+    "doctor": ("deployfw.cli.doctor", "Check the live account against modules.yaml; changes nothing."),
     "report": ("deployfw.cli.report", "Turn a run's JSON report into an HTML page."),
 }
 
@@ -48,8 +52,13 @@ class LazyGroup(click.Group):
     """
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
-        inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
-        app = ctx.find_object(App) or App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
+        app = ctx.find_object(App)
+        if app is None:  # --help: the group callback has not run; build the plugins once, not per question
+            inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()
+            app = ctx.meta.get("deployfw.help_app")
+            if app is None:
+                app = App(disabled=tuple(ctx.params.get("disabled") or ()), inline=inline)
+                ctx.meta["deployfw.help_app"] = app
         specs = app.plugins.commands(frozenset(COMMANDS)).specs()
         return {spec.name: (spec.target, spec.help) for spec in specs}
 

@@ -19,7 +19,7 @@ import click
 from deployfw.ci import detect_ci
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
-from deployfw.config import gc_paused
+from deployfw.configmodel import gc_paused
 from deployfw.detect import detect
 from deployfw.gitrepo import GitRepo
 from deployfw.revisions import resolve_range
@@ -35,12 +35,19 @@ def command(
 ) -> None:
     """List the modules affected by the change base..head (one name per line)."""
     with gc_paused():
-        config = app.load_config(backends=False)
+        config = app.load_config(hooks=False)
         repo = GitRepo(config.root)
         rng = resolve_range(repo, detect_ci(os.environ), base, head)
         detection = detect(config, repo, rng, select_all=select_all, names=modules)
     if as_json:
         click.echo(json.dumps(detection.to_json(), indent=2))
-    else:
-        for name in detection.names():
-            click.echo(name)
+        return
+    for name in detection.names():
+        click.echo(name)
+    if detection.unowned:
+        noun = "path" if detection.unowned == 1 else "paths"
+        click.echo(f"{detection.unowned} changed {noun} owned by no module (listed by --json)", err=True)
+    if detection.notes:
+        click.echo(
+            f"{len(detection.notes)} build-graph notes: dependencies the build files compute (see --json)", err=True
+        )

@@ -8,8 +8,9 @@ import click
 
 from deployfw.cli.app import App
 from deployfw.cli.options import global_options, json_flag, selection
+from deployfw.depcheck import plan_warnings
 from deployfw.errors import DeployfwError, InputError
-from deployfw.livecheck import live_findings
+from deployfw.livecheck import LiveChecks, live_checks
 from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 
@@ -31,25 +32,29 @@ def command(
 ) -> None:
     """Show, for each affected module in dependency order, the backends and steps run would execute.
 
-    Static preflight findings exit 2 (nothing was called); live checks that deploy backends make
-    read-only against the account (e.g. ecs-native: controller, target groups, listener rules)
-    are listed after the plan and exit 1 when one fails.
+    Static preflight findings exit 2 (nothing was called); the live checks of the planned deploy
+    backends (read-only, as ``deployfw doctor`` makes them: cluster, service, its deployment
+    controller, and for ecs-native the alternate target group and listener rules) follow the plan
+    and exit 1 when one fails.
     """
     prepared = prepare(app, base=base, head=head, select_all=select_all, modules=modules, stop_after=stop_after)
     plan = prepared.plan
+    # Dependency warnings (a buildspec reading an undeclared module, what the build graph computes):
+    # shown, never fatal. They belong in the Plan itself once it carries warnings.
+    warnings = plan_warnings(prepared.config, [m.name for m in plan.modules])
     # Live checks (read-only) only for a plan without static findings: those stop before any AWS call.
-    live = [] if plan.findings else live_findings(plan, prepared.config, app.plugins.backends, prepared.ctx)
+    live = LiveChecks() if plan.findings else live_checks(plan, prepared.config, app.plugins.backends, prepared.ctx)
     if as_json:
-        click.echo(json.dumps({**plan.to_json(), "live": [f.to_json() for f in live]}, indent=2))
+        click.echo(json.dumps({**plan.to_json(), "warnings": [str(w) for w in warnings], "live": live.to_json()},
+                              indent=2))  # fmt: skip
     else:
         click.echo(plan.text())
-        if live:
-            click.echo("live checks:\n" + "\n".join(f.text() for f in live))
+        if live.text():
+            click.echo(live.text())
+        for warning in warnings:
+            click.echo(f"deployfw: warning: {warning}", err=True)
     if plan.findings:
         raise InputError(plan.findings)
-    failed = [f for f in live if f.finding.blocking]
-    if failed:
-        raise DeployfwError(
-            f"{len(failed)} live check(s) failed: the run would fail for "
-            f"{', '.join(dict.fromkeys(f.module for f in failed))}"
-        )
+    if live.failed:
+        modules_failed = ", ".join(dict.fromkeys(r.module for r in live.failed))
+        raise DeployfwError(f"{len(live.failed)} live check(s) failed: the run would fail for {modules_failed}")

@@ -55,6 +55,11 @@ from deployfw.runner import Runner, RunOptions, install_signal_handlers
     help="Seconds to wait for a lock in queue mode.",
 )
 @click.option(
+    "--unpin",
+    is_flag=True,
+    help="With -m: deploy head over a rollback pin of the named modules; the pin is released when that succeeds.",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, help="On a terminal, print every log line above the live table (CI always does)."
 )
 @global_options
@@ -74,11 +79,18 @@ def command(
     artifacts_dir: Path | None,
     mode: str | None,
     lock_timeout: float,
+    unpin: bool,
     verbose: bool,
 ) -> None:
-    """Build, push and deploy every affected service module, in dependency order."""
+    """Build, push and deploy every affected service module, in dependency order.
+
+    A module pinned by `deployfw rollback` is skipped, with the reason, until its own inputs
+    change (then head is deployed and the pin released) or `deployfw unpin` releases it.
+    """
     if artifacts_dir is not None and stop_after == "build":
         raise InputError("--artifacts-dir needs --stop-after push or deploy: artifacts name the pushed image")
+    if unpin and not modules:
+        raise InputError("--unpin needs -m MODULE: name the pinned modules to deploy head to")
     prepared = prepare(
         app,
         base=base,
@@ -87,6 +99,7 @@ def command(
         modules=modules,
         stop_after=stop_after,
         state="read" if dry_run else "write",
+        unpin=unpin,
     )
     plan = prepared.plan
     if plan.findings:
@@ -99,6 +112,10 @@ def command(
     # Before the locks: a SIGTERM from here on cancels cleanly and releases them (the default action
     # would end the process holding them until their leases expire).
     install_signal_handlers(prepared.ctx.cancel, events)
+    # What must be fixed (a state store CI agents lose) is the first line of the log, also when the
+    # locks make the run wait; the plan follows once the locks are taken.
+    for warning in plan.warnings:
+        events.emit("deployfw", "state", warning)
     if prepared.state is not None:
         modes = {m.name: mode or config.modules[m.name].execution_mode or config.execution_mode for m in plan.modules}
         prepared.state.acquire_all(modes, wait_seconds=lock_timeout)  # LockHeldError: exit 3, nothing done
@@ -106,7 +123,7 @@ def command(
     if live_view.wanted(sys.stderr, prepared.ci):
         stages = {m.name: [s.stage for s in m.stages] for m in plan.modules}
         live = live_view.LiveView(stages, verbose=verbose).attach(events)
-    events.emit("deployfw", "plan", plan.text())
+    events.emit("deployfw", "plan", plan.text(warnings=False))
     runner = Runner(
         plan,
         app.plugins.backends,

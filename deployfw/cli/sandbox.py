@@ -27,9 +27,16 @@ TIMINGS_ENV = "DEPLOYFW_SANDBOX_TIMINGS"
     "--jenkins-port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Jenkins double port."
 )
 @click.option("--faults", help="Injected faults, e.g. deploy:user-api,throttle:20 (or DEPLOYFW_SANDBOX_FAULTS).")
+@click.option(
+    "--enforce-iam",
+    is_flag=True,
+    help="Authorise every request against the sandbox's IAM as AWS would; print an administrator's keys "
+    "(or set DEPLOYFW_SANDBOX_IAM=enforce|least-privilege).",
+)
 @click.pass_obj
-def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
+def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_iam: bool) -> None:
     """Seed the infrastructure modules.yaml describes, print how to reach it, and serve until interrupted."""
+    from deployfw.sandbox.aws.server import iam_mode
     from deployfw.sandbox.session import SandboxSession, describe
 
     if faults is not None:
@@ -39,17 +46,31 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port)
+    mode = iam_mode()
+    if enforce_iam and mode == "off":
+        mode = "enforce"
+    session = SandboxSession.start(config, app.plugins, port=port, jenkins_port=jenkins_port, iam=mode)
     try:
         for name, seconds in timings.items():
             setattr(session.aws.timings, name, seconds)
         env = session.environment()
         for key in ("AWS_ENDPOINT_URL", "JENKINS_URL", "JENKINS_USER", "JENKINS_API_TOKEN"):
             click.echo(f"{key}={env[key]}")
-        click.echo(
-            f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
-            f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
-        )
+        region = env["AWS_DEFAULT_REGION"]
+        if mode == "off":
+            click.echo(f"# also: AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY=<any> "
+                       f"AWS_DEFAULT_REGION={region}")  # fmt: skip
+        else:  # the keys matter now: lines 5-6, so `export $(deployfw sandbox --enforce-iam | head -6)` works
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+                click.echo(f"{key}={env[key]}")
+            admin = session.aws.admin_keys
+            also = f"# also: AWS_DEFAULT_REGION={region}"
+            if mode == "least-privilege":  # lines 5-6 are deployfw-ci's; tests need the administrator too
+                also += f" ADMIN_ACCESS_KEY_ID={admin['AWS_ACCESS_KEY_ID']} "
+                also += f"ADMIN_SECRET_ACCESS_KEY={admin['AWS_SECRET_ACCESS_KEY']}"
+            click.echo(also)
+            who = "an administrator" if mode == "enforce" else "deployfw-ci (exactly the generated ci policy)"
+            click.echo(f"IAM enforced: AWS_ACCESS_KEY_ID belongs to {who} of account 123456789012", err=True)
         for line in describe(session):
             click.echo(f"seeded {line}", err=True)
         click.echo(
@@ -58,7 +79,10 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None) -> None:
             err=True,
         )
         sys.stdout.flush()
-        stop.wait()
+        # Waking up now and then: the kernel may hand SIGTERM to any thread, and CPython runs the handler
+        # only when the main thread next executes - never while it is blocked in a wait without a timeout.
+        while not stop.wait(0.5):
+            pass
     finally:
         session.stop()
 

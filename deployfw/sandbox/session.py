@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deployfw.sandbox.aws import ACCOUNT_ID, AwsSandbox
+from deployfw.sandbox.aws.server import iam_mode
 from deployfw.seeding import AwsCall, JenkinsJob, Seed, ServiceInfra
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from deployfw.sandbox.jenkins import JenkinsDouble
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox-secret"}
+CI_USER = "deployfw-ci"  # holds exactly the generated ci policy in least-privilege mode
 
 
 @dataclass
@@ -34,14 +36,25 @@ class SandboxSession:
     aws: AwsSandbox
     jenkins: JenkinsDouble
     seeded: SeedResult
+    credentials: dict[str, str] = field(default_factory=lambda: dict(CREDENTIALS))
+    """What ``environment()`` hands out: any key without IAM, the administrator's with ``enforce``,
+    the ``deployfw-ci`` user's (exactly the generated ci policy) with ``least-privilege``."""
 
     @classmethod
     def start(
-        cls, config: Config, plugins: PluginManager, *, port: int = 0, jenkins_port: int = 0
+        cls,
+        config: Config,
+        plugins: PluginManager,
+        *,
+        port: int = 0,
+        jenkins_port: int = 0,
+        iam: str | None = None,
     ) -> SandboxSession:
+        """``iam``: ``off``, ``enforce`` or ``least-privilege`` (default ``DEPLOYFW_SANDBOX_IAM``, else off)."""
         from deployfw.sandbox.jenkins import JenkinsDouble
 
-        aws = AwsSandbox(port, repo_root=config.root).start()
+        mode = iam or iam_mode()
+        aws = AwsSandbox(port, repo_root=config.root, enforce_iam=mode != "off").start()
         try:
             jenkins = JenkinsDouble(jenkins_port, faults=aws.faults).start()
         except BaseException:
@@ -49,12 +62,17 @@ class SandboxSession:
             raise
         aws.ctx.faults.listeners.append(jenkins.set_faults)  # POST /_sandbox/faults reaches Jenkins too
         try:
-            seeded = _create(aws, jenkins, list(_seeds(config, plugins)))
+            configs = _configs(config, plugins)
+            agent = aws.ctx.iam.jenkins.environment() if mode != "off" and aws.ctx.iam and aws.ctx.iam.jenkins else None
+            seeded = _create(aws, jenkins, list(_seeds(configs, plugins)), agent)
+            credentials = dict(CREDENTIALS) if mode == "off" else aws.admin_keys
+            if mode == "least-privilege":
+                credentials = grant_least_privilege(aws, configs, plugins, seeded)
         except BaseException:
             aws.stop()
             jenkins.stop()
             raise
-        return cls(config, aws, jenkins, seeded)
+        return cls(config, aws, jenkins, seeded, credentials)
 
     def environment(self) -> dict[str, str]:
         """What a client needs to use this sandbox (``deployfw sandbox`` prints it)."""
@@ -64,7 +82,7 @@ class SandboxSession:
             "JENKINS_URL": self.jenkins.url,
             "JENKINS_USER": self.jenkins.user,
             "JENKINS_API_TOKEN": self.jenkins.token,
-            **CREDENTIALS,
+            **self.credentials,
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
         }
@@ -74,8 +92,8 @@ class SandboxSession:
         self.aws.stop()
 
 
-def _seeds(config: Config, plugins: PluginManager) -> Iterator[tuple[Config, Seed]]:
-    """Every backend's answer for every module of every environment (the config's own first)."""
+def _configs(config: Config, plugins: PluginManager) -> list[Config]:
+    """The config and every other environment of it (the config's own first)."""
     from deployfw.config import load_config
 
     configs = [config]
@@ -83,6 +101,11 @@ def _seeds(config: Config, plugins: PluginManager) -> Iterator[tuple[Config, See
     for env in (None, *config.environments):
         if env != config.env:
             configs.append(load_config(config.file, env=env, catalog=catalog, root=config.root))
+    return configs
+
+
+def _seeds(configs: list[Config], plugins: PluginManager) -> Iterator[tuple[Config, Seed]]:
+    """Every backend's answer for every module of every environment."""
     for each in configs:
         for module in each.modules.values():
             for answer in plugins.hook.deployfw_sandbox_seed(config=each, module=module):
@@ -90,7 +113,9 @@ def _seeds(config: Config, plugins: PluginManager) -> Iterator[tuple[Config, See
                     yield each, item
 
 
-def _create(aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, Seed]]) -> SeedResult:
+def _create(
+    aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, Seed]], agent: dict[str, str] | None = None
+) -> SeedResult:
     """Create what ``seeds`` describe, idempotently: services by region, then jobs, then plain calls."""
     from deployfw.sandbox.aws import seed
 
@@ -106,22 +131,55 @@ def _create(aws: AwsSandbox, jenkins: JenkinsDouble, seeds: list[tuple[Config, S
             seeded.services.update(result.services)
     for config, item in seeds:
         if isinstance(item, JenkinsJob):
-            add_jenkins_job(jenkins, config, item, aws.endpoint_url)
+            add_jenkins_job(jenkins, config, item, aws.endpoint_url, agent)
         elif isinstance(item, AwsCall):
             _call(aws, config, item)
     return seeded
 
 
-def add_jenkins_job(jenkins: JenkinsDouble, config: Config, job: JenkinsJob, endpoint_url: str) -> None:
+def add_jenkins_job(
+    jenkins: JenkinsDouble, config: Config, job: JenkinsJob, endpoint_url: str, agent: dict[str, str] | None = None
+) -> None:
     """The job, with the AWS endpoint and credentials in its environment: its build pushes to this
-    sandbox even when ``deployfw sandbox`` serves a ``deployfw run`` in another shell."""
+    sandbox even when ``deployfw sandbox`` serves a ``deployfw run`` in another shell. With IAM
+    enforced, ``agent`` is the Jenkins agent user's key: jobs run as that principal."""
     region = config.region or "us-east-1"
-    env = {"AWS_ENDPOINT_URL": endpoint_url, **CREDENTIALS, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    keys = agent or CREDENTIALS
+    env = {"AWS_ENDPOINT_URL": endpoint_url, **keys, "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
     # Parameters override the job's environment in a build, so their defaults must not blank it out.
     parameters = dict(job.parameters)
     parameters.update({k: v for k, v in env.items() if k in parameters})
     jenkins.add_job(job.name, command=list(job.command), parameters=parameters, cwd=str(config.root), env=env,
                     module=job.module)  # fmt: skip
+
+
+def grant_least_privilege(
+    aws: AwsSandbox, configs: list[Config], plugins: PluginManager, seeded: SeedResult
+) -> dict[str, str]:
+    """Give each principal exactly its generated policy; the run's credentials are ``deployfw-ci``'s.
+
+    ``deployfw-ci`` gets ``deployfw iam policy --for ci``, the CodeBuild projects' service role
+    ``--for codebuild``, the Jenkins agent user ``--for jenkins``: a run that succeeds proves the
+    policies are enough, and one that fails names what is missing.
+    """
+    from deployfw.context import make_context
+    from deployfw.iam.collect import collect
+    from deployfw.iam.policy import build
+    from deployfw.sandbox.aws.authz import JENKINS_USER, principals
+
+    ctx = make_context(configs[0], backends=plugins.backends)
+    declared = collect(configs, plugins.backends, ctx, account=ACCOUNT_ID, region=ctx.region)
+    policies = {name: build(declared, name) for name in ("ci", "jenkins", "codebuild")}
+    with aws.ctx.lock:
+        # IAM refuses a policy without statements: a principal nothing needs gets none.
+        keys = principals.ensure_user(ACCOUNT_ID, CI_USER, policies["ci"].document() if policies["ci"].statements
+                                      else None)  # fmt: skip
+        if policies["jenkins"].statements:
+            principals.ensure_user(ACCOUNT_ID, JENKINS_USER, policies["jenkins"].document())
+        role = seeded.roles.get("deployfw-codebuild-role")
+        if role and policies["codebuild"].statements:
+            principals.put_role_policy(ACCOUNT_ID, role, policies["codebuild"].document())
+    return keys.environment()
 
 
 def _call(aws: AwsSandbox, config: Config, call: AwsCall) -> None:

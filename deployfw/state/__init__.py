@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from deployfw.state.locks import DEFAULT_LEASE_SECONDS, Lease, LockInfo, LockMode, Superseded
-    from deployfw.state.model import OUTCOMES, DeployRecord, Outcome, Scope
+    from deployfw.state.model import OUTCOMES, DeployRecord, Outcome, Pin, Scope
     from deployfw.state.open import open_store, run_scope
-    from deployfw.state.store import StateStore, StoreBase
+    from deployfw.state.store import KeepsPins, StateStore, StoreBase
 
 # Where each name lives. Loaded on first use: the built-in stores' registration
 # (``deployfw.state.plugin``) runs for every command, ``deployfw --help`` included, and
@@ -48,9 +48,11 @@ _HOME = {
     "OUTCOMES": "model",
     "DeployRecord": "model",
     "Outcome": "model",
+    "Pin": "model",
     "Scope": "model",
     "open_store": "open",
     "run_scope": "open",
+    "KeepsPins": "store",
     "StateStore": "store",
     "StoreBase": "store",
 }
@@ -59,10 +61,12 @@ __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "OUTCOMES",
     "DeployRecord",
+    "KeepsPins",
     "Lease",
     "LockInfo",
     "LockMode",
     "Outcome",
+    "Pin",
     "Scope",
     "StateStore",
     "StoreBase",

@@ -10,6 +10,7 @@ deploy record      ``R#<module>#<run_id>``      ``tkey`` (LSI ``by_time``), outc
                                                 version, end_token, data (the record JSON)
 module marker      ``H#<module>``               module (so ``modules()`` lists a scope cheaply)
 lock               ``L#<module>``               holder, run_id, generation, expires_at
+rollback pin       ``P#<module>``               module, run_id, pinned (when set), data
 =================  ===========================  ==========================================
 
 ``tkey`` = ``<module>#<started_at>#<run_id>``: history is one Query on the LSI,
@@ -27,20 +28,24 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from deployfw.errors import ExternalError
 from deployfw.state.locks import LockInfo, Taken
 from deployfw.state.model import (
     DeployRecord,
     Outcome,
+    Pin,
     Scope,
     apply_fields,
     check_module,
     now_utc,
+    pin_time_key,
     time_key,
 )
 from deployfw.state.store import StoreBase, match_commit
 
 if TYPE_CHECKING:
     from deployfw.aws.clients import Aws
+    from deployfw.iam.needs import IamNeed, IamScope
 
 DEFAULT_TABLE = "deployfw-state"
 BY_TIME = "by_time"
@@ -57,12 +62,18 @@ def _n(value: float | int) -> dict[str, str]:
     return {"N": repr(value) if isinstance(value, float) else str(value)}
 
 
+class StoreMissing(ExternalError):
+    """The state table does not exist (yet): ``deployfw state init`` creates it."""
+
+
 def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "code", None) == CONDITION_FAILED
 
 
 class DynamoStore(StoreBase):
     """Deploy records and locks in a DynamoDB table (see :func:`create_table`)."""
+
+    shared = True  # every agent with the table's permissions reads and writes the same history
 
     def __init__(
         self,
@@ -79,6 +90,26 @@ class DynamoStore(StoreBase):
     def __repr__(self) -> str:
         return f"DynamoStore({self.table!r}, region={self.aws.region!r})"
 
+    @property
+    def location(self) -> str:
+        return f"DynamoDB table {self.table} in {self.aws.region}"
+
+    def iam_needs(self, scope: IamScope) -> list[IamNeed]:
+        """Records and locks are items of one table, read through its time index; ``state init`` creates it."""
+        from deployfw.iam.needs import IamNeed, IamScope
+
+        here = IamScope(scope.config, None, scope.account, self.aws.region, scope.partition)  # the table's region
+        table = here.arn("dynamodb", f"table/{self.table}")
+        return [
+            IamNeed("StateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                                   "dynamodb:UpdateItem"),
+                    (table,), f"deploy records and module locks in {self.table}"),
+            IamNeed("StateTableIndex", ("dynamodb:Query",), (f"{table}/index/{BY_TIME}",),
+                    f"a module's deploy history, newest first ({self.table}'s {BY_TIME} index)"),
+            IamNeed("StateTableCreate", ("dynamodb:CreateTable", "dynamodb:DescribeTable"), (table,),
+                    f"`deployfw state init` creates {self.table}", when="setup"),
+        ]
+
     def create(self) -> str:
         """``deployfw state init``: create the table (waiting until ACTIVE) unless it exists."""
         created = create_table(self.aws, self.table)
@@ -88,7 +119,16 @@ class DynamoStore(StoreBase):
     # -- plumbing ----------------------------------------------------------------------------
 
     def _call(self, operation: str, *, deadline: float | None = None, **params: Any) -> dict[str, Any]:
-        return self.aws.call("dynamodb", operation, deadline=deadline, TableName=self.table, **params)
+        try:
+            return self.aws.call("dynamodb", operation, deadline=deadline, TableName=self.table, **params)
+        except Exception as exc:
+            if getattr(exc, "code", None) != "ResourceNotFoundException":
+                raise
+            # The first call of a new CI setup: say what to do, not "Requested resource not found".
+            raise StoreMissing(
+                f"state store: DynamoDB table {self.table} does not exist in {self.aws.region}; "
+                "create it once with `deployfw state init` (same modules.yaml and DEPLOYFW_STATE)"
+            ) from None
 
     @staticmethod
     def _record_key(scope: Scope, module: str, run_id: str) -> dict[str, Any]:
@@ -370,6 +410,68 @@ class DynamoStore(StoreBase):
             if not _condition_failed(exc):
                 raise
 
+    # -- pins --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _pin_key(scope: Scope, module: str) -> dict[str, Any]:
+        return {"pk": _s(scope.key), "sk": _s(f"P#{check_module(module)}")}
+
+    def set_pin(self, pin: Pin) -> bool:
+        tkey = pin_time_key(pin)
+        try:
+            self._call(
+                "put_item",
+                Item={
+                    **self._pin_key(pin.scope, pin.module),
+                    "module": _s(pin.module),
+                    "run_id": _s(pin.run_id),
+                    "pinned": _s(tkey),  # not ``tkey``: pins stay out of the records' time index
+                    "data": _s(pin.to_json()),
+                },
+                # An older rollback's write (a late retry) never replaces a newer pin.
+                ConditionExpression="attribute_not_exists(sk) OR pinned <= :t",
+                ExpressionAttributeValues={":t": _s(tkey)},
+            )
+        except Exception as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True
+
+    def get_pin(self, scope: Scope, module: str) -> Pin | None:
+        item = self._get_item(self._pin_key(scope, module))
+        return Pin.from_json(item["data"]["S"]) if item else None
+
+    def pins(self, scope: Scope) -> dict[str, Pin]:
+        params: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :pin)",
+            "ExpressionAttributeValues": {":p": _s(scope.key), ":pin": _s("P#")},
+            "ConsistentRead": True,
+        }
+        found: dict[str, Pin] = {}
+        while True:
+            page = self._call("query", **params)
+            for item in page.get("Items", []):
+                pin = Pin.from_json(item["data"]["S"])
+                found[pin.module] = pin
+            if "LastEvaluatedKey" not in page:
+                return dict(sorted(found.items()))
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def release_pin(self, scope: Scope, module: str, run_id: str | None = None) -> Pin | None:
+        params: dict[str, Any] = {"ConditionExpression": "attribute_exists(sk)"}
+        if run_id is not None:
+            params["ConditionExpression"] += " AND run_id = :r"
+            params["ExpressionAttributeValues"] = {":r": _s(run_id)}
+        try:
+            answer = self._call("delete_item", Key=self._pin_key(scope, module), ReturnValues="ALL_OLD", **params)
+        except Exception as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        old = answer.get("Attributes")
+        return Pin.from_json(old["data"]["S"]) if old else None
+
 
 def create_table(
     aws: Aws, table: str = DEFAULT_TABLE, *, timeout: float = 120.0, sleep: Callable[[float], None] = time.sleep
@@ -414,8 +516,6 @@ def create_table(
         if status == "ACTIVE":
             return created
         if time.monotonic() > deadline:
-            from deployfw.errors import ExternalError
-
             raise ExternalError(f"DynamoDB table {table} is still {status} after {timeout:g}s")
         sleep(delay)
         delay = min(delay * 2, 5.0)

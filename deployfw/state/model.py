@@ -12,7 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from deployfw import redact
 
@@ -59,6 +59,14 @@ class Scope:
     def __str__(self) -> str:
         return f"{self.account}/{self.region}/{self.env}"
 
+    def to_dict(self) -> dict[str, str]:
+        """The scope spelled out, as the JSON forms of records and pins carry it."""
+        return {"account": self.account, "region": self.region, "env": self.env}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scope:
+        return cls(data["account"], data["region"], data.get("env"))
+
 
 def check_module(module: str) -> str:
     """Module names become key parts; reject the separator early instead of corrupting keys."""
@@ -78,8 +86,26 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) if value else None
 
 
+class _JsonForm:
+    """The JSON text of a stored item: its ``to_dict`` form, keys sorted (both backends store this)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls.from_dict(json.loads(text))
+
+
 @dataclass
-class DeployRecord:
+class DeployRecord(_JsonForm):
     """One run's deploy of one module in one scope, from before CreateDeployment to its outcome.
 
     ``outcome`` is "started" from just before the deployment is created until the run (or the run
@@ -122,9 +148,7 @@ class DeployRecord:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: flat, scope spelled out, times as fixed-width ISO-8601 UTC."""
         return {
-            "account": self.scope.account,
-            "region": self.scope.region,
-            "env": self.scope.env,
+            **self.scope.to_dict(),
             "module": self.module,
             "run_id": self.run_id,
             "commit": self.commit,
@@ -143,7 +167,7 @@ class DeployRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeployRecord:
         return cls(
-            scope=Scope(data["account"], data["region"], data.get("env")),
+            scope=Scope.from_dict(data),
             module=data["module"],
             run_id=data["run_id"],
             commit=data["commit"],
@@ -158,13 +182,6 @@ class DeployRecord:
             error=data.get("error"),
             extra=dict(data.get("extra") or {}),
         )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> DeployRecord:
-        return cls.from_dict(json.loads(text))
 
 
 def time_key(record: DeployRecord) -> str:
@@ -181,3 +198,73 @@ def apply_fields(record: DeployRecord, fields: dict[str, Any]) -> DeployRecord:
     if "extra" in changes:
         changes["extra"] = {**record.extra, **(changes["extra"] or {})}
     return record.replace(**changes)
+
+
+@dataclass(frozen=True)
+class Pin(_JsonForm):
+    """A module held on the revision a rollback put back, until its own inputs change or someone unpins it.
+
+    Why a record of its own and not "the newest deploy is a rollback": a pin must outlive later
+    deploys of *other* modules and be released on purpose (``deployfw unpin``) without a deploy;
+    one item per (scope, module) also lets a run read every pin of a scope with one query.
+
+    ``since`` is the commit a later run measures "the module's own inputs changed" from: the
+    newest of the rolled-back deploy's commit, the newest commit a deploy of the module was
+    attempted with, and the rollback's checkout HEAD (whichever contains the others), so a
+    change already in the history the rollback undid never releases it.
+    """
+
+    scope: Scope
+    module: str
+    run_id: str  # the rollback run that set the pin
+    commit: str  # the commit of the revision the pin holds (the rollback's target)
+    since: str
+    pinned_at: datetime
+    task_definition: str | None = None
+    image_uri: str | None = None
+    rollback_of: str | None = None  # run id of the deploy the rollback replaced
+
+    def __post_init__(self) -> None:
+        check_module(self.module)
+        if not self.run_id:
+            raise ValueError("a pin needs the run id of the rollback that set it")
+
+    def reason(self) -> str:
+        """Why ``run`` skips the module, with how to release it (the words ``run`` and ``plan`` print)."""
+        when = self.pinned_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return f"pinned by rollback {self.run_id} at {when}; `deployfw unpin {self.module}` to release"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.scope.to_dict(),
+            "module": self.module,
+            "run_id": self.run_id,
+            "commit": self.commit,
+            "since": self.since,
+            "pinned_at": _iso(self.pinned_at),
+            "task_definition": self.task_definition,
+            "image_uri": self.image_uri,
+            "rollback_of": self.rollback_of,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pin:
+        pinned_at = _parse_time(data.get("pinned_at"))
+        if pinned_at is None:
+            raise ValueError("a stored pin has no pinned_at")
+        return cls(
+            scope=Scope.from_dict(data),
+            module=data["module"],
+            run_id=data["run_id"],
+            commit=data["commit"],
+            since=data["since"],
+            pinned_at=pinned_at,
+            task_definition=data.get("task_definition"),
+            image_uri=data.get("image_uri"),
+            rollback_of=data.get("rollback_of"),
+        )
+
+
+def pin_time_key(pin: Pin) -> str:
+    """Orders pins of one module by when they were set (an older pin never replaces a newer one)."""
+    return f"{_iso(pin.pinned_at)}{_SEPARATOR}{pin.run_id}"

@@ -28,6 +28,11 @@ SQLITE_SCHEMA = {
             "minLength": 1,
             "description": f"Database file, from the repository root (default {DEFAULT_SQLITE_PATH}).",
         },
+        "persistent": {
+            "type": "boolean",
+            "description": "The file is kept between builds (one CI machine with a persistent disk): "
+            "no warning that CI history is lost with the agent.",
+        },
     },
 }
 DYNAMODB_SCHEMA = {

@@ -21,10 +21,12 @@ from deployfw.state.locks import LockInfo, Taken
 from deployfw.state.model import (
     DeployRecord,
     Outcome,
+    Pin,
     Scope,
     apply_fields,
     check_module,
     now_utc,
+    pin_time_key,
     time_key,
 )
 from deployfw.state.store import StoreBase, match_commit
@@ -53,6 +55,13 @@ CREATE TABLE IF NOT EXISTS locks (
     acquired_at REAL NOT NULL,
     PRIMARY KEY (scope, module)
 );
+CREATE TABLE IF NOT EXISTS pins (
+    scope TEXT NOT NULL,
+    module TEXT NOT NULL,
+    time_key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (scope, module)
+);
 """
 
 
@@ -63,6 +72,9 @@ class SqliteStore(StoreBase):
     ``run --dry-run`` - which read the store to make the selection ``run`` will make - change
     nothing on disk.
     """
+
+    # Lives on this machine's disk: CI agents that start from a fresh disk lose it between builds.
+    shared = False
 
     def __init__(
         self,
@@ -91,6 +103,10 @@ class SqliteStore(StoreBase):
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        return f"sqlite file {self.path}"
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -301,3 +317,52 @@ class SqliteStore(StoreBase):
                 "UPDATE locks SET holder='', expires_at=0 WHERE scope=? AND module=? AND holder=?",
                 (scope.key, module, holder),
             )
+
+    # -- pins --------------------------------------------------------------------------------
+
+    def set_pin(self, pin: Pin) -> bool:
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT time_key FROM pins WHERE scope=? AND module=?", (pin.scope.key, pin.module)
+            ).fetchone()
+            if row is not None and row[0] > pin_time_key(pin):
+                return False
+            con.execute(
+                "INSERT INTO pins (scope, module, time_key, data) VALUES (?,?,?,?) ON CONFLICT (scope, module)"
+                " DO UPDATE SET time_key=excluded.time_key, data=excluded.data",
+                (pin.scope.key, pin.module, pin_time_key(pin), pin.to_json()),
+            )
+            return True
+
+    def get_pin(self, scope: Scope, module: str) -> Pin | None:
+        return self._pins(scope, check_module(module)).get(module)
+
+    def pins(self, scope: Scope) -> dict[str, Pin]:
+        return self._pins(scope, None)
+
+    def _pins(self, scope: Scope, module: str | None) -> dict[str, Pin]:
+        sql, params = "SELECT data FROM pins WHERE scope=?", [scope.key]
+        if module is not None:
+            sql, params = sql + " AND module=?", [scope.key, module]
+        with self._read() as con:
+            try:
+                rows = con.execute(sql + " ORDER BY module", params).fetchall()
+            except sqlite3.OperationalError as exc:  # a file from before pins, not written to since
+                if "no such table" not in str(exc):
+                    raise
+                return {}
+        pins = [Pin.from_json(row[0]) for row in rows]
+        return {p.module: p for p in pins}
+
+    def release_pin(self, scope: Scope, module: str, run_id: str | None = None) -> Pin | None:
+        with self._tx() as con:
+            row = con.execute(
+                "SELECT data FROM pins WHERE scope=? AND module=?", (scope.key, check_module(module))
+            ).fetchone()
+            if row is None:
+                return None
+            pin = Pin.from_json(row[0])
+            if run_id is not None and pin.run_id != run_id:
+                return None
+            con.execute("DELETE FROM pins WHERE scope=? AND module=?", (scope.key, module))
+            return pin

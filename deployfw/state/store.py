@@ -27,7 +27,7 @@ from deployfw.state.locks import (
     Taken,
     acquire,
 )
-from deployfw.state.model import DeployRecord, Outcome, Scope
+from deployfw.state.model import DeployRecord, Outcome, Pin, Scope
 
 MIN_COMMIT_PREFIX = 4
 
@@ -93,6 +93,36 @@ class Creates(Protocol):
 
     def create(self) -> str:
         """Create what the store needs unless it exists (safe to repeat); say what exists now."""
+        ...
+
+
+@runtime_checkable
+class KeepsPins(Protocol):
+    """A state store that keeps rollback pins (:class:`~deployfw.state.model.Pin`), one per (scope, module).
+
+    Optional so that a third-party store written before pins existed keeps working: without it,
+    ``rollback`` says its rollback will not hold and ``run`` sees no pins. Both built-in stores
+    keep them, with the same guarantees as their records (one transaction / conditional write).
+    """
+
+    def set_pin(self, pin: Pin) -> bool:
+        """Store ``pin`` as the module's pin, replacing an older one; False if a newer pin is stored."""
+        ...
+
+    def get_pin(self, scope: Scope, module: str) -> Pin | None:
+        """The module's pin, if any."""
+        ...
+
+    def pins(self, scope: Scope) -> dict[str, Pin]:
+        """Every pin of ``scope`` by module name."""
+        ...
+
+    def release_pin(self, scope: Scope, module: str, run_id: str | None = None) -> Pin | None:
+        """Remove the module's pin - only the one set by rollback ``run_id`` when given; the removed pin.
+
+        A run releases the pin it planned around with ``run_id``, so a rollback that pinned the
+        module again meanwhile is never undone by it.
+        """
         ...
 
 

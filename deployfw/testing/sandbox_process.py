@@ -68,7 +68,10 @@ class SandboxProcess:
     slow by default, tests speed them up or slow them down to hit a moment; ``log``: a file
     for the sandbox's stderr (a temporary file when not given, quoted if the start fails);
     ``time_scale``: sandbox seconds per real second (``DEPLOYFW_SANDBOX_TIME_SCALE``; default 0,
-    the instant clock, unless the test process's environment says otherwise).
+    the instant clock, unless the test process's environment says otherwise); ``iam``:
+    ``DEPLOYFW_SANDBOX_IAM`` (``enforce``: every request authorised as AWS would, :meth:`client`
+    and :meth:`run_env` then use the administrator's printed keys; ``least-privilege``:
+    :meth:`run_env` is user ``deployfw-ci``'s, holding exactly the generated ci policy).
     """
 
     def __init__(
@@ -79,8 +82,10 @@ class SandboxProcess:
         timings: Mapping[str, float] | str | None = None,
         log: str | os.PathLike[str] | None = None,
         time_scale: float | None = None,
+        iam: str | None = None,
     ) -> None:
         self.cwd = Path(cwd)
+        self.iam = iam
         self.config = Path(config) if config is not None else None
         self.timings = timings if isinstance(timings, str) or timings is None else _timings_text(timings)
         self.log = Path(log) if log is not None else None
@@ -105,6 +110,8 @@ class SandboxProcess:
 
         scale = self.time_scale if self.time_scale is not None else parse_scale(os.environ.get(TIME_SCALE_ENV))
         extra["DEPLOYFW_SANDBOX_TIME_SCALE"] = str(scale)
+        if self.iam:
+            extra["DEPLOYFW_SANDBOX_IAM"] = self.iam
         self.proc = subprocess.Popen(
             [*argv, "sandbox", "--port", "0", "--jenkins-port", "0"],
             cwd=self.cwd,
@@ -121,12 +128,18 @@ class SandboxProcess:
                 if not sep:
                     raise RuntimeError(f"deployfw sandbox ended before printing its environment{self._stderr_tail()}")
                 self.env[key] = value
+            if self.iam and self.iam != "off":  # lines 5-6: the keys (IAM is enforced)
+                for _ in range(2):
+                    key, _, value = self.proc.stdout.readline().strip().partition("=")
+                    self.env[key] = value
             # "# also: AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=<any> AWS_DEFAULT_REGION=..."
             also = self.proc.stdout.readline()
             for item in also.removeprefix("# also:").split():
                 key, _, value = item.partition("=")
                 if key == "AWS_DEFAULT_REGION":
                     self.region = value
+                elif key.startswith("ADMIN_"):
+                    self.env[key] = value
         except BaseException:
             self.stop()
             raise
@@ -196,9 +209,20 @@ class SandboxProcess:
         """
         import boto3
 
+        admin = self.admin_keys()
         options: dict[str, Any] = {"region_name": self.region, "endpoint_url": self.endpoint,
-                                   "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # fmt: skip
+                                   "aws_access_key_id": admin["AWS_ACCESS_KEY_ID"],
+                                   "aws_secret_access_key": admin["AWS_SECRET_ACCESS_KEY"]}  # fmt: skip
         return boto3.client(service, **{**options, **kwargs})
+
+    def admin_keys(self) -> dict[str, str]:
+        """Keys of the sandbox account's administrator (any key when IAM is not enforced)."""
+        if "ADMIN_ACCESS_KEY_ID" in self.env:
+            return {"AWS_ACCESS_KEY_ID": self.env["ADMIN_ACCESS_KEY_ID"],
+                    "AWS_SECRET_ACCESS_KEY": self.env["ADMIN_SECRET_ACCESS_KEY"]}  # fmt: skip
+        if "AWS_ACCESS_KEY_ID" in self.env:
+            return {k: self.env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     def run_env(self, **overrides: str) -> dict[str, str]:
         """What a terminal user pointing deployfw at this sandbox has exported, plus ``overrides``.
@@ -208,8 +232,8 @@ class SandboxProcess:
         """
         return terminal_env(**{
             "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "sandbox",
-            "AWS_SECRET_ACCESS_KEY": "sandbox-secret",
+            "AWS_ACCESS_KEY_ID": self.env.get("AWS_ACCESS_KEY_ID", "sandbox"),
+            "AWS_SECRET_ACCESS_KEY": self.env.get("AWS_SECRET_ACCESS_KEY", "sandbox-secret"),
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "JENKINS_URL": self.env["JENKINS_URL"],

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
 from deployfw_aws.deploy_common import (
     ECS_ALL_AT_ONCE,
     Target,
@@ -36,7 +36,7 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.ecs_deployer import EcsDeployer, to_outcome
+from deployfw_aws.ecs_deployer import NO_RESOURCE, EcsDeployer, to_outcome
 from deployfw_aws.render import (
     Rendered,
     needs_account_id,
@@ -45,6 +45,7 @@ from deployfw_aws.render import (
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 TERMINAL = ("Succeeded", "Failed", "Stopped")
@@ -86,6 +87,61 @@ class BlueGreenDeploy(EcsDeployer):
             f"create CodeDeploy deployment in {target.application}/{target.deployment_group} "
             f"with {config_name}",
             f"wait up to {wait}; stop and roll back on failure, timeout or cancel",
+        ]
+
+    controller_type = "CODE_DEPLOY"
+
+    def _live_checks(self, aws: Aws, target: Target) -> list[LiveCheck]:
+        """The CodeDeploy application and group (deploying this service) and the traffic they shift."""
+        from deployfw_aws import live_checks as live
+
+        rows, group = live.deployment_group(aws, target.application, target.deployment_group, target.cluster,
+                                            target.service)  # fmt: skip
+        if group is not None:
+            rows += live.traffic(aws, group, self.backend_id, self._forced_config() or target.deployment_config)
+        return rows
+
+    # -- IAM ---------------------------------------------------------------------------------
+
+    def _iam_needs(
+        self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
+    ) -> list[IamNeed]:
+        """CodeDeploy: read the group, create and follow the deployment, find a killed run's one, stop it.
+
+        ``pipeline``: what CodePipeline's "Amazon ECS (Blue/Green)" action needs to deploy the files
+        ``run --stop-after push --artifacts-dir`` writes (AWS's CodePipeline service-role reference).
+        """
+        from deployfw.iam.needs import IamNeed, passed_to
+        from deployfw_aws.migrate import migration_needs
+
+        group = scope.arn("codedeploy", f"deploymentgroup:{target.application}/{target.deployment_group}")
+        application = scope.arn("codedeploy", f"application:{target.application}")
+        configs = scope.arn("codedeploy", f"deploymentconfig:{target.deployment_config or '*'}")
+        where = f"{target.application}/{target.deployment_group}"
+        return [
+            IamNeed("CodeDeployDeploy",
+                    ("codedeploy:CreateDeployment", "codedeploy:GetDeployment", "codedeploy:GetDeploymentGroup",
+                     "codedeploy:ListDeployments"),
+                    (group,), f"create and follow deployments in {where}, find one a killed run left"),
+            IamNeed("CodeDeployStop", ("codedeploy:StopDeployment",), ("*",),
+                    "stop a deployment with rollback on cancel or timeout", wildcard=NO_RESOURCE),
+            IamNeed("CodeDeployTraffic", ("codedeploy:GetDeploymentTarget",), ("*",),
+                    "log the traffic split of canary and linear deployments", wildcard=NO_RESOURCE,
+                    optional="canary and linear deployments are followed without their traffic split"),
+            IamNeed("PipelineCodeDeploy",
+                    ("codedeploy:CreateDeployment", "codedeploy:GetDeployment"), (group,),
+                    f"CodePipeline's ECS blue/green action deploys to {where}", principal="pipeline"),
+            IamNeed("PipelineCodeDeployRevision",
+                    ("codedeploy:GetApplication", "codedeploy:GetApplicationRevision",
+                     "codedeploy:RegisterApplicationRevision"),
+                    (application,), "CodePipeline registers the AppSpec revision", principal="pipeline"),
+            IamNeed("PipelineCodeDeployConfig", ("codedeploy:GetDeploymentConfig",), (configs,),
+                    "CodePipeline reads the deployment config", principal="pipeline"),
+            IamNeed("PipelineEcsRegister", ("ecs:RegisterTaskDefinition",), (family_arn,),
+                    "CodePipeline registers taskdef.json", principal="pipeline"),
+            *([IamNeed("PipelinePassTaskRoles", ("iam:PassRole",), roles, "CodePipeline hands the task roles to ECS",
+                       principal="pipeline", conditions=passed_to("ecs-tasks.amazonaws.com"))] if roles else []),
+            *migration_needs(scope, service_arn),  # `deployfw migrate --to ecs-native` (setup)
         ]
 
     # -- run -------------------------------------------------------------------------------
@@ -363,6 +419,7 @@ class BlueGreenDeploy(EcsDeployer):
         status: str | None = None
         messages = 0
         split: str | None = None
+        told: list[str] = []
         while True:
             wait.pause()  # first: no deployment is over the moment it is created
             info = aws.call("codedeploy", "get_deployment", deploymentId=deployment_id)["deploymentInfo"]
@@ -377,7 +434,7 @@ class BlueGreenDeploy(EcsDeployer):
             if status in TERMINAL:
                 return self._outcome(job, info, details)
             if shifting and status == "InProgress":
-                now, percent = self._traffic(aws, target, deployment_id)
+                now, percent = self._traffic(job, aws, target, deployment_id, told)
                 if now and now != split:
                     split = now
                     job.log(f"deployment {deployment_id}: traffic {now}")
@@ -387,12 +444,17 @@ class BlueGreenDeploy(EcsDeployer):
             if wait.expired:
                 return self._stop(job, aws, deployment_id, details, f"timed out after {minutes(seconds)}")
 
-    def _traffic(self, aws: Aws, target: Target, deployment_id: str) -> tuple[str | None, float | None]:
+    def _traffic(
+        self, job: ModuleJob, aws: Aws, target: Target, deployment_id: str, told: list[str]
+    ) -> tuple[str | None, float | None]:
         """The current split, e.g. ``blue 90% / green 10%``, and the replacement's (green) share of it."""
         try:
             found = aws.call("codedeploy", "get_deployment_target", deploymentId=deployment_id,
                              targetId=f"{target.cluster.rsplit('/', 1)[-1]}:{target.service.rsplit('/', 1)[-1]}")
-        except AwsError:
+        except AwsError as exc:
+            if exc.denial is not None and not told:
+                told.append(exc.detail)  # once per deployment: why the split is not shown, and the fix
+                job.log(f"traffic split not shown: {exc.detail}")
             return None, None  # progress display only; the deployment's own status decides
         sets = ((found.get("deploymentTarget") or {}).get("ecsTarget") or {}).get("taskSetsInfo") or []
         parts = [f"{s.get('taskSetLabel', '?').lower()} {float(s.get('trafficWeight', 0)):g}%" for s in sets]

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import ModuleJob, StageResult
+from deployfw.backends import LiveCheck, ModuleJob, StageResult
 from deployfw.builds.contract import (
     BuildInputs,
     account_from_uri,
@@ -42,6 +42,9 @@ from deployfw.errors import Problem
 from deployfw_aws.codebuild_logs import LogTail
 from deployfw_aws.codebuild_start import start_once
 
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
+
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
 # CodeBuild accepts build timeouts of 5..2160 minutes; our own deadline enforces shorter ones.
 _CODEBUILD_MIN_TIMEOUT, _CODEBUILD_MAX_TIMEOUT = 5, 2160
@@ -50,6 +53,11 @@ _CODEBUILD_MIN_TIMEOUT, _CODEBUILD_MAX_TIMEOUT = 5, 2160
 def project_name(module: Module) -> str:
     """The module's CodeBuild project (option ``project``, default ``MODULE-build``)."""
     return str(build_option(module, "project") or f"{module.name}-build")
+
+
+def log_group(project: str) -> str:
+    """CodeBuild's default CloudWatch Logs group of a project (the one the log tail reads)."""
+    return f"/aws/codebuild/{project}"
 
 
 class CodeBuildBuild:
@@ -61,6 +69,52 @@ class CodeBuildBuild:
     """
 
     backend_id = "codebuild"
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The module's build project exists; its service role is what builds run (and push) as."""
+        from deployfw_aws.live_checks import checking
+
+        project = project_name(job.module)
+
+        def probe() -> LiveCheck:
+            found = self.aws.call("codebuild", "batch_get_projects", names=[project]).get("projects") or []
+            if not found:
+                return LiveCheck("codebuild-project", False, f"CodeBuild project {project} does not exist",
+                                 "create it with a service role holding `deployfw iam policy --for codebuild`, or "
+                                 "fix the module's build.project")  # fmt: skip
+            role = found[0].get("serviceRole") or "no service role"
+            return LiveCheck("codebuild-project", True, f"CodeBuild project {project}, builds as {role}")
+
+        return [checking("codebuild-project", probe)]
+
+    def builds_as(self, module: Module, config: Config) -> str:
+        """Builds run as the project's service role."""
+        return "codebuild"
+
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """The run starts, follows and stops builds and tails their log; the project's service role writes it."""
+        from deployfw.builds.iam import buildspec_needs
+        from deployfw.iam.needs import IamNeed
+
+        assert scope.module is not None
+        project = project_name(scope.module)
+        group = log_group(project)
+        return [
+            IamNeed("CodeBuildBuilds", ("codebuild:BatchGetBuilds", "codebuild:ListBuildsForProject",
+                                        "codebuild:StartBuild", "codebuild:StopBuild"),
+                    (scope.arn("codebuild", f"project/{project}"),),
+                    f"start {project} once per run, follow it, stop it on cancel or timeout"),
+            IamNeed("CodeBuildReadLogs", ("logs:GetLogEvents",),
+                    (scope.arn("logs", f"log-group:{group}:log-stream:*"),), f"stream {project}'s build log"),
+            IamNeed("CodeBuildWriteLogs", ("logs:CreateLogStream", "logs:PutLogEvents"),
+                    (scope.arn("logs", f"log-group:{group}:log-stream:*"),),
+                    f"CodeBuild writes {project}'s log as the project's service role", principal="codebuild"),
+            IamNeed("CodeBuildLogGroup", ("logs:CreateLogGroup",), (scope.arn("logs", f"log-group:{group}"),),
+                    f"CodeBuild creates {project}'s log group on its first build", principal="codebuild",
+                    when="setup"),
+            # CodeBuild resolves the buildspec's parameter-store variables itself, with GetParameters
+            *buildspec_needs(scope, "codebuild", "ssm:GetParameters"),
+        ]
 
     def __init__(
         self,

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import ImageRef, ModuleJob
+from deployfw.backends import ImageRef, LiveCheck, ModuleJob
 from deployfw.builds.content import commit_tag
 from deployfw.config import Config, Module
 from deployfw.errors import ExternalError, Problem
+
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
 
 # Manifest types we can re-put unchanged; without this list ECR may convert the manifest (new digest).
 MANIFEST_MEDIA_TYPES = [
@@ -54,6 +57,45 @@ class EcrRegistry:
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The module's repository exists (a first run creates it only when allowed ecr:CreateRepository)."""
+        from deployfw_aws.live_checks import checking
+
+        name = repository_name(job.module)
+
+        def probe() -> LiveCheck:
+            found = self._describe(name)
+            if found is None:
+                return LiveCheck("ecr-repository", False, f"ECR repository {name} does not exist",
+                                 f"create it (`aws ecr create-repository --repository-name {name}`), or let the "
+                                 "first run create it: `deployfw iam policy --include-setup`")  # fmt: skip
+            return LiveCheck("ecr-repository", True, f"ECR repository {name} ({found.get('imageTagMutability')} tags)")
+
+        return [checking("ecr-repository", probe)]
+
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """The run reads and re-tags the module's repository; whoever builds pushes into it.
+
+        Pushing is :mod:`deployfw.image.push`'s upload (the layer API, no Docker login, so no
+        ``ecr:GetAuthorizationToken``); creating the repository is first-time setup.
+        """
+        from deployfw.iam.needs import BUILDER, IamNeed
+
+        assert scope.module is not None
+        name = repository_name(scope.module)
+        repo = scope.arn("ecr", f"repository/{name}")
+        return [
+            IamNeed("EcrImages", ("ecr:BatchGetImage", "ecr:DescribeImages", "ecr:DescribeRepositories",
+                                  "ecr:PutImage"),
+                    (repo,), f"find {name}'s image by content tag, re-tag a reused one"),
+            IamNeed("EcrPush", ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+                                "ecr:DescribeRepositories", "ecr:InitiateLayerUpload", "ecr:PutImage",
+                                "ecr:UploadLayerPart"),
+                    (repo,), f"push the built image to {name}", principal=BUILDER),
+            IamNeed("EcrCreateRepository", ("ecr:CreateRepository",), (repo,),
+                    f"create {name} when it does not exist yet", when="setup"),
+        ]
 
     @property
     def aws(self) -> Aws:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, ModuleJob, RunContext, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, RunContext, StageResult
 from deployfw.errors import InputError, Problem
 from deployfw_aws.deploy_common import (
     Backoff,
@@ -25,11 +25,27 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.render import Rendered, preflight_problems, render_job, write_artifacts
+from deployfw_aws.render import (
+    PREFLIGHT_IMAGE,
+    Rendered,
+    preflight_problems,
+    render_job,
+    render_module,
+    write_artifacts,
+)
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
     from deployfw.state import DeployRecord
+
+NO_RESOURCE = "the action has no resource type in IAM: AWS accepts only Resource \"*\" for it"
+
+
+def task_roles(taskdef: dict[str, Any], scope: IamScope) -> tuple[str, ...]:
+    """The roles a task definition hands to ECS (``taskRoleArn``, ``executionRoleArn``), as ARNs."""
+    names = (taskdef.get("taskRoleArn"), taskdef.get("executionRoleArn"))
+    return tuple(sorted({scope.role_arn(str(n)) for n in names if n}))
 
 
 def to_outcome(result: StageResult) -> DeployOutcome:
@@ -70,6 +86,62 @@ class EcsDeployer:
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
         return preflight_problems(config, module)
+
+    # -- IAM: what the calls below need (DeclaresIam) -------------------------------------------
+
+    def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
+        """ECS calls every deployer makes (register, describe, pass the task's roles), then the backend's own.
+
+        The task definition template is rendered as a deploy renders it, so the family and the
+        roles are the ones RegisterTaskDefinition will name.
+        """
+        from deployfw.iam.needs import IamNeed, passed_to
+
+        assert scope.module is not None
+        target = target_of(scope.config, scope.module)
+        rendered = render_module(scope.config, scope.module, PREFLIGHT_IMAGE, account_id=scope.account,
+                                 region=scope.region)  # fmt: skip
+        family_arn = scope.arn("ecs", f"task-definition/{rendered.family}:*")
+        service_arn = scope.arn("ecs", f"service/{target.cluster}/{target.service}")
+        needs = [
+            IamNeed("EcsRegisterTaskDefinition", ("ecs:RegisterTaskDefinition",), (family_arn,),
+                    f"register {rendered.family} with the new image"),
+            IamNeed("EcsReadTaskDefinition", ("ecs:DescribeTaskDefinition",), ("*",),
+                    "read a recorded task definition (status, rollback)", wildcard=NO_RESOURCE),
+            IamNeed("EcsDescribeService", ("ecs:DescribeServices",), (service_arn,),
+                    f"read what {target.cluster}/{target.service} runs (status, drift)"),
+        ]
+        roles = task_roles(rendered.taskdef, scope)
+        if roles:
+            needs.append(IamNeed("PassTaskRoles", ("iam:PassRole",), roles,
+                                 f"hand {rendered.family}'s task and execution roles to ECS",
+                                 conditions=passed_to("ecs-tasks.amazonaws.com")))
+        return [*needs, *self._iam_needs(scope, target, family_arn, service_arn, roles)]
+
+    def _iam_needs(
+        self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
+    ) -> list[IamNeed]:
+        raise NotImplementedError
+
+    # -- the live account (ChecksLive, for `deployfw doctor`) ------------------------------------
+
+    controller_type: ClassVar[str] = "ECS"
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """Cluster, service and its deployment controller; then the backend's own (read-only) checks."""
+        from deployfw_aws import live_checks as live
+
+        target = target_of(job.ctx.config, job.module)
+        aws = aws_for(job.ctx)
+        rows = [live.cluster(aws, target.cluster)]
+        row, service = live.service(aws, target.cluster, target.service)
+        rows.append(row)
+        if service is not None:
+            rows.append(live.controller(service, self.controller_type, self.backend_id, target.cluster, target.service))
+        return [*rows, *self._live_checks(aws, target)]
+
+    def _live_checks(self, aws: Aws, target: Target) -> list[LiveCheck]:
+        return []
 
     def write_artifacts(self, job: ModuleJob, out_dir: Path) -> list[Path]:
         """CodePipeline's ECS actions deploy these (``run --stop-after push --artifacts-dir``).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -32,6 +32,9 @@ from deployfw.config import Config, Module
 from deployfw.errors import DeployfwError, InputError, Problem
 from deployfw_aws.deploy_common import describe_service, target_of
 from deployfw_aws.native_settings import MAX_MINUTES, NativeSettings
+
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
 
 ACTIVE = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 KEEP_KEYS = (
@@ -44,6 +47,47 @@ KEEP_KEYS = (
     "health_check_path",
     "timeout_minutes",
 )
+
+
+def migration_needs(scope: IamScope, service_arn: str) -> list[IamNeed]:
+    """What ``deployfw migrate MODULE --to ecs-native`` calls, beyond what the CodeDeploy deploy needs.
+
+    Declared by the CodeDeploy backends (the module is on one of them while it is migrated) as
+    ``setup``: a one-time change, in the policies only when asked for. The listeners and the role
+    come from the deployment group and ``--role`` at migration time, hence the patterns.
+    """
+    from deployfw.iam.needs import IamNeed, passed_to
+    from deployfw_aws.ecs_deployer import NO_RESOURCE
+
+    assert scope.module is not None
+    target = target_of(scope.config, scope.module)
+    group = scope.arn("codedeploy", f"deploymentgroup:{target.application}/{target.deployment_group}")
+    role = scope.arn("iam", "role/*", regional=False)
+    return [
+        IamNeed("MigrateReadDeploymentGroup", ("codedeploy:GetDeploymentGroup", "codedeploy:ListDeployments"),
+                (group,), "read the load balancing CodeDeploy set up; no deployment may be in progress",
+                when="setup"),
+        IamNeed("MigrateReadDeploymentConfig", ("codedeploy:GetDeploymentConfig",),
+                (scope.arn("codedeploy", "deploymentconfig:*"),), "map the group's deployment config to a strategy",
+                when="setup"),
+        IamNeed("MigrateReadLoadBalancing",
+                ("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeListeners",
+                 "elasticloadbalancing:DescribeRules"), ("*",),
+                "read the target groups and listeners of the pair", wildcard=NO_RESOURCE, when="setup"),
+        IamNeed("MigrateListeners", ("elasticloadbalancing:ModifyListener",),
+                (scope.arn("elasticloadbalancing", "listener/*"),),
+                "make the production and test listeners forward to both target groups", when="setup"),
+        IamNeed("MigrateReadRole", ("iam:GetRole",), (role,), "check the infrastructure role (--role) exists",
+                when="setup"),
+        IamNeed("MigrateSwitchController", ("ecs:UpdateService",), (service_arn,),
+                "switch the service to the ECS controller with the alternate target group", when="setup"),
+        IamNeed("MigratePassInfrastructureRole", ("iam:PassRole",), (role,),
+                "hand the infrastructure role for load balancers to ECS", conditions=passed_to("ecs.amazonaws.com"),
+                when="setup"),
+        IamNeed("MigrateFollow", ("ecs:DescribeServiceDeployments",),
+                (scope.arn("ecs", f"service-deployment/{target.cluster}/{target.service}/*"),),
+                "follow the service deployment the switch starts", when="setup"),
+    ]  # fmt: skip
 
 
 class NothingToMigrate(DeployfwError):

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError, aws_for
-from deployfw.backends import DeployOutcome, LiveFinding, ModuleJob, StageResult
+from deployfw.backends import DeployOutcome, LiveCheck, ModuleJob, StageResult
 from deployfw.errors import ExternalError, Problem
 from deployfw_aws.deploy_common import Target, Wait, describe_service, minutes, short_arn, target_of
 from deployfw_aws.deploy_common import task_definition_image as image_of
@@ -43,6 +43,7 @@ from deployfw_aws.render import Rendered
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
 
 MIN_WAIT_MINUTES, MAX_WAIT_MINUTES, MARGIN_MINUTES = 30.0, 360.0, 15.0
 RUN_TAG = "deployfw:run"
@@ -82,12 +83,57 @@ class NativeDeploy(EcsDeployer):
             "stop it with rollback on cancel or timeout",
         ]
 
-    def live_checks(self, job: ModuleJob) -> Sequence[LiveFinding]:
-        """What ``plan`` shows before a run: the service against what the strategy needs (read-only)."""
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """Cluster and service (as every ECS backend), then the service against what the strategy needs:
+        its controller (for CODE_DEPLOY the fix is ``deployfw migrate``), alternate target group, listener
+        rules and infrastructure role (read-only; ``plan`` and ``deployfw doctor`` show them)."""
+        from deployfw_aws import live_checks as live
+
         target = target_of(job.ctx.config, job.module)
         aws = aws_for(job.ctx)
-        findings, _ = check(aws, target, settings_of(job.module), describe_service(aws, target), job.module.name)
-        return [LiveFinding(f.message, f.blocking) for f in findings]
+        rows = [live.cluster(aws, target.cluster)]
+        row, service = live.service(aws, target.cluster, target.service)
+        rows.append(row)
+        if service is None:
+            return rows
+        # A listener rule that cannot be read is a failed row of its own (check() catches the AwsError).
+        findings, _ = check(aws, target, settings_of(job.module), service, job.module.name)
+        return [*rows, *(f.row() for f in findings)]
+
+    # -- IAM ---------------------------------------------------------------------------------
+
+    def _iam_needs(
+        self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
+    ) -> list[IamNeed]:
+        """UpdateService with the strategy; follow, find (after a kill) and stop its service deployment.
+
+        The task definition is registered with tags (the run that registered it), which ECS
+        authorises as ``ecs:TagResource`` with ``ecs:CreateAction``. The listener rules are read
+        before the update (the service's rules must forward to both target groups); ECS itself moves
+        them, as the service's infrastructure role, so the deploying principal needs no ELB write.
+        """
+        from deployfw.iam.needs import IamNeed
+        from deployfw_aws.ecs_deployer import NO_RESOURCE
+
+        where = f"{target.cluster}/{target.service}"
+        deployments = scope.arn("ecs", f"service-deployment/{target.cluster}/{target.service}/*")
+        revisions = scope.arn("ecs", f"service-revision/{target.cluster}/{target.service}/*")
+        return [
+            IamNeed("EcsUpdateService", ("ecs:UpdateService",), (service_arn,),
+                    f"update {where} to the new task definition with the deployment strategy"),
+            IamNeed("EcsTagTaskDefinition", ("ecs:TagResource",), (family_arn,),
+                    f"tag the registered task definition with the run id ({RUN_TAG}), found again after a kill",
+                    conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}),
+            IamNeed("EcsListServiceDeployments", ("ecs:ListServiceDeployments",), (service_arn,),
+                    f"find the service deployment an update of {where} started (or a killed run left)"),
+            IamNeed("EcsServiceDeployments", ("ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"),
+                    (deployments,), "follow the service deployment; stop it with rollback on cancel or timeout"),
+            IamNeed("EcsServiceRevisions", ("ecs:DescribeServiceRevisions",), (revisions,),
+                    "read the task definition of a service deployment's revisions"),
+            IamNeed("ElbReadListenerRules",
+                    ("elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeListeners"), ("*",),
+                    "check that the production listener rule forwards to both target groups", wildcard=NO_RESOURCE),
+        ]  # fmt: skip
 
     # -- run -------------------------------------------------------------------------------
 
@@ -114,11 +160,9 @@ class NativeDeploy(EcsDeployer):
         details["strategy"] = settings.strategy
         service = describe_service(aws, target)
         findings, setup = check(aws, target, settings, service, job.module.name)
-        blocking = [f.message for f in findings if f.blocking]
+        blocking = [f.text for f in findings if f.blocking]
         if blocking or service is None:
             return StageResult(False, "; ".join(blocking) + "; nothing changed", details)
-        for note in findings:
-            job.log(f"note: {note.message}")
         busy = self._wait_for_others(job, aws, target, service, settings, setup.network)
         if isinstance(busy, str):
             return StageResult(False, busy, details)

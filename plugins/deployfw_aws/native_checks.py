@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployfw.aws.clients import Aws, AwsError
+from deployfw.backends import LiveCheck
 from deployfw_aws.deploy_common import Target
 from deployfw_aws.native_settings import NativeSettings
 
@@ -31,8 +32,20 @@ BOTH_GROUPS = "Both targetGroup and alternateTargetGroup must be associated with
 
 @dataclass(frozen=True)
 class Finding:
+    """One check's result: ``check`` names it (a row of ``deployfw doctor``/``plan``), ``blocking``
+    means the deploy would fail, ``fix`` says what to do then."""
+
+    check: str
     message: str
     blocking: bool = True
+    fix: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.message}. {self.fix}" if self.fix else self.message
+
+    def row(self) -> LiveCheck:
+        return LiveCheck(self.check, not self.blocking, self.message, self.fix)
 
 
 @dataclass
@@ -51,27 +64,38 @@ def check(
     setup = Setup()
     where = f"{target.cluster}/{target.service}"
     if service is None:
-        return [Finding(f"service {where} does not exist")], setup
+        return [Finding("service", f"service {where} does not exist")], setup
     controller = (service.get("deploymentController") or {}).get("type", "ECS")
     if controller == "CODE_DEPLOY":
         return [
             Finding(
-                f"service {where} uses the CODE_DEPLOY deployment controller; ecs-native needs the ECS controller. "
-                f"Switch it in place: `deployfw migrate {module} --to ecs-native --role ROLE` (shows the plan), "
-                "then again with --yes"
+                "controller",
+                f"service {where} uses the CODE_DEPLOY deployment controller; ecs-native needs the ECS controller",
+                fix=f"switch it in place: `deployfw migrate {module} --to ecs-native --role ROLE` (shows the plan), "
+                "then again with --yes",
             )
         ], setup
     if controller != "ECS":
-        return [Finding(f"service {where} uses the {controller} deployment controller; ecs-native needs ECS")], setup
+        return [
+            Finding(
+                "controller",
+                f"service {where} uses the {controller} deployment controller; ecs-native needs ECS",
+                fix=f"`aws ecs update-service --cluster {target.cluster} --service {target.service} "
+                "--deployment-controller type=ECS`, or a deploy backend for that controller",
+            )
+        ], setup
+    findings = [Finding("controller", "deployment controller ECS, as ecs-native needs", blocking=False)]
     if not settings.traffic:
-        return [], setup
-    findings: list[Finding] = []
+        return findings, setup
     balancers = service.get("loadBalancers") or []
     if not balancers:
         findings.append(
             Finding(
+                "load-balancer",
                 f"service {where} has no load balancer; {settings.strategy} shifts load balancer "
-                "traffic between two target groups (use strategy ROLLING without one)"
+                "traffic between two target groups",
+                fix="give the service a load balancer (two target groups, a listener rule, the infrastructure "
+                "role), or use strategy ROLLING",
             )
         )
     for lb in balancers:
@@ -82,28 +106,41 @@ def check(
 def _balancer(aws: Aws, where: str, lb: dict[str, Any], settings: NativeSettings, setup: Setup) -> list[Finding]:
     group = lb.get("targetGroupArn")
     if not group:
-        return [Finding(f"service {where}: a load balancer entry without a target group cannot shift traffic")]
+        return [
+            Finding(
+                "load-balancer",
+                f"service {where}: a load balancer entry without a target group cannot shift traffic",
+                fix="give the entry a targetGroupArn and an advancedConfiguration",
+            )
+        ]
     advanced = lb.get("advancedConfiguration") or {}
     missing = [k for k in ("alternateTargetGroupArn", "productionListenerRule", "roleArn") if not advanced.get(k)]
     if missing:
         return [
             Finding(
+                "load-balancer",
                 f"service {where}: the load balancer entry of target group {_name(group)} lacks "
-                f"advancedConfiguration.{', advancedConfiguration.'.join(missing)} - {settings.strategy} needs an "
-                "alternate target group, a production listener rule (an NLB's listener) and the ECS infrastructure "
-                "role for load balancers"
+                f"advancedConfiguration.{', advancedConfiguration.'.join(missing)}",
+                fix=f"{settings.strategy} needs an alternate target group, a production listener rule (an NLB's "
+                "listener) and the ECS infrastructure role for load balancers: `aws ecs update-service "
+                "--load-balancers` with them (`deployfw migrate` prints the call for a CODE_DEPLOY service)",
             )
         ]
-    findings: list[Finding] = []
     setup.role = advanced["roleArn"]
     setup.production_rule = advanced["productionListenerRule"]
-    findings.append(
+    findings = [
         Finding(
-            f"the deploying principal needs iam:PassRole on {advanced['roleArn']} (iam:PassedToService "
-            "ecs.amazonaws.com): ECS assumes it to move the listener rules",
+            "load-balancer",
+            f"target group {_name(group)}, alternate {_name(advanced['alternateTargetGroupArn'])}",
             blocking=False,
-        )
-    )
+        ),
+        Finding(
+            "infrastructure-role",
+            f"ECS assumes {advanced['roleArn']} to move the listener rules; whoever sets it on the service "
+            "(`deployfw migrate`, not `run`) needs iam:PassRole on it (iam:PassedToService ecs.amazonaws.com)",
+            blocking=False,
+        ),
+    ]
     wanted = {group, advanced["alternateTargetGroupArn"]}
     forwarded: set[str] = set()
     for key in ("productionListenerRule", "testListenerRule"):
@@ -113,25 +150,35 @@ def _balancer(aws: Aws, where: str, lb: dict[str, Any], settings: NativeSettings
         try:
             groups, network = _forwards(aws, arn)
         except AwsError as exc:
-            findings.append(Finding(f"service {where}: {key} {arn} cannot be read: {exc.detail}"))
+            fix = f"allow {exc.denial.action} to whoever runs deployfw" if exc.denial is not None else None
+            findings.append(Finding("listener-rules", f"service {where}: {key} {arn} cannot be read: {exc.detail}",
+                                    fix=fix))  # fmt: skip
             continue
         forwarded |= groups
         setup.network = setup.network or network
     if not wanted <= forwarded:
         findings.append(
             Finding(
+                "listener-rules",
                 f"service {where}: its production/test listener rules forward to "
                 f"{', '.join(sorted(map(_name, forwarded))) or 'no target group'}, not to both "
                 f"{_name(group)} and {_name(advanced['alternateTargetGroupArn'])}; ECS would roll the deployment back "
-                f'("{BOTH_GROUPS}"). Make the production rule forward to both, weights 1 and 0'
+                f'("{BOTH_GROUPS}")',
+                fix="make the production rule forward to both target groups, weights 1 and 0",
             )
         )
+    else:
+        findings.append(Finding("listener-rules", "the production listener rule forwards to both target groups",
+                                blocking=False))  # fmt: skip
     declared = settings.load_balancer_type
     actual = "network" if setup.network else "application"
     if declared and declared != actual:
         findings.append(
             Finding(
-                f"service {where} is behind an {actual} load balancer; modules.yaml says load_balancer_type: {declared}"
+                "load-balancer-type",
+                f"service {where} is behind an {actual} load balancer; modules.yaml says "
+                f"load_balancer_type: {declared}",
+                fix=f"set load_balancer_type: {actual} (or leave it out)",
             )
         )
     return findings

@@ -34,11 +34,12 @@ from deployfw_aws.deploy_common import (
     target_of,
     task_definition_image,
 )
-from deployfw_aws.ecs_deployer import EcsDeployer, to_outcome
+from deployfw_aws.ecs_deployer import NO_RESOURCE, EcsDeployer, to_outcome
 from deployfw_aws.render import Rendered
 
 if TYPE_CHECKING:
     from deployfw.config import Config, Module
+    from deployfw.iam.needs import IamNeed, IamScope
 
 DEFAULT_TIMEOUT_MINUTES = 30
 ROLLBACK_WAIT_SECONDS = 300.0  # how long a cancelled or timed-out rollout waits for its rollback
@@ -64,6 +65,29 @@ class RollingDeploy(EcsDeployer):
 
     def _target_details(self, target: Target) -> dict[str, Any]:
         return {"cluster": target.cluster, "service": target.service, "previous_task_definition": None}
+
+    def _iam_needs(
+        self, scope: IamScope, target: Target, family_arn: str, service_arn: str, roles: tuple[str, ...]
+    ) -> list[IamNeed]:
+        """UpdateService to the new revision (and back to the previous one on failure or cancel).
+
+        ``pipeline``: what CodePipeline's "Amazon ECS" deploy action needs for imagedefinitions.json.
+        """
+        from deployfw.iam.needs import IamNeed, passed_to
+
+        where = f"{target.cluster}/{target.service}"
+        return [
+            IamNeed("EcsUpdateService", ("ecs:UpdateService",), (service_arn,),
+                    f"roll {where} to the new task definition, or back"),
+            IamNeed("PipelineEcsService", ("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,),
+                    f"CodePipeline's ECS action updates {where}", principal="pipeline"),
+            IamNeed("PipelineEcsRegister", ("ecs:RegisterTaskDefinition",), (family_arn,),
+                    "CodePipeline registers the new revision", principal="pipeline"),
+            IamNeed("PipelineEcsReadTaskDefinition", ("ecs:DescribeTaskDefinition",), ("*",),
+                    "CodePipeline reads the service's task definition", principal="pipeline", wildcard=NO_RESOURCE),
+            *([IamNeed("PipelinePassTaskRoles", ("iam:PassRole",), roles, "CodePipeline hands the task roles to ECS",
+                       principal="pipeline", conditions=passed_to("ecs-tasks.amazonaws.com"))] if roles else []),
+        ]
 
     def _deploy(
         self,

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from deployfw.backends import ModuleJob, RunContext, StageResult
+from deployfw.backends import LiveCheck, ModuleJob, RunContext, StageResult
 from deployfw.builds.contract import timeout_seconds
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
@@ -40,11 +40,13 @@ from deployfw_jenkins.errors import JenkinsAuthError, JenkinsError, JenkinsTimeo
 from deployfw_jenkins.jobspec import (
     job_name,
     job_parameters,
+    parameter_names,
     queue_timeout_seconds,
     unstable_ok,
 )
 
 if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
     from deployfw_jenkins.client import BuildResult, JenkinsClient
 
 _OK = frozenset({"SUCCESS"})
@@ -69,6 +71,21 @@ class JenkinsBuild:
     """
 
     backend_id = "jenkins"
+
+    def builds_as(self, module: Module, config: Config) -> str:
+        """Builds run on a Jenkins agent (``deployfw build MODULE``) with the agent's AWS credentials.
+
+        The run itself makes no AWS call for a Jenkins build: what the agent needs is whatever the
+        module's registry backend declares for its builder (the ECR push).
+        """
+        return "jenkins"
+
+    def iam_needs(self, scope: IamScope) -> list[IamNeed]:
+        """The buildspec's parameter-store and secrets-manager variables, read on the agent (``deployfw build``)."""
+        from deployfw.builds.iam import buildspec_needs
+        from deployfw.iam.needs import BUILDER
+
+        return buildspec_needs(scope, BUILDER)
 
     def __init__(
         self,
@@ -109,6 +126,29 @@ class JenkinsBuild:
         except InputError as exc:
             return [_located(problem) for problem in exc.problems]
         return []
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The credentials work and the module's job exists, with the parameters deployfw sends (read-only)."""
+        name = job_name(job.module)
+        try:
+            client = self.client
+            me = client.connect()
+        except (InputError, JenkinsError) as exc:
+            return [LiveCheck("jenkins-credentials", False, str(exc),
+                              "export JENKINS_URL, JENKINS_USER and JENKINS_API_TOKEN of a user with Overall/Read "
+                              "and Job/Build")]  # fmt: skip
+        rows = [LiveCheck("jenkins-credentials", True, f"Jenkins at {client.url} accepts {me.get('id')}")]
+        try:
+            defined = client.job_parameters(name)
+        except JenkinsError as exc:
+            return [*rows, LiveCheck("jenkins-job", False, f"job {name}: {exc}",
+                                     f"create job {name} running `deployfw build {job.module.name}`, or fix the "
+                                     "module's build.folder / build.job")]  # fmt: skip
+        missing = [p for p in parameter_names(job.module) if p not in defined]
+        if missing:
+            return [*rows, LiveCheck("jenkins-job", False, f"job {name} does not define {', '.join(missing)}",
+                                     f"add string parameters {', '.join(missing)} to job {name}")]  # fmt: skip
+        return [*rows, LiveCheck("jenkins-job", True, f"job {name} exists with deployfw's parameters")]
 
     def build(self, job: ModuleJob) -> StageResult:
         """Trigger, follow and judge one Jenkins build of ``job.module``."""

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.backends import ModuleJob, StageResult
 from deployfw.builds.contract import (
@@ -33,6 +33,9 @@ from deployfw.builds.execute import aws_resolver, needs_secrets, run_with_deadli
 from deployfw.config import Config, Module
 from deployfw.errors import Problem
 
+if TYPE_CHECKING:
+    from deployfw.iam.needs import IamNeed, IamScope
+
 
 class LocalBuild:
     """Runs buildspecs in this process's machine; created per run (no external calls here)."""
@@ -45,6 +48,13 @@ class LocalBuild:
         # which only wait: the run may have many modules in flight, but only this many local
         # builds at once, so they do not slow each other (and the waits) down.
         self._slots = threading.BoundedSemaphore(slots or os.cpu_count() or 2)
+
+    def iam_needs(self, scope: IamScope) -> list[IamNeed]:
+        """The buildspec's parameter-store and secrets-manager variables, read here (as the run itself)."""
+        from deployfw.builds.iam import buildspec_needs
+        from deployfw.iam.needs import BUILDER
+
+        return buildspec_needs(scope, BUILDER)
 
     def steps(self, module: Module, config: Config) -> Sequence[str]:
         minutes = timeout_seconds(module) / 60

@@ -35,6 +35,7 @@ def deployfw_register_backends(registry: BackendRegistry) -> None:
         schema=NOTIFY_SCHEMA,
         description="Messages about runs: Slack, Microsoft Teams, Amazon Chime, SNS topics and JSON webhooks.",
     )
+    registry.add_iam_needs("deployfw_notify.iam:needs")  # sns:Publish, the URLs kept in SSM / Secrets Manager
 
 
 def notifier(ctx: RunContext) -> Notifier | None:

@@ -155,10 +155,12 @@ def test_a_service_without_an_alternate_target_group_is_refused_unchanged(job_fo
     job = job_for("roll-api", {**NATIVE})
     sandbox.clear_requests()
 
-    findings = NativeDeploy(job.ctx).live_checks(job)
+    rows = NativeDeploy(job.ctx).live_checks(job)
     outcome = NativeDeploy(job.ctx).deploy(job)
 
-    assert [f.blocking for f in findings] == [True] and "alternateTargetGroupArn" in findings[0].message
+    failed = [r for r in rows if not r.ok]
+    assert [r.check for r in failed] == ["load-balancer"] and "alternateTargetGroupArn" in failed[0].detail
+    assert failed[0].fix and "alternate target group" in failed[0].fix
     assert not outcome.ok and outcome.error and "alternateTargetGroupArn" in outcome.error
     assert "UpdateService" not in operations(sandbox)
 
@@ -173,11 +175,23 @@ def test_rolling_through_ecs_native_follows_the_service_deployment(job_for: Any,
     assert service_of(sandbox, "roll-api")["deploymentConfiguration"]["strategy"] == "ROLLING"
 
 
-def test_live_checks_note_the_role_to_pass(job_for: Any) -> None:
+def test_live_checks_pass_and_note_the_role_to_pass(job_for: Any) -> None:
     job = job_for()
-    findings = NativeDeploy(job.ctx).live_checks(job)
-    assert [f.blocking for f in findings] == [False]
-    assert "iam:PassRole" in findings[0].message and "deployfw-ecs-infrastructure-role" in findings[0].message
+    rows = NativeDeploy(job.ctx).live_checks(job)
+    assert [(r.check, r.ok) for r in rows] == [
+        ("cluster", True), ("service", True), ("controller", True), ("load-balancer", True),
+        ("infrastructure-role", True), ("listener-rules", True),
+    ]  # fmt: skip
+    role = rows[4].detail
+    assert "iam:PassRole" in role and "deployfw-ecs-infrastructure-role" in role
+
+
+def test_a_code_deploy_service_fails_the_controller_check_with_the_migration(job_for: Any) -> None:
+    job = job_for("bg-api", {**NATIVE})
+    rows = NativeDeploy(job.ctx).live_checks(job)
+    failed = [r for r in rows if not r.ok]
+    assert [r.check for r in failed] == ["controller"] and "CODE_DEPLOY" in failed[0].detail
+    assert failed[0].fix and "deployfw migrate bg-api --to ecs-native" in failed[0].fix
 
 
 def test_a_killed_runs_deployment_is_located_and_recovered(job_for: Any, sandbox: Any) -> None:

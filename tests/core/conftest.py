@@ -20,6 +20,7 @@ import pytest
 from deployfw.cli import main
 
 CI_VARIABLES = (
+    "CI",
     "JOB_NAME",
     "BUILD_NUMBER",
     "BUILD_URL",
@@ -35,6 +36,8 @@ CI_VARIABLES = (
     "GITHUB_SHA",
     "GITHUB_RUN_ID",
     "DEPLOYFW_DISABLE_PLUGINS",
+    "DEPLOYFW_STATE",
+    "DEPLOYFW_REQUIRE_SHARED_STATE",
 )
 
 

@@ -20,6 +20,8 @@ CONFIG = """\
 version: 1
 defaults:
   build: {backend: local}
+  registry: {backend: ecr}
+  deploy: {backend: ecs-rolling, cluster: c}
 modules:
   lib: {path: lib, kind: library}
   a: {path: svc/a, depends_on: [lib]}
@@ -59,6 +61,15 @@ def github_event(tmp_path: Path, event: dict[str, Any]) -> str:
 def test_terminal_without_ci_variables() -> None:
     ctx = detect_ci({"HOME": "/root"})
     assert (ctx.name, ctx.base, ctx.head, ctx.is_ci) == ("terminal", None, None, False)
+
+
+def test_another_ci_system_is_known_by_ci_true() -> None:
+    """GitLab, CircleCI, Buildkite...: no commit variables deployfw reads, but a CI agent all the same."""
+    for value in ("true", "1", "TRUE"):
+        ctx = detect_ci({"CI": value})
+        assert (ctx.name, ctx.title, ctx.base, ctx.head, ctx.is_ci) == ("ci", "CI", None, None, True)
+    assert detect_ci({"CI": "false"}).name == "terminal"
+    assert detect_ci({"CI": "true", **JENKINS}).name == "jenkins"  # a CI we know says more
 
 
 def test_jenkins_needs_its_job_variables() -> None:

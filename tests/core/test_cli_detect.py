@@ -17,6 +17,8 @@ CONFIG = """\
 version: 1
 defaults:
   build: {backend: local}
+  registry: {backend: ecr}
+  deploy: {backend: ecs-rolling, cluster: c}
 modules:
   zeta: {path: svc/zeta, depends_on: [core]}
   alpha: {path: svc/alpha}
@@ -39,7 +41,7 @@ def test_json_output_shape(cli: Any, repo: Any) -> None:
     result = cli(["detect", "--json", "--base", repo.base], cwd=repo.path)
     assert result.err == ""
     data = json.loads(result.out)
-    assert list(data) == ["base", "head", "modules", "unowned"]
+    assert list(data) == ["base", "head", "modules", "unowned", "unowned_paths"]
     assert data == {
         "base": repo.base,
         "head": repo.head,
@@ -49,7 +51,26 @@ def test_json_output_shape(cli: Any, repo: Any) -> None:
             {"name": "zeta", "kind": "service", "reasons": ["dependency: core"]},
         ],
         "unowned": 1,
+        "unowned_paths": ["README"],
     }
+
+
+def test_text_mode_counts_unowned_paths_on_stderr_only(cli: Any, repo: Any) -> None:
+    result = cli(["detect", "--base", repo.base], cwd=repo.path)
+    assert result.out.splitlines() == ["alpha", "core", "zeta"]
+    assert result.err.strip() == "1 changed path owned by no module (listed by --json)"
+
+
+def test_only_unowned_changes_print_nothing_on_stdout_and_say_why(cli: Any, repo: Any) -> None:
+    base = repo.head
+    repo.commit({"docs/a.md": "a\n", "docs/b.md": "b\n"})
+    result = cli(["detect", "--base", base], cwd=repo.path)
+    assert result.out == ""
+    assert "2 changed paths owned by no module" in result.err
+    assert cli(["detect", "--json", "--base", base], cwd=repo.path).json()["unowned_paths"] == [
+        "docs/a.md",
+        "docs/b.md",
+    ]
 
 
 def test_base_is_the_named_commit_resolved_to_a_sha(cli: Any, repo: Any) -> None:
@@ -62,7 +83,7 @@ def test_base_is_the_named_commit_resolved_to_a_sha(cli: Any, repo: Any) -> None
 
 def test_text_output_is_one_sorted_name_per_line(cli: Any, repo: Any) -> None:
     result = cli(["detect", "--base", repo.base], cwd=repo.path)
-    assert (result.code, result.out, result.err) == (0, "alpha\ncore\nzeta\n", "")
+    assert (result.code, result.out) == (0, "alpha\ncore\nzeta\n")  # stderr: the unowned count
 
 
 def test_nothing_changed_prints_nothing(cli: Any, repo: Any) -> None:

@@ -158,7 +158,7 @@ def test_unknown_keys_at_every_level(problems: Callable[..., list[str]]) -> None
         "modules.yaml:9: defaults.test: unknown key",
         "modules.yaml:15: modules.a.owner: unknown key",
     ]
-    assert "defaults, environments, execution_mode, modules, project" in found[0]
+    assert "defaults, environments, execution_mode, graph, modules, project" in found[0]
     assert found[1].endswith("valid keys: build, deploy, registry")
     assert "build, depends_on, deploy, execution_mode, kind, path, registry" in found[2]
     # a section's keys belong to its backend: checked when backends are known (plan, run)

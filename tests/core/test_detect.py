@@ -316,7 +316,10 @@ def test_merge_base_ignores_changes_made_on_main_after_branching(repo: GitRepoBu
 
 def test_config_in_subfolder_sees_paths_relative_to_it(git_repo: Callable[..., GitRepoBuilder], cli: Any) -> None:
     """modules.yaml below the repository root: module paths are relative to its folder, outside paths unowned."""
-    config = "version: 1\nmodules:\n  a:\n    path: svc/a\n    build: {backend: local}\n"
+    config = (
+        "version: 1\nmodules:\n  a:\n    path: svc/a\n    build: {backend: local}\n"
+        "    registry: {backend: ecr}\n    deploy: {backend: ecs-rolling, cluster: c}\n"
+    )
     repo = git_repo({"mono/modules.yaml": config, "mono/svc/a/x": "1\n", "other/y": "1\n"})
     base, head = change(repo, {"mono/svc/a/x": "2\n", "other/y": "2\n"})
     result = cli(["-c", str(repo.path / "mono/modules.yaml"), "detect", "--json", "--base", base]).json()

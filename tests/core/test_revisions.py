@@ -25,6 +25,8 @@ CONFIG = """\
 version: 1
 defaults:
   build: {backend: local}
+  registry: {backend: ecr}
+  deploy: {backend: ecs-rolling, cluster: c}
 modules:
   a: {path: svc/a}
   b: {path: svc/b}

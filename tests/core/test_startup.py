@@ -9,8 +9,10 @@ have long since imported everything.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,10 +33,15 @@ names = ("yaml", "logging", "deployfw.image", "deployfw.plugins", "pluggy", "git
 sys.stderr.write("\\nPROBE " + repr(sorted(n for n in names if n in sys.modules)) + "\\n")
 """
 
+MINIMAL = (
+    "version: 1\ndefaults:\n  registry: {backend: ecr}\n  deploy: {backend: ecs-rolling, cluster: c}\n"
+    "  build: {backend: local}\nmodules:\n  a: {path: svc/a}\n"
+)
+
 
 @pytest.fixture
 def repo(git_repo: Callable[..., GitRepoBuilder]) -> GitRepoBuilder:
-    return git_repo({"modules.yaml": "version: 1\nmodules:\n  a: {path: svc/a}\n", "svc/a/x": "1\n"})
+    return git_repo({"modules.yaml": MINIMAL, "svc/a/x": "1\n"})
 
 
 def _imported(args: list[str], cwd: Any) -> list[str]:
@@ -50,10 +57,28 @@ def test_help_imports_only_click_and_the_plugin_manager(repo: Any) -> None:
     assert _imported(["--help"], repo.path) == ["deployfw.plugins", "pluggy"]
 
 
-def test_detect_imports_no_plugin_machinery(repo: Any) -> None:
-    imported = _imported(["detect", "--all"], repo.path)
-    assert "deployfw.plugins" not in imported and "pluggy" not in imported
-    assert "deployfw.image" not in imported
+def test_detect_validates_backends_then_reads_the_cache_without_plugin_machinery(repo: Any) -> None:
+    """The first detect validates backend sections (it needs the plugin manager); the next reads the cache."""
+    stamp = time.time() - 60  # a checkout older than the two seconds a cache entry never trusts
+    for path in [repo.path, *repo.path.rglob("*")]:
+        os.utime(path, (stamp, stamp))
+    first = _imported(["detect", "--all"], repo.path)
+    assert "deployfw.plugins" in first and "deployfw.image" not in first and "git" not in first
+    again = _imported(["detect", "--all"], repo.path)
+    assert again == ["logging"]  # secrets masking only: no PyYAML, pluggy, gitpython, nor the config loader
+
+
+def test_detect_refuses_an_unknown_backend_exactly_as_run_does(cli: Any, repo: Any) -> None:
+    """One verdict per config: the same message, the same exit code, from either command."""
+    (repo.path / "modules.yaml").write_text(MINIMAL.replace("ecs-rolling", "ecs-nope"), encoding="utf-8")
+    detect = cli(["detect", "--all"], cwd=repo.path)
+    run = cli(["run", "--all", "--dry-run"], cwd=repo.path)
+    assert detect.code == run.code == 2
+    assert detect.errors == run.errors
+    assert detect.errors[0].startswith(
+        "deployfw: error: modules.yaml:4: defaults.deploy.backend: unknown deploy backend 'ecs-nope'; valid: "
+    )
+    assert cli(["detect", "--all"], cwd=repo.path).errors == detect.errors  # a refused config is never cached
 
 
 @pytest.mark.parametrize("module", sorted({module for module, _ in COMMANDS.values()}))
@@ -77,11 +102,12 @@ def test_importable_of_missing_modules() -> None:
 
 
 def test_config_problems_come_before_git_problems(cli: Any, repo: Any) -> None:
-    (repo.path / "modules.yaml").write_text("version: 1\nmodules:\n  a: {path: svc/a, colour: red}\n", encoding="utf-8")
+    bad = MINIMAL.replace("{path: svc/a}", "{path: svc/a, colour: red}")
+    (repo.path / "modules.yaml").write_text(bad, encoding="utf-8")
     result = cli(["detect", "--base", "no-such-rev"], cwd=repo.path)
     assert result.code == 2
     assert result.errors == [
-        "deployfw: error: modules.yaml:3: modules.a.colour: unknown key; valid keys: build, depends_on, deploy, "
+        "deployfw: error: modules.yaml:7: modules.a.colour: unknown key; valid keys: build, depends_on, deploy, "
         "execution_mode, kind, path, registry"
     ]
 
@@ -94,7 +120,7 @@ def test_git_problems_after_a_good_config(cli: Any, repo: Any, tmp_path: Path) -
     )
     outside = tmp_path / "plain"
     (outside / "svc" / "a").mkdir(parents=True)
-    (outside / "modules.yaml").write_text("version: 1\nmodules:\n  a: {path: svc/a}\n", encoding="utf-8")
+    (outside / "modules.yaml").write_text(MINIMAL, encoding="utf-8")
     result = cli(["detect"], cwd=outside)
     assert result.code == 2
     assert result.errors[0].endswith("is not inside a git repository")

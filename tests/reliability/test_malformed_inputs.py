@@ -76,7 +76,7 @@ PRODUCT = "  product-api:\n    path: examples/shop/services/product-api\n"
 
 CORPUS: tuple[Case, ...] = (
     # -- modules.yaml -------------------------------------------------------------------------------
-    Case("yaml-unclosed-bracket", "config", {M: sub("depends_on: [common]", "depends_on: [common")}, expect=(M,)),
+    Case("yaml-unclosed-bracket", "config", {M: sub(PRODUCT, PRODUCT + "    depends_on: [common\n")}, expect=(M,)),
     Case("yaml-bad-indent", "config", {M: sub("    kind: library", "      kind: library\n   oops: 1")}, expect=(M,)),
     Case("yaml-tab", "config", {M: sub("    kind: library", "\tkind: library")}, expect=(M,)),
     Case("top-level-list", "config", {M: put("- version: 1\n")}, expect=(M,)),
@@ -92,24 +92,31 @@ CORPUS: tuple[Case, ...] = (
     ),
     Case("path-wrong-type", "config", {M: sub("path: examples/shop/libs/common", "path: 5")}, expect=(M, "path")),
     Case(
-        "depends-on-wrong-type", "config", {M: sub("depends_on: [common]", "depends_on: 5")}, expect=(M, "depends_on")
+        "depends-on-wrong-type", "config", {M: sub(PRODUCT, PRODUCT + "    depends_on: 5\n")}, expect=(M, "depends_on")
     ),
     Case(
-        "depends-on-unknown", "config", {M: sub("depends_on: [common]", "depends_on: [commons]")}, expect=(M, "commons")
+        "depends-on-unknown",
+        "config",
+        {M: sub(PRODUCT, PRODUCT + "    depends_on: [commons]\n")},
+        expect=(M, "commons"),
     ),
     Case(
         "dependency-cycle",
         "config",
         {
             M: chain(
-                sub(PRODUCT + "    depends_on: [common]", PRODUCT + "    depends_on: [payment-api]"),
-                sub(
-                    "services/payment-api\n    depends_on: [common]",
-                    "services/payment-api\n    depends_on: [product-api]",
-                ),
+                sub(PRODUCT, PRODUCT + "    depends_on: [payment-api]\n"),
+                sub("services/payment-api\n", "services/payment-api\n    depends_on: [product-api]\n"),
             )
         },
         expect=("cycle",),
+    ),
+    Case("graph-unknown-tool", "config", {M: sub("graph: gradle", "graph: bazel")}, expect=(M, "graph", "bazel")),
+    Case(
+        "graph-cycle-through-build-files",
+        "config",
+        {"examples/shop/libs/common/build.gradle": put("dependencies { api project(':services:user-api') }\n")},
+        expect=(M, "cycle", "examples/shop/libs/common/build.gradle:1"),
     ),
     Case(
         "path-missing",

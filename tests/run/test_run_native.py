@@ -120,8 +120,12 @@ def test_plan_shows_the_live_checks(deployfw: Callable[..., CliResult]) -> None:
     done = deployfw("-e", "native", "plan", "-m", "payment-api", "--json")
     assert done.code == 0, done.output
     live = json.loads(done.stdout)["live"]
-    assert [(f["module"], f["blocking"]) for f in live] == [("payment-api", False)]
-    assert "iam:PassRole on arn:aws:iam::123456789012:role/deployfw-ecs-infrastructure-role" in live[0]["message"]
+    assert live["not_run"] is None
+    rows = {row["check"]: row for row in live["rows"]}
+    assert all(row["ok"] and row["module"] == "payment-api" for row in live["rows"])
+    assert {"controller", "load-balancer", "listener-rules", "infrastructure-role"} <= set(rows)
+    assert "iam:PassRole" in rows["infrastructure-role"]["detail"]
+    assert "arn:aws:iam::123456789012:role/deployfw-ecs-infrastructure-role" in rows["infrastructure-role"]["detail"]
 
 
 def test_plan_fails_a_code_deploy_service_configured_for_ecs_native_with_the_fix(
@@ -134,8 +138,10 @@ def test_plan_fails_a_code_deploy_service_configured_for_ecs_native_with_the_fix
     finally:
         (example / "modules.yaml").write_text(config)
     assert done.code == 1, done.output
-    assert "FAIL service shop/payment-api uses the CODE_DEPLOY deployment controller" in done.stdout
-    assert "deployfw migrate payment-api --to ecs-native" in done.stdout
+    assert "FAIL  payment-api: controller: service shop/payment-api uses the CODE_DEPLOY deployment controller" in (
+        done.stdout
+    )
+    assert "fix: switch it in place: `deployfw migrate payment-api --to ecs-native" in done.stdout
 
 
 def test_migrate_plans_then_switches_and_the_next_run_deploys_ecs_natively(

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from deployfw.testing import SandboxProcess
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -48,3 +50,9 @@ def change(repo: Path, module: str, text: str) -> str:
     path = repo / "examples" / "shop" / "services" / module / "app" / "server.py"
     path.write_text(path.read_text() + f"\n# {text}\n")
     return commit_all(repo, f"{module}: {text}")
+
+
+def primary_task_definition(sandbox: SandboxProcess, service: str) -> str:
+    """The task definition serving production traffic of a CodeDeploy blue/green service in the sandbox."""
+    found = sandbox.client("ecs").describe_services(cluster="shop", services=[service])["services"][0]
+    return str(next(ts["taskDefinition"] for ts in found["taskSets"] if ts["status"] == "PRIMARY"))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from statecli_helpers import change, git
+from statecli_helpers import change, git, primary_task_definition
 
 from deployfw.state.sqlite import SqliteStore
 from deployfw.testing import CliResult, SandboxProcess
@@ -44,11 +44,6 @@ def records(deployfw: Callable[..., CliResult], module: str) -> list[dict[str, A
     result = deployfw("state", "show", module, "--json")
     assert result.code == 0, result.output
     return list(json.loads(result.stdout))
-
-
-def primary_task_definition(sandbox: SandboxProcess, service: str) -> str:
-    found = sandbox.client("ecs").describe_services(cluster="shop", services=[service])["services"][0]
-    return next(ts["taskDefinition"] for ts in found["taskSets"] if ts["status"] == "PRIMARY")
 
 
 @pytest.fixture(scope="module")

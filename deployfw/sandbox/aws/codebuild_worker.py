@@ -116,6 +116,10 @@ class BuildWorker(threading.Thread):
             if self.cancel.is_set():
                 return "STOPPED"
             self._enter(phase)
+        denied = self._logs_denied()
+        if denied:
+            self._fail_current("FAILED", denied)
+            return "FAILED"
         self.emit(f"[Container] {datetime.now(UTC):%Y/%m/%d %H:%M:%S} Running on deployfw sandbox")
         sha = None
         if self.ctx.repo_root is not None:
@@ -163,6 +167,25 @@ class BuildWorker(threading.Thread):
                 self._enter(phase)
                 self._pace()
         return "STOPPED" if self.cancel.is_set() else str(result.status)
+
+    def _logs_denied(self) -> str | None:
+        """With IAM enforced, CodeBuild writes the build's log as the project's service role - and fails
+        the build, as AWS does, when the role may not (the log is then empty: nothing else to say)."""
+        iam = self.ctx.iam
+        role = self.build.get("serviceRole")
+        if iam is None or not iam.enforcing or not role:
+            return None
+        from deployfw.sandbox.aws.authz.requests import Check
+
+        logs = self.build["logs"]
+        stream = (f"arn:aws:logs:{self.backend.region_name}:{self.backend.account_id}:log-group:{logs['groupName']}"
+                  f":log-stream:{logs['streamName']}")  # fmt: skip
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            if not iam.decide(str(role), Check(action, stream), self.backend.region_name).allowed:
+                return (f"ACCESS_DENIED: Service role {role} does not allow AWS CodeBuild to create Amazon CloudWatch "
+                        f"Logs log streams for build {self.build['arn']}. Error message: {role} is not authorized to "
+                        f"perform: {action} on resource: {stream}")
+        return None
 
     def _runner_phase(self, name: str) -> None:
         if name.upper() in _RUNNER_PHASES:
@@ -214,6 +237,11 @@ class BuildWorker(threading.Thread):
         endpoint = getattr(self.ctx, "endpoint_url", None)
         if endpoint:
             env["AWS_ENDPOINT_URL"] = endpoint
+        iam = self.ctx.iam
+        if iam is not None and iam.enforcing and build.get("serviceRole"):
+            # The build runs as the project's service role, as in CodeBuild: a session of it.
+            session = iam.role_session(str(build["serviceRole"]), f"codebuild-{build['buildNumber']}", region)
+            env.update(session.environment())
         for variable in build["environment"].get("environmentVariables", []):
             env[variable["name"]] = self._resolve(variable)
         return env

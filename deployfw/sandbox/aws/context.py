@@ -21,6 +21,7 @@ from deployfw.sandbox.aws.faults import FaultSet
 from deployfw.sandbox.clock import SandboxClock
 
 if TYPE_CHECKING:
+    from deployfw.sandbox.aws.authz import IamEnforcer
     from deployfw.sandbox.aws.health import HealthChecks
     from deployfw.sandbox.runtime import TaskRuntime
 
@@ -85,6 +86,8 @@ class SandboxContext:
     runtime: TaskRuntime | None = None
     """Where tasks run; started with the sandbox (None in a moto without us: tasks then never start)."""
     health: HealthChecks | None = None
+    iam: IamEnforcer | None = None
+    """IAM: enforcing (``--enforce-iam``) or only answering SimulatePrincipalPolicy; set when started."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

@@ -67,6 +67,8 @@ class RequestLog:
         params: dict[str, Any],
         started: float,
         fault: str | None = None,
+        principal: str | None = None,
+        iam: list[dict[str, str]] | None = None,
     ) -> None:
         entry: dict[str, Any] = {
             "service": service,
@@ -79,6 +81,10 @@ class RequestLog:
         }
         if fault:
             entry["fault"] = fault
+        if principal:  # with IAM enforced: who asked, and each action/resource IAM decided
+            entry["principal"] = principal
+        if iam is not None:
+            entry["iam"] = iam
         with self._lock:
             self._entries.append(entry)
 

@@ -44,6 +44,22 @@ log = logging.getLogger(__name__)
 ACCOUNT_ID = "123456789012"
 FAULTS_ENV = "DEPLOYFW_SANDBOX_FAULTS"
 SEED_ENV = "DEPLOYFW_SANDBOX_SEED"
+IAM_ENV = "DEPLOYFW_SANDBOX_IAM"
+IAM_MODES = ("off", "enforce", "least-privilege")
+
+
+def iam_mode() -> str:
+    """``DEPLOYFW_SANDBOX_IAM``: ``off`` (default), ``enforce`` or ``least-privilege`` (see the session)."""
+    mode = os.environ.get(IAM_ENV, "").strip().lower() or "off"
+    if mode not in IAM_MODES:
+        from deployfw.errors import InputError
+
+        raise InputError(f"{IAM_ENV}={mode!r}: expected one of {', '.join(IAM_MODES)}")
+    return mode
+
+
+def enforces_iam() -> bool:
+    return iam_mode() != "off"
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -88,6 +104,7 @@ class AwsSandbox:
         seed: int | None = None,
         time_scale: float | None = None,
         network: str | None = None,
+        enforce_iam: bool | None = None,
     ) -> None:
         if faults is None:
             faults = os.environ.get(FAULTS_ENV, "")
@@ -102,6 +119,7 @@ class AwsSandbox:
             clock=SandboxClock(time_scale) if time_scale is not None else SandboxClock.from_env(),
         )
         self._network = network
+        self.enforce_iam = enforces_iam() if enforce_iam is None else enforce_iam
         self.listeners = ListenerProxies(self.ctx)
         self._port = port
         self._log = RequestLog()
@@ -125,6 +143,9 @@ class AwsSandbox:
         install.install(reset=not context.any_running())
         self.ctx.runtime = TaskRuntime(network=self._network)
         self.ctx.health = HealthChecks(self.ctx)
+        from deployfw.sandbox.aws.authz import IamEnforcer
+
+        self.ctx.iam = IamEnforcer(ACCOUNT_ID, self.ctx.lock, enforcing=self.enforce_iam).setup()
         context.push(self.ctx)
         self._server = _SandboxServer(self._port, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
         self._server.start()
@@ -259,17 +280,24 @@ class AwsSandbox:
     def listener_urls(self) -> list[dict[str, Any]]:
         return self.listeners.listing()
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        """A boto3 client for this sandbox (fake credentials, no retries on 4xx)."""
+    @property
+    def admin_keys(self) -> dict[str, str]:
+        """Credentials of the sandbox account's administrator (what any key is when IAM is not enforced)."""
+        if self.ctx.iam is None or self.ctx.iam.admin is None:
+            return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        return self.ctx.iam.admin.environment()
+
+    def client(self, service: str, region: str = "us-east-1", **keys: str) -> Any:
+        """A boto3 client for this sandbox, as its administrator unless ``aws_access_key_id``... are given."""
         import boto3
 
-        return boto3.client(
-            service,
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        admin = self.admin_keys
+        options = {
+            "aws_access_key_id": admin["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": admin["AWS_SECRET_ACCESS_KEY"],
+            **keys,
+        }
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url, **options)
 
 
 def _first_port(containers: list[dict[str, Any]]) -> int | None:

@@ -53,6 +53,8 @@ class SandboxApp:
         body = _read_body(environ)
         call = protocol.identify(environ, body)
         fault = self._ctx.faults.draw(self._ctx.rng)
+        verdict = None
+        iam = self._ctx.iam
         if fault == "throttle":
             status, headers, payload = protocol.throttling(call)
         elif fault == "error":
@@ -62,7 +64,14 @@ class SandboxApp:
                 call, code, name, f"deployfw sandbox fault: error ({code})"
             )
         else:
-            status, headers, payload = self._call_moto(environ, call)
+            # IAM (deployfw.sandbox.aws.authz): refused here, before moto, exactly as AWS refuses.
+            verdict = iam.authorize(environ, call, body) if iam is not None and iam.enforcing else None
+            if verdict is not None and verdict.refusal is not None:
+                status, headers, payload = verdict.refusal
+            elif iam is not None and iam.simulates(call):
+                status, headers, payload = iam.simulate(call)
+            else:
+                status, headers, payload = self._call_moto(environ, call)
         self._log.record(
             service=call.service,
             operation=call.operation,
@@ -71,6 +80,8 @@ class SandboxApp:
             params=call.params,
             started=started,
             fault=fault,
+            principal=verdict.principal if verdict is not None else None,
+            iam=verdict.log() if verdict is not None else None,
         )
         start_response(f"{status} {_reason(status)}", headers)
         return [payload]
