@@ -1,0 +1,81 @@
+"""The sandbox clock: how fast sandbox time passes against real time.
+
+AWS deployments wait for real: a ``CodeDeployDefault.ECSCanary10Percent15Minutes``
+deployment holds 10 % of the traffic for fifteen minutes, a target needs five health
+checks thirty seconds apart before it is healthy, a rollback deployment runs for
+minutes. The sandbox keeps every one of those durations in *sandbox seconds* and
+lets them pass at ``DEPLOYFW_SANDBOX_TIME_SCALE`` sandbox seconds per real second:
+
+- the default, :data:`DEFAULT_SCALE` (60: one sandbox minute per real second), makes
+  the fifteen-minute canary take fifteen real seconds - long enough to watch with
+  ``curl`` on the listener, short enough for a demo;
+- ``0`` makes every timed wait due at once ("one step per poll"): what tests that do
+  not care about durations use. Work that is not a timed wait (a process starting,
+  a health check answering) still takes the real time it takes.
+
+Timestamps the API returns stay wall-clock times; only durations are scaled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from deployfw.errors import InputError
+
+TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
+DEFAULT_SCALE = 60.0
+MIN_POLL = 0.05
+"""Real seconds between two looks at something that is polled (health checks at scale 0)."""
+
+
+def parse_scale(text: str | None) -> float:
+    """``"60"`` -> 60.0; empty or None -> :data:`DEFAULT_SCALE`; anything else bad input (exit 2)."""
+    if text is None or not text.strip():
+        return DEFAULT_SCALE
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0 or scale == float("inf"):
+        raise InputError(
+            f"{TIME_SCALE_ENV}={text!r}: expected a number of sandbox seconds per real second >= 0"
+            f" (0: every timed wait is due at once; default {DEFAULT_SCALE:g})"
+        )
+    return scale
+
+
+@dataclass(frozen=True)
+class SandboxClock:
+    """Converts sandbox durations to real ones; ``scale`` sandbox seconds pass per real second."""
+
+    scale: float = DEFAULT_SCALE
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxClock:
+        env = os.environ if environ is None else environ
+        return cls(parse_scale(env.get(TIME_SCALE_ENV)))
+
+    @property
+    def instant(self) -> bool:
+        """True at scale 0: timed waits do not wait."""
+        return self.scale == 0
+
+    def real(self, sandbox_seconds: float) -> float:
+        """Real seconds that ``sandbox_seconds`` take (0 at scale 0)."""
+        if self.scale == 0 or sandbox_seconds <= 0:
+            return 0.0
+        return sandbox_seconds / self.scale
+
+    def poll(self, sandbox_seconds: float) -> float:
+        """Real seconds between two runs of something repeated every ``sandbox_seconds`` (never 0)."""
+        return max(MIN_POLL, self.real(sandbox_seconds))
+
+    def now(self) -> float:
+        """Real monotonic seconds; deadlines are compared against this."""
+        return time.monotonic()
+
+    def after(self, sandbox_seconds: float) -> float:
+        """The monotonic time at which ``sandbox_seconds`` from now have passed."""
+        return time.monotonic() + self.real(sandbox_seconds)
