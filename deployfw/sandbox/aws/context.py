@@ -15,24 +15,30 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deployfw.sandbox.aws.faults import FaultSet
+from deployfw.sandbox.clock import SandboxClock
+
+if TYPE_CHECKING:
+    from deployfw.sandbox.aws.health import HealthChecks
+    from deployfw.sandbox.runtime import TaskRuntime
 
 
 @dataclass
 class Timings:
-    """How fast simulated work progresses, in seconds.
+    """Real-second floors under the sandbox clock's durations (``DEPLOYFW_SANDBOX_TIMINGS``).
 
-    Tests want a blue/green deployment done in a couple of seconds; a demo may want it
-    slow enough to watch. ``0`` makes every step due at once, so the first read after
-    a create already sees the final state (what awscli's immediate first poll needs).
+    The clock (:mod:`deployfw.sandbox.clock`) decides how long each wait AWS would make
+    takes; these floors make a step last at least so long in real seconds whatever the
+    scale, which is how a test holds a deployment in progress long enough to cancel it.
+    ``0`` adds nothing.
     """
 
     deploy_step: float = 0.4
-    """Seconds per CodeDeploy lifecycle step (Created->InProgress, each traffic shift)."""
+    """At least this many real seconds per CodeDeploy lifecycle step (Created->InProgress, each traffic shift)."""
     rolling_step: float = 0.4
-    """Seconds per ECS rolling step (tasks started, deployment completed/failed)."""
+    """At least this many real seconds before an ECS rolling deployment is judged (completed or failed)."""
     build_phase: float = 0.05
     """Minimum seconds spent in each CodeBuild bookkeeping phase (SUBMITTED, QUEUED...)."""
     tick: float = 0.05
@@ -75,6 +81,10 @@ class SandboxContext:
     rng: random.Random = field(init=False)
     stopping: threading.Event = field(default_factory=threading.Event)
     endpoint_url: str | None = None
+    clock: SandboxClock = field(default_factory=SandboxClock)
+    runtime: TaskRuntime | None = None
+    """Where tasks run; started with the sandbox (None in a moto without us: tasks then never start)."""
+    health: HealthChecks | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

@@ -11,9 +11,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import json
+import re
+
 from moto.core.exceptions import JsonRESTError
 from moto.ecr import urls as moto_urls
 from moto.ecr.models import ECRBackend, Image
+
+from deployfw.sandbox.runtime.blobs import blob_store
 
 
 class EcrError(JsonRESTError):
@@ -23,6 +28,37 @@ class EcrError(JsonRESTError):
 def manifest_digest(manifest: str) -> str:
     """``sha256:<hex>`` of the manifest as sent (UTF-8), which is what ECR reports."""
     return "sha256:" + hashlib.sha256(manifest.encode("utf-8")).hexdigest()
+
+
+class SandboxImage(Image):
+    """moto's image, with ``imageSizeInBytes`` as ECR reports it: the layers as stored (compressed)."""
+
+    def get_image_size_in_bytes(self) -> int | None:
+        try:
+            doc = json.loads(self.image_manifest)
+        except ValueError:
+            return None
+        if "layers" not in doc:
+            return None
+        return sum(int(layer.get("size") or 0) for layer in doc["layers"])
+
+
+_URI = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<rest>.+)$")
+
+
+def parse_image_uri(image: str) -> tuple[str, str, str, str] | None:
+    """``ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`` -> (account, region, repo, tag-or-digest)."""
+    match = _URI.match(image)
+    if match is None:
+        return None
+    rest = match.group("rest")
+    if "@" in rest:
+        repo, _, ref = rest.partition("@")
+    elif ":" in rest.rsplit("/", 1)[-1]:
+        repo, _, ref = rest.rpartition(":")
+    else:
+        repo, ref = rest, "latest"
+    return match.group("account"), match.group("region"), repo, ref
 
 
 class SandboxEcrBackend(ECRBackend):
@@ -62,9 +98,19 @@ class SandboxEcrBackend(ECRBackend):
                         "repository and cannot be overwritten because the repository is "
                         "immutable.",
                     )
-        return super().put_image(
-            repository_name, image_manifest, image_tag, image_manifest_mediatype, computed
-        )
+        image = super().put_image(repository_name, image_manifest, image_tag, image_manifest_mediatype, computed)
+        image.__class__ = SandboxImage
+        return image
+
+    def manifest_of(self, repository_name: str, reference: str) -> str | None:
+        """The manifest a pull of ``repository:reference`` (tag or digest) gets; None if there is none."""
+        repository = self.repositories.get(repository_name)
+        if repository is None:
+            return None
+        for image in repository.images:
+            if reference == image.get_image_digest() or reference in image.image_tags:
+                return str(image.image_manifest)
+        return None
 
     def complete_layer_upload(  # type: ignore[override]
         self,
@@ -77,6 +123,8 @@ class SandboxEcrBackend(ECRBackend):
         upload = repository.uploads.get(upload_id)
         if upload is not None:
             actual = "sha256:" + hashlib.sha256(bytes(upload.layer_parts)).hexdigest()
+            if not layer_digests or actual in layer_digests:
+                blob_store().put(bytes(upload.layer_parts))  # moto keeps only sizes; tasks need the bytes
             if layer_digests and actual not in layer_digests:
                 raise EcrError(
                     "InvalidLayerException",

@@ -1,21 +1,21 @@
-"""ECS backend: rolling deployments that complete, fail, and roll back like ECS.
+"""ECS backend: services whose tasks really run, and rolling deployments judged on them.
 
-moto's ``update_service`` swaps the task definition in place and never creates a
-deployment, so ``services_stable`` never holds and a circuit-breaker rollback cannot
-be observed. Here an update of an ECS-controller service adds a new PRIMARY
-deployment (the old one turns ACTIVE) which, on the sandbox clock, either reaches
-COMPLETED (old deployments drained) or, when a ``deploy:<module>`` fault is
-injected, keeps failing tasks; with the circuit breaker on it goes FAILED and, with
-rollback, ECS starts a new deployment of the previous task definition.
+moto's ECS records services and task sets but never runs a task: ``runningCount`` is
+made up, ListTasks ignores its service filter, ``update_service`` swaps the task
+definition in place. Here every service is driven by :mod:`.ecs_scheduler`: tasks are
+processes started from the pushed images (:mod:`deployfw.sandbox.runtime`), counts
+are counted, and an update of an ECS-controller service adds a PRIMARY deployment
+that completes when its tasks are healthy or trips the circuit breaker when they are
+not. ListTasks, DescribeTasks, StopTask and RunTask answer from those tasks.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs import urls as moto_urls
 from moto.ecs.exceptions import InvalidParameterException
@@ -23,6 +23,8 @@ from moto.ecs.models import EC2ContainerServiceBackend, Service
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.ecs_scheduler import DeploymentState, Scheduler
+from deployfw.sandbox.aws.ecs_tasks import EcsTask, describe, new_task, task_spec
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -31,22 +33,11 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
 }
 
 
-@dataclass
-class Rollout:
-    """One ECS deployment being driven to COMPLETED or FAILED."""
-
-    service_key: str
-    deployment_id: str
-    due: float
-    failing: bool
-    stage: str = "starting"
-    previous_task_definition: str | None = None
-
-
 class SandboxEcsBackend(EC2ContainerServiceBackend):
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
-        self.rollouts: list[Rollout] = []
+        self.sandbox_tasks: dict[str, EcsTask] = {}
+        self.scheduler = Scheduler(self)
 
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
@@ -60,21 +51,17 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         """Finish what moto's create_service leaves out (called with the request params)."""
         config = {**DEFAULT_DEPLOYMENT_CONFIGURATION, **(deployment_configuration or {})}
         service.deployment_configuration = config
+        service.running_count = 0
+        service.pending_count = 0
         kind = (service.deployment_controller or {}).get("type", "ECS")
         if kind == "ECS" and service.deployments:
             deployment = service.deployments[0]
-            deployment["runningCount"] = 0
-            deployment["pendingCount"] = service.desired_count
-            deployment["rolloutState"] = "IN_PROGRESS"
-            deployment["rolloutStateReason"] = "ECS deployment in progress."
-            deployment["failedTasks"] = 0
-            service.running_count = 0
-            service.pending_count = service.desired_count
-            self._start_rollout(service, deployment, failing=False, previous=None)
-        else:
-            # CODE_DEPLOY/EXTERNAL: tasks belong to task sets; report them as running.
-            service.running_count = service.desired_count
-            service.pending_count = 0
+            deployment.update(runningCount=0, pendingCount=0, failedTasks=0, rolloutState="IN_PROGRESS",
+                              rolloutStateReason="ECS deployment in progress.")  # fmt: skip
+            self.scheduler.deployments[deployment["id"]] = self._deployment_state(None, failing=False)
+
+    def _deployment_state(self, previous: str | None, *, failing: bool) -> DeploymentState:
+        return DeploymentState(previous, failing, not_before=time.monotonic() + context.current().timings.rolling_step)
 
     def update_service(self, service_properties: dict[str, Any]) -> Service:
         ctx = context.current()
@@ -95,23 +82,18 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
                 }
             force = bool(service_properties.get("force_new_deployment"))
             service_properties["force_new_deployment"] = False
-            old_running = service.running_count
+            running, pending = service.running_count, service.pending_count
             updated = super().update_service(service_properties)
             resolved = self.describe_task_definition(new_taskdef).arn if new_taskdef else previous
             updated.task_definition = resolved
+            updated.running_count, updated.pending_count = running, pending
             changed = resolved != previous
             if kind == "ECS" and (changed or force):
                 module = ctx.registry.module_for_service(updated.cluster_name, updated.name)
-                self._new_deployment(
-                    updated,
-                    failing=ctx.faults.take_deploy(module),
-                    previous=previous,
-                )
-                updated.running_count = old_running
+                self.new_deployment(updated, failing=ctx.faults.take_deploy(module), previous=previous)
             elif kind == "ECS" and updated.deployments:
-                primary = updated.deployments[0]
-                primary["desiredCount"] = updated.desired_count
-                primary["runningCount"] = updated.running_count
+                updated.deployments[0]["desiredCount"] = updated.desired_count
+            self.scheduler.reconcile()
             return updated
 
     def _update_code_deploy_service(self, service: Service, props: dict[str, Any]) -> Service:
@@ -130,11 +112,11 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
                 )
         if props.get("desired_count") is not None:
             service.desired_count = int(props["desired_count"])
-            service.running_count = service.desired_count
-            service.pending_count = 0
+        self.scheduler.reconcile()
         return service
 
-    def _new_deployment(self, service: Service, *, failing: bool, previous: str | None) -> None:
+    def new_deployment(self, service: Service, *, failing: bool, previous: str | None) -> None:
+        """A new PRIMARY deployment of the service's task definition; older ones turn ACTIVE."""
         for deployment in service.deployments:
             if deployment["status"] == "PRIMARY":
                 deployment["status"] = "ACTIVE"
@@ -145,38 +127,119 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             "status": "PRIMARY",
             "taskDefinition": service.task_definition,
             "desiredCount": service.desired_count,
-            "pendingCount": service.desired_count,
+            "pendingCount": 0,
             "runningCount": 0,
             "failedTasks": 0,
             "createdAt": now,
             "updatedAt": now,
             "launchType": service.launch_type,
-            "platformFamily": "EC2" if service.launch_type == "EC2" else "FARGATE",
+            "platformFamily": "Linux",
             "networkConfiguration": service.network_configuration or None,
             "rolloutState": "IN_PROGRESS",
             "rolloutStateReason": "ECS deployment in progress.",
         }
         service.deployments.insert(0, deployment)
-        self._start_rollout(service, deployment, failing=failing, previous=previous)
-
-    def _start_rollout(
-        self, service: Service, deployment: dict[str, Any], *, failing: bool, previous: str | None
-    ) -> None:
-        step = context.current().timings.rolling_step
-        self.rollouts.append(
-            Rollout(
-                service_key=f"{service.cluster_name}:{service.name}",
-                deployment_id=deployment["id"],
-                due=time.monotonic() + step,
-                failing=failing,
-                previous_task_definition=previous,
-            )
-        )
+        self.scheduler.deployments[deployment["id"]] = self._deployment_state(previous, failing=failing)
 
     def describe_services(self, cluster_str: str, service_names_or_arns: list[str]) -> Any:
         with context.current().lock:
             self.advance()
             return super().describe_services(cluster_str, service_names_or_arns)
+
+    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Service:  # type: ignore[override]
+        with context.current().lock:
+            service = super().delete_service(cluster_name, service_name, force)
+            self.scheduler.drop_service(service.cluster_name, service.name)
+            return service
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def sandbox_list_tasks(
+        self,
+        cluster: str,
+        *,
+        service_name: str | None,
+        family: str | None,
+        started_by: str | None,
+        desired_status: str | None,
+    ) -> list[str]:
+        with context.current().lock:
+            self.advance()
+            found = self._get_cluster(cluster)
+            if service_name:
+                self._get_service(found.name, service_name.split("/")[-1])
+            wanted = desired_status or "RUNNING"
+            arns = []
+            for task in self.sandbox_tasks.values():
+                if task.cluster != found.name or task.desired_status != wanted:
+                    continue
+                if service_name and task.service != service_name.split("/")[-1]:
+                    continue
+                if started_by and task.started_by != started_by:
+                    continue
+                if family and task.task_definition_arn.split("/")[-1].rsplit(":", 1)[0] != family:
+                    continue
+                arns.append(task.arn)
+            return arns
+
+    def sandbox_describe_tasks(self, cluster: str, refs: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ctx = context.current()
+        with ctx.lock:
+            self.advance()
+            found = self._get_cluster(cluster)
+            if not refs:
+                raise InvalidParameterException("Tasks cannot be empty.")
+            tasks, failures = [], []
+            for ref in refs:
+                task = self._task(found.name, ref)
+                if task is None:
+                    failures.append({"arn": ref, "reason": "MISSING"})
+                    continue
+                state = ctx.runtime.get(task.task_id) if ctx.runtime else None
+                tasks.append(describe(task, state, ctx.health))
+            return tasks, failures
+
+    def _task(self, cluster: str, ref: str) -> EcsTask | None:
+        task_id = ref.split("/")[-1]
+        for task in self.sandbox_tasks.values():
+            if task.cluster == cluster and (task.arn == ref or task.task_id == task_id):
+                return task
+        return None
+
+    def sandbox_stop_task(self, cluster: str, ref: str, reason: str | None) -> dict[str, Any]:
+        ctx = context.current()
+        with ctx.lock:
+            found = self._get_cluster(cluster)
+            task = self._task(found.name, ref)
+            if task is None:
+                raise InvalidParameterException("The referenced task was not found.")
+            self.scheduler.stop_task(task, reason or "Task stopped by user", by_scheduler=False)
+            task.counted = True  # a user's stop is not a deployment failure
+            state = ctx.runtime.get(task.task_id) if ctx.runtime else None
+            return describe(task, state, ctx.health)
+
+    def sandbox_run_task(self, cluster: str, taskdef_ref: str, count: int, *, started_by: str | None,
+                         launch_type: str | None, network_configuration: dict[str, Any] | None,
+                         group: str | None, overrides: dict[str, Any] | None) -> list[dict[str, Any]]:  # fmt: skip
+        ctx = context.current()
+        with ctx.lock:
+            found = self._get_cluster(cluster)
+            taskdef = self.describe_task_definition(taskdef_ref)
+            if taskdef.network_mode == "awsvpc" and not network_configuration:
+                raise InvalidParameterException(
+                    "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+                )
+            answers = []
+            for _ in range(count):
+                task = new_task(self, found, taskdef, group=group or f"family:{taskdef.family}",
+                                started_by=started_by or "", owner="", service=None,
+                                launch_type=launch_type or "FARGATE", load_balancers=[],
+                                network_configuration=network_configuration)  # fmt: skip
+                self.sandbox_tasks[task.arn] = task
+                if ctx.runtime is not None:
+                    ctx.runtime.start(task_spec(task, self.account_id, overrides), task_id=task.task_id)
+                answers.append(describe(task, None, ctx.health))
+            return answers
 
     # -- progression ---------------------------------------------------------------------
 
@@ -184,82 +247,53 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         self.advance()
 
     def advance(self) -> None:
-        now = time.monotonic()
-        step = context.current().timings.rolling_step
-        for rollout in list(self.rollouts):
-            while rollout.stage not in ("done",) and rollout.due <= now:
-                self._step(rollout)
-                rollout.due = now if step <= 0 else rollout.due + step
-            if rollout.stage == "done" and rollout in self.rollouts:
-                self.rollouts.remove(rollout)
-
-    def _step(self, rollout: Rollout) -> None:
-        service = self.services.get(rollout.service_key)
-        deployment = next(
-            (d for d in (service.deployments if service else []) if d["id"] == rollout.deployment_id),
-            None,
-        )
-        if service is None or deployment is None or deployment.get("rolloutState") != "IN_PROGRESS":
-            rollout.stage = "done"
-            return
-        if deployment["status"] != "PRIMARY":
-            # A newer deployment superseded this one: ECS drains it instead of finishing it, and
-            # it disappears once the PRIMARY reaches a steady state.
-            rollout.stage = "done"
-            return
-        desired = service.desired_count
-        deployment["updatedAt"] = utcnow()
-        if rollout.stage == "starting":
-            if rollout.failing:
-                deployment["failedTasks"] = deployment.get("failedTasks", 0) + max(desired, 1)
-                deployment["pendingCount"] = 0
-                self._event(
-                    service,
-                    f"(service {service.name}) has started {desired} tasks; "
-                    "tasks failed container health checks and were stopped.",
-                )
-            else:
-                deployment["runningCount"] = desired
-                deployment["pendingCount"] = 0
-            rollout.stage = "settling"
-            return
-        if rollout.failing:
-            breaker = getattr(service, "deployment_configuration", {}).get("deploymentCircuitBreaker", {})
-            if not breaker.get("enable"):
-                deployment["failedTasks"] += max(desired, 1)  # ECS keeps retrying forever
-                return
-            deployment["rolloutState"] = "FAILED"
-            deployment["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
-            self._event(
-                service,
-                f"(service {service.name}) (deployment {deployment['id']}) deployment failed: tasks failed to start.",
-            )
-            rollout.stage = "done"
-            if breaker.get("rollback") and rollout.previous_task_definition:
-                service.task_definition = rollout.previous_task_definition
-                self._new_deployment(service, failing=False, previous=None)
-                self._event(service, f"(service {service.name}) rolling back to {rollout.previous_task_definition}.")
-            return
-        deployment["rolloutState"] = "COMPLETED"
-        deployment["rolloutStateReason"] = f"ECS deployment {deployment['id']} completed."
-        deployment["runningCount"] = desired
-        service.deployments[:] = [deployment]
-        service.running_count = desired
-        service.pending_count = 0
-        self._event(service, f"(service {service.name}) has reached a steady state.")
-        rollout.stage = "done"
-
-    @staticmethod
-    def _event(service: Service, message: str) -> None:
-        service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": utcnow(), "message": message})
+        self.scheduler.reconcile()
 
 
 class SandboxEcsResponse(EC2ContainerServiceResponse):
-    """Keeps ``deploymentConfiguration`` and starts the first rollout at create time."""
+    """Keeps ``deploymentConfiguration``; tasks come from the scheduler, not moto."""
+
+    @property
+    def backend(self) -> SandboxEcsBackend:
+        return self.ecs_backend  # type: ignore[return-value]
 
     def create_service(self) -> Any:
         result = super().create_service()
-        backend: SandboxEcsBackend = self.ecs_backend  # type: ignore[assignment]
-        service = backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
-        backend.service_created(service, self._get_param("deploymentConfiguration"))
+        service = self.backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        self.backend.service_created(service, self._get_param("deploymentConfiguration"))
         return result
+
+    def list_tasks(self) -> ActionResult:
+        arns = self.backend.sandbox_list_tasks(
+            self._get_param("cluster", "default"),
+            service_name=self._get_param("serviceName"),
+            family=self._get_param("family"),
+            started_by=self._get_param("startedBy"),
+            desired_status=self._get_param("desiredStatus"),
+        )
+        return ActionResult({"taskArns": arns})
+
+    def describe_tasks(self) -> ActionResult:
+        tasks, failures = self.backend.sandbox_describe_tasks(
+            self._get_param("cluster", "default"), self._get_param("tasks", [])
+        )
+        return ActionResult({"tasks": tasks, "failures": failures})
+
+    def stop_task(self) -> ActionResult:
+        task = self.backend.sandbox_stop_task(
+            self._get_param("cluster", "default"), self._get_param("task"), self._get_param("reason")
+        )
+        return ActionResult({"task": task})
+
+    def run_task(self) -> ActionResult:
+        tasks = self.backend.sandbox_run_task(
+            self._get_param("cluster", "default"),
+            self._get_param("taskDefinition"),
+            self._get_int_param("count", 1),
+            started_by=self._get_param("startedBy"),
+            launch_type=self._get_param("launchType"),
+            network_configuration=self._get_param("networkConfiguration"),
+            group=self._get_param("group"),
+            overrides=self._get_param("overrides"),
+        )
+        return ActionResult({"tasks": tasks, "failures": []})

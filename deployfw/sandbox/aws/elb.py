@@ -63,3 +63,10 @@ def balancer_type_of_group(elb: Any, target_group_arn: str) -> str | None:
         if balancer is not None:
             return str(getattr(balancer, "type", None) or "application")
     return "network" if getattr(group, "protocol", "") in ("TCP", "UDP", "TLS") else None
+
+
+def elbv2_backends_of() -> list[Any]:
+    """Every built ELBv2 backend (all accounts and regions)."""
+    from moto.elbv2.models import elbv2_backends
+
+    return [backend for _, _, backend in elbv2_backends.iter_backends()]

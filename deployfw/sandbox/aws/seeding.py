@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deployfw.sandbox.aws.placeholder_image import push_placeholder
 from deployfw.sandbox.aws.server import ACCOUNT_ID, AwsSandbox
 from deployfw.seeding import ServiceInfra
 
@@ -142,6 +143,8 @@ class _Seeder:
                 image_tag_mutability_exclusion_filters=None,
                 tags=[],
             )
+        # The seeded task definition names REPO:initial: it must be an image tasks can run.
+        push_placeholder(self.ecr, infra.repository, port=infra.container_port, name=infra.service)
         return str(found.uri)
 
     def _load_balancer(

@@ -32,8 +32,12 @@ from werkzeug.serving import make_server
 from deployfw.sandbox.aws import context, install
 from deployfw.sandbox.aws.context import SandboxContext, Timings
 from deployfw.sandbox.aws.faults import FaultSet
+from deployfw.sandbox.aws.health import HealthChecks
+from deployfw.sandbox.aws.listeners import ListenerProxies
 from deployfw.sandbox.aws.requestlog import RequestLog
 from deployfw.sandbox.aws.wsgi import SandboxApp
+from deployfw.sandbox.clock import SandboxClock
+from deployfw.sandbox.runtime import TaskRuntime
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,8 @@ class AwsSandbox:
         build_runner: Any = None,
         timings: Timings | None = None,
         seed: int | None = None,
+        time_scale: float | None = None,
+        network: str | None = None,
     ) -> None:
         if faults is None:
             faults = os.environ.get(FAULTS_ENV, "")
@@ -93,7 +99,10 @@ class AwsSandbox:
             repo_root=Path(repo_root) if repo_root else None,
             build_runner=build_runner,
             seed=seed,
+            clock=SandboxClock(time_scale) if time_scale is not None else SandboxClock.from_env(),
         )
+        self._network = network
+        self.listeners = ListenerProxies(self.ctx)
         self._port = port
         self._log = RequestLog()
         self._server: _SandboxServer | None = None
@@ -114,19 +123,28 @@ class AwsSandbox:
         # deployment uses. Set the variable to "true" to get them back.
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         install.install(reset=not context.any_running())
+        self.ctx.runtime = TaskRuntime(network=self._network)
+        self.ctx.health = HealthChecks(self.ctx)
         context.push(self.ctx)
-        self._server = _SandboxServer(self._port, lambda inner: SandboxApp(inner, self.ctx, self._log))
+        self._server = _SandboxServer(self._port, lambda inner: SandboxApp(inner, self.ctx, self._log, self))
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.ctx.endpoint_url = f"http://{host}:{port}"
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._ticker.start()
+        self.ctx.health.start()
+        self.listeners.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and stop every running build; moto's state stays until next start."""
+        """Stop serving, every build, every task and listener; moto's state stays until next start."""
         self._stop.set()
+        self.listeners.stop()
+        if self.ctx.health is not None:
+            self.ctx.health.stop()
+        if self.ctx.runtime is not None:
+            self.ctx.runtime.shutdown()
         with self.ctx.lock:
             for backend in install.sandbox_backends():
                 for event in getattr(backend, "cancels", {}).values():
@@ -174,6 +192,49 @@ class AwsSandbox:
         return int(self.endpoint_url.rsplit(":", 1)[1])
 
     @property
+    def clock(self) -> SandboxClock:
+        return self.ctx.clock
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/tasks``: every ECS task that has not stopped, with its address and health."""
+        from deployfw.sandbox.aws.ecs_tasks import last_status
+
+        rows: list[dict[str, Any]] = []
+        with self.ctx.lock:
+            for backend in install.sandbox_backends():
+                for task in getattr(backend, "sandbox_tasks", {}).values():
+                    state = self.ctx.runtime.get(task.task_id) if self.ctx.runtime else None
+                    status = last_status(task, state)
+                    if status == "STOPPED":
+                        continue
+                    port = task.targets[0][1] if task.targets else _first_port(task.containers)
+                    rows.append({
+                        "cluster": task.cluster,
+                        "service": task.service,
+                        "task_arn": task.arn,
+                        "task_definition": task.task_definition_arn,
+                        "address": state.address if state else None,
+                        "port": port,
+                        "health": self._health_of(task, state),
+                        "status": status,
+                        "desired_status": task.desired_status,
+                        "started_by": task.started_by,
+                    })  # fmt: skip
+        return sorted(rows, key=lambda r: (r["cluster"], r["service"] or "", r["task_arn"]))
+
+    def _health_of(self, task: Any, state: Any) -> str:
+        if state is None or state.address is None or not task.targets or self.ctx.health is None:
+            return "unknown"
+        verdicts = []
+        for group, port in task.targets:
+            target = self.ctx.health.state((group, state.address, port))
+            verdicts.append(target.state if target else "unused")
+        for verdict in ("unhealthy", "draining", "initial", "unused"):
+            if verdict in verdicts:
+                return verdict
+        return "healthy"
+
+    @property
     def timings(self) -> Timings:
         return self.ctx.timings
 
@@ -195,6 +256,9 @@ class AwsSandbox:
     def clear_requests(self) -> None:
         self._log.clear()
 
+    def listener_urls(self) -> list[dict[str, Any]]:
+        return self.listeners.listing()
+
     def client(self, service: str, region: str = "us-east-1") -> Any:
         """A boto3 client for this sandbox (fake credentials, no retries on 4xx)."""
         import boto3
@@ -206,3 +270,11 @@ class AwsSandbox:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+
+def _first_port(containers: list[dict[str, Any]]) -> int | None:
+    for container in containers:
+        for mapping in container.get("portMappings") or []:
+            if mapping.get("containerPort"):
+                return int(mapping["containerPort"])
+    return None

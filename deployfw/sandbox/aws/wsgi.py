@@ -31,10 +31,11 @@ CONTROL_PREFIX = "/_sandbox/"
 class SandboxApp:
     """Wraps moto's WSGI application for one sandbox."""
 
-    def __init__(self, inner: WsgiApp, ctx: SandboxContext, request_log: RequestLog) -> None:
+    def __init__(self, inner: WsgiApp, ctx: SandboxContext, request_log: RequestLog, views: Any = None) -> None:
         self._inner = inner
         self._ctx = ctx
         self._log = request_log
+        self._views = views  # the AwsSandbox: tasks and listeners
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -131,6 +132,12 @@ class SandboxApp:
             return _json(start_response, 200, {"faults": str(self._ctx.faults)})
         if name == "health":
             return _json(start_response, 200, {"status": "ok"})
+        if name == "tasks" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.tasks())
+        if name == "listeners" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.listener_urls())
+        if name == "clock" and method == "GET":
+            return _json(start_response, 200, {"time_scale": self._ctx.clock.scale})
         return _json(start_response, 404, {"error": f"unknown control endpoint {name!r}"})
 
 
