@@ -27,6 +27,10 @@ from deployfw.errors import InputError
 TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
 DEFAULT_SCALE = 60.0
 MIN_POLL = 0.05
+BOUNDED_SCALE_AT_ZERO = 600.0
+"""At scale 0, how fast the *limit* of a wait for a condition passes (the 60-minute replacement health
+timeout, a lifecycle hook's hour): the wait cannot be skipped - the condition may come true - so its
+limit passes at this scale instead (60 minutes = 6 real seconds)."""
 """Real seconds between two looks at something that is polled (health checks at scale 0)."""
 
 
@@ -67,6 +71,10 @@ class SandboxClock:
         if self.scale == 0 or sandbox_seconds <= 0:
             return 0.0
         return sandbox_seconds / self.scale
+
+    def bounded(self, sandbox_seconds: float) -> float:
+        """Real seconds a wait for a condition may last when AWS limits it to ``sandbox_seconds``."""
+        return max(0.0, sandbox_seconds) / (self.scale or BOUNDED_SCALE_AT_ZERO)
 
     def poll(self, sandbox_seconds: float) -> float:
         """Real seconds between two runs of something repeated every ``sandbox_seconds`` (never 0)."""

@@ -21,6 +21,7 @@ from moto.core.responses import ActionResult
 from moto.core.utils import iso_8601_datetime_with_milliseconds
 
 from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.urls import url_module
 
 
 class SandboxCodeBuildBackend(CodeBuildBackend):
@@ -29,11 +30,12 @@ class SandboxCodeBuildBackend(CodeBuildBackend):
         self.cancels: dict[str, threading.Event] = {}
         self.counters: dict[str, int] = {}
 
+    sandbox_response: type | None = None
+    """Set by :mod:`.install` to the response class below."""
+
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.urls import url_module
-
-        return url_module(moto_urls, SandboxCodeBuildResponse)
+        return url_module(moto_urls, self.sandbox_response)
 
     def _builds(self) -> dict[str, dict[str, Any]]:
         return {b["id"]: b for history in self.build_metadata_history.values() for b in history}

@@ -20,13 +20,16 @@ from moto.codedeploy import urls as moto_urls
 from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo
 from moto.core.utils import utcnow
 
+from deployfw.sandbox.aws import codedeploy_ecs, codedeploy_server, context
 from deployfw.sandbox.aws import codedeploy_errors as errors
-from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.codedeploy_progress import Progress
 from deployfw.sandbox.aws.deployment_configs import (
     DEFAULT_FOR_PLATFORM,
     DeploymentConfig,
     predefined,
 )
+from deployfw.sandbox.aws.urls import url_module
+from deployfw.sandbox.clock import MIN_POLL
 
 ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 
@@ -37,22 +40,6 @@ _ECS_BLUE_GREEN_DEFAULTS: dict[str, Any] = {
     },
     "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0},
 }
-
-
-class Progress:
-    """The sandbox's per-deployment progress, kept beside moto's ``DeploymentInfo``."""
-
-    def __init__(self, due: float) -> None:
-        self.stage = "start"
-        self.due = due
-        self.shift_index = 0
-        self.steps: list[int] = [100]
-        self.fail_health = False
-        self.module = ""
-        # ECS blue/green bookkeeping, filled when the replacement task set is created.
-        self.ecs: dict[str, Any] = {}
-        self.events: list[dict[str, Any]] = []
-        self.traffic: list[int] = []
 
 
 def _merge(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
@@ -68,6 +55,9 @@ def _merge(defaults: dict[str, Any], given: dict[str, Any] | None) -> dict[str, 
 class SandboxCodeDeployBackend(CodeDeployBackend):
     """moto's CodeDeploy plus lifecycles; swapped in by :mod:`.install`."""
 
+    sandbox_response: type | None = None
+    """Set by :mod:`.install` (the response class imports this module, not the other way round)."""
+
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
         self.configs: dict[str, DeploymentConfig] = predefined()
@@ -75,10 +65,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
 
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.codedeploy_responses import SandboxCodeDeployResponse
-        from deployfw.sandbox.aws.urls import url_module
-
-        return url_module(moto_urls, SandboxCodeDeployResponse)
+        return url_module(moto_urls, self.sandbox_response)
 
     # -- deployment configs ------------------------------------------------------------
 
@@ -133,9 +120,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             kwargs["blue_green_deployment_configuration"] = _merge(
                 _ECS_BLUE_GREEN_DEFAULTS, kwargs.get("blue_green_deployment_configuration")
             )
-            from deployfw.sandbox.aws.codedeploy_ecs import validate_group
-
-            validate_group(self, kwargs, str(config_name))
+            codedeploy_ecs.validate_group(self, kwargs, str(config_name))
         kwargs["auto_rollback_configuration"] = kwargs.get("auto_rollback_configuration") or {
             "enabled": False,
             "events": [],
@@ -166,9 +151,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
                 changes["blueGreenDeploymentConfiguration"],
             )
         if group.application.compute_platform == "ECS":
-            from deployfw.sandbox.aws.codedeploy_ecs import validate_group
-
-            validate_group(
+            codedeploy_ecs.validate_group(
                 self,
                 {
                     "ecs_services": group.ecs_services,
@@ -223,9 +206,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             config_name = deployment_config_name or group.deployment_config_name or DEFAULT_FOR_PLATFORM.get(platform)
             config = self.get_deployment_config(str(config_name))
             if platform == "ECS":
-                from deployfw.sandbox.aws.codedeploy_ecs import check_nlb_config
-
-                check_nlb_config(self, group, config.name)
+                codedeploy_ecs.check_nlb_config(self, group, config.name)
             if not revision or not revision.get("revisionType"):
                 raise errors.invalid_revision("The revision is missing or has no revisionType")
             deployment_id = super().create_deployment(
@@ -241,10 +222,19 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             deployment.deployment_overview["Pending"] = 1
             progress = Progress(time.monotonic() + ctx.timings.deploy_step)
             progress.steps = config.shift_steps()
+            progress.interval_minutes = config.interval_minutes()
             progress.module = ctx.registry.module_for_group(application_name, deployment_group_name)
             self.progress[deployment.deployment_id] = progress
             group.last_attempted = deployment
             return deployment.deployment_id
+
+    def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:  # type: ignore[override]
+        """Newest first, as CodeDeploy lists them."""
+        with context.current().lock:
+            self.advance()
+            ids = super().list_deployments(*args, **kwargs)
+            order = {d_id: n for n, d_id in enumerate(self.deployments)}
+            return sorted(ids, key=lambda d_id: order.get(d_id, -1), reverse=True)
 
     def get_deployment(self, deployment_id: str) -> DeploymentInfo:
         with context.current().lock:
@@ -275,34 +265,91 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             )
             return "Succeeded", "Deployment stopped" + (" and rolled back" if auto_rollback else "")
 
-    def continue_deployment(self, deployment_id: str) -> None:
-        deployment = self.get_deployment(deployment_id)
-        if deployment.status not in ACTIVE:
-            raise errors.already_completed(deployment_id)
+    def continue_deployment(self, deployment_id: str, wait_type: str | None) -> None:
+        with context.current().lock:
+            deployment = self.get_deployment(deployment_id)
+            if deployment.status not in ACTIVE:
+                raise errors.already_completed(deployment_id)
+            progress = self.progress.get(deployment_id)
+            kind = wait_type or "READY_WAIT"
+            if progress is None or (kind == "READY_WAIT" and deployment.status != "Ready"):
+                raise errors.CodeDeployError(
+                    "DeploymentIsNotInReadyStateException",
+                    f"The deployment {deployment_id} is not in a ready state.",
+                )
+            progress.continued.add(kind)
+            progress.due = time.monotonic()
+            self.advance()
+
+    def put_hook_status(self, deployment_id: str, execution_id: str, status: str) -> str:
+        """PutLifecycleEventHookExecutionStatus: a hook's Lambda function reports Succeeded or Failed."""
+        with context.current().lock:
+            self.get_deployment(deployment_id)
+            progress = self.progress.get(deployment_id)
+            execution = progress.executions.get(execution_id) if progress else None
+            if execution is None:
+                raise errors.CodeDeployError(
+                    "InvalidLifecycleEventHookExecutionIdException",
+                    f"The lifecycle event hook execution ID {execution_id} is not valid.",
+                )
+            if execution.status in ("Succeeded", "Failed"):
+                raise errors.CodeDeployError(
+                    "LifecycleEventAlreadyCompletedException",
+                    f"The lifecycle event {execution.event} has already completed.",
+                )
+            if status not in ("Succeeded", "Failed"):
+                raise errors.CodeDeployError(
+                    "InvalidLifecycleEventHookExecutionStatusException",
+                    f"The lifecycle event hook execution status {status} is not valid.",
+                )
+            execution.status = status
+            assert progress is not None
+            progress.due = time.monotonic()
+            self.advance()
+            return execution_id
+
+    def pending_hooks(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/hooks``: hook executions waiting for their status."""
+        rows = []
+        for progress in self.progress.values():
+            for execution in progress.executions.values():
+                rows.append({
+                    "deployment_id": execution.deployment_id,
+                    "lifecycle_event": execution.event,
+                    "function": execution.function,
+                    "execution_id": execution.execution_id,
+                    "status": execution.status,
+                })  # fmt: skip
+        return rows
 
     # -- progression ---------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Run every lifecycle step whose time has come (caller holds the sandbox lock)."""
+        """Run every lifecycle step whose time has come (caller holds the sandbox lock).
+
+        Each step sets when the next one is due: at once (the loop goes on), after a
+        sandbox-clock wait, or after one poll while it waits for a condition.
+        """
         now = time.monotonic()
-        step = context.current().timings.deploy_step
         for deployment_id, progress in list(self.progress.items()):
             deployment = self.deployments.get(deployment_id)
-            while deployment is not None and deployment.status in ACTIVE and progress.due <= now:
+            for _ in range(100):
+                if deployment is None or deployment.status not in ACTIVE or progress.due > now:
+                    break
+                before = (progress.stage, progress.due)
                 self._step(deployment, progress)
-                progress.due += step
-                if step <= 0:
-                    progress.due = now
+                if (progress.stage, progress.due) == before:
+                    progress.due = now + MIN_POLL
 
     def sandbox_advance(self) -> None:
         self.advance()
 
     def _step(self, deployment: DeploymentInfo, progress: Progress) -> None:
         platform = deployment.application.compute_platform or "Server"
-        if platform == "ECS":
-            from deployfw.sandbox.aws import codedeploy_ecs as lifecycle
-        else:
-            from deployfw.sandbox.aws import codedeploy_server as lifecycle  # type: ignore[no-redef]
+        lifecycle: Any = codedeploy_ecs if platform == "ECS" else codedeploy_server
+        if progress.rollback_of is not None:
+            self._rollback_step(deployment, progress)
+            return
         if progress.stage == "start":
             deployment.status = "InProgress"
             deployment.start_time = utcnow()
@@ -347,17 +394,33 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         else:
             overview["Failed"] = 1
             deployment.error_information = error or {}
-            if platform == "ECS":
-                from deployfw.sandbox.aws.codedeploy_ecs import restore
-
-                if rollback or status == "Failed":
-                    restore(self, deployment, progress)
+            progress.close_open_events("Failed")
+            if platform == "ECS" and (rollback or status == "Failed"):
+                codedeploy_ecs.restore(self, deployment, progress)
             if rollback:
                 self._record_rollback(deployment, reason)
             else:
                 deployment.rollback_info = {"rollbackMessage": "Automatic rollback is not enabled for this deployment."}
         deployment.status = status
         deployment.complete_time = utcnow()
+        progress.stage = "finished"
+
+    def _rollback_step(self, rollback: DeploymentInfo, progress: Progress) -> None:
+        """A rollback deployment runs for real: traffic back, then the replacement drained away."""
+        if progress.stage == "reroute":
+            progress.stage = "drain"
+            progress.start_events(("BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"))
+            progress.end("BeforeAllowTraffic")
+            progress.end("AllowTraffic")
+            progress.end("AfterAllowTraffic")
+            progress.due = time.monotonic() + max(context.current().timings.deploy_step, MIN_POLL)
+            return
+        if progress.stage == "drain" and not codedeploy_ecs.replacement_gone(self, progress):
+            progress.due = time.monotonic() + MIN_POLL
+            return
+        rollback.status = "Succeeded"
+        rollback.complete_time = utcnow()
+        rollback.deployment_overview.update({"InProgress": 0, "Succeeded": 1})
         progress.stage = "finished"
 
     def _record_rollback(self, failed: DeploymentInfo, reason: str) -> None:
@@ -378,10 +441,13 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             "codeDeployRollback",
         )
         rollback.deployment_id = "d-" + uuid.uuid4().hex[:9].upper()
-        rollback.status = "Succeeded"
-        rollback.start_time = rollback.complete_time = utcnow()
-        rollback.deployment_overview["Succeeded"] = 1
+        rollback.status = "InProgress"
+        rollback.start_time = utcnow()
+        rollback.deployment_overview["InProgress"] = 1
         rollback.error_information = {}
+        progress = Progress(time.monotonic(), stage="reroute", rollback_of=failed.deployment_id)
+        progress.ecs = dict(self.progress[failed.deployment_id].ecs) if failed.deployment_id in self.progress else {}
+        self.progress[rollback.deployment_id] = progress
         rollback.previous_revision = failed.revision
         rollback.rollback_info = {
             "rollbackTriggeringDeploymentId": failed.deployment_id,

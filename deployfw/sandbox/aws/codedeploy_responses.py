@@ -8,16 +8,15 @@ read (errorInformation, rollbackInfo, previousRevision, lastSuccessfulDeployment
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from moto.codedeploy import responses as moto_responses
 from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.responses import ActionResult, EmptyResult
 
 from deployfw.sandbox.aws import codedeploy_errors as errors
-
-if TYPE_CHECKING:
-    from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
+from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
+from deployfw.sandbox.aws.codedeploy_ecs import target_info
 
 
 def _deployment_info(deployment: Any) -> dict[str, Any]:
@@ -105,7 +104,7 @@ class SandboxCodeDeployResponse(CodeDeployResponse):
         return ActionResult({"status": status, "statusMessage": message})
 
     def continue_deployment(self) -> EmptyResult:
-        self.backend.continue_deployment(self._get_param("deploymentId"))
+        self.backend.continue_deployment(self._get_param("deploymentId"), self._get_param("deploymentWaitType"))
         return EmptyResult()
 
     def get_deployment_config(self) -> ActionResult:
@@ -154,16 +153,20 @@ class SandboxCodeDeployResponse(CodeDeployResponse):
         return ActionResult({"deploymentTargets": [self._target(deployment)]})
 
     def put_lifecycle_event_hook_execution_status(self) -> ActionResult:
-        deployment_id = self._get_param("deploymentId")
-        self.backend.get_deployment(deployment_id)
-        return ActionResult({"lifecycleEventHookExecutionId": self._get_param("lifecycleEventHookExecutionId")})
+        execution = self.backend.put_hook_status(
+            self._get_param("deploymentId"), self._get_param("lifecycleEventHookExecutionId"), self._get_param("status")
+        )
+        return ActionResult({"lifecycleEventHookExecutionId": execution})
 
     def _target(self, deployment: Any) -> dict[str, Any]:
-        from deployfw.sandbox.aws.codedeploy_ecs import target_info
-
         if (deployment.application.compute_platform or "Server") != "ECS":
             raise errors.CodeDeployError(
                 "InstanceDoesNotExistException",
                 "The sandbox has no instances for Server deployments",
             )
-        return target_info(deployment, self.backend.progress.get(deployment.deployment_id))
+        return target_info(
+            deployment,
+            self.backend.progress.get(deployment.deployment_id),
+            self.backend.region_name,
+            self.backend.account_id,
+        )

@@ -38,6 +38,15 @@ class DeploymentConfig:
             doc["trafficRoutingConfig"] = self.traffic_routing
         return doc
 
+    def interval_minutes(self) -> float:
+        """Minutes between two traffic shifts (canary: before the rest; linear: between steps)."""
+        routing = self.traffic_routing
+        if routing.get("type") == "TimeBasedCanary":
+            return float(routing["timeBasedCanary"].get("canaryInterval") or 0)
+        if routing.get("type") == "TimeBasedLinear":
+            return float(routing["timeBasedLinear"].get("linearInterval") or 0)
+        return 0.0
+
     def shift_steps(self) -> list[int]:
         """Percentages of production traffic on the replacement, one entry per step."""
         kind = self.traffic_routing.get("type", "AllAtOnce")

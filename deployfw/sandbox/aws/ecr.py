@@ -9,15 +9,15 @@ registry backend pass tests that fail against AWS.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
-
 import json
 import re
+from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 from moto.ecr import urls as moto_urls
 from moto.ecr.models import ECRBackend, Image
 
+from deployfw.sandbox.aws.urls import url_module
 from deployfw.sandbox.runtime.blobs import blob_store
 
 
@@ -64,8 +64,6 @@ def parse_image_uri(image: str) -> tuple[str, str, str, str] | None:
 class SandboxEcrBackend(ECRBackend):
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.urls import url_module
-
         return url_module(moto_urls)
 
     def put_image(  # type: ignore[override]

@@ -25,6 +25,7 @@ from moto.ecs.responses import EC2ContainerServiceResponse
 from deployfw.sandbox.aws import context
 from deployfw.sandbox.aws.ecs_scheduler import DeploymentState, Scheduler
 from deployfw.sandbox.aws.ecs_tasks import EcsTask, describe, new_task, task_spec
+from deployfw.sandbox.aws.urls import url_module
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -39,11 +40,12 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         self.sandbox_tasks: dict[str, EcsTask] = {}
         self.scheduler = Scheduler(self)
 
+    sandbox_response: type | None = None
+    """Set by :mod:`.install` to the response class below."""
+
     @property
     def _url_module(self) -> Any:  # type: ignore[override]
-        from deployfw.sandbox.aws.urls import url_module
-
-        return url_module(moto_urls, SandboxEcsResponse)
+        return url_module(moto_urls, self.sandbox_response)
 
     # -- services ------------------------------------------------------------------------
 
@@ -182,7 +184,9 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
                 arns.append(task.arn)
             return arns
 
-    def sandbox_describe_tasks(self, cluster: str, refs: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def sandbox_describe_tasks(
+        self, cluster: str, refs: list[str]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ctx = context.current()
         with ctx.lock:
             self.advance()

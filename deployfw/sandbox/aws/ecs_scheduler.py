@@ -273,7 +273,7 @@ class Scheduler:
             new = self.live(primary["id"])
         if len(new) > desired:  # scale in
             for task in sorted(new, key=self.healthy)[: len(new) - desired]:
-                self.stop_task(task, "Scaling activity initiated by (deployment %s)" % primary["id"])
+                self.stop_task(task, "Scaling activity initiated by (deployment {})".format(primary["id"]))
             new = self.live(primary["id"])
         # Stop old tasks as far as minimumHealthyPercent allows.
         healthy_new = sum(1 for t in new if self.healthy(t))
@@ -330,7 +330,9 @@ class Scheduler:
             f"ECS deployment circuit breaker: tasks failed to start. ({primary.get('failedTasks')} failed tasks)"
         )
         primary["updatedAt"] = utcnow()
-        _event(service, f"(service {service.name}) (deployment {primary['id']}) deployment failed: tasks failed to start.")
+        _event(
+            service, f"(service {service.name}) (deployment {primary['id']}) deployment failed: tasks failed to start."
+        )
         for task in self.live(primary["id"]):
             self.stop_task(task, f"Scaling activity initiated by (deployment {primary['id']}) circuit breaker")
         previous = state.previous_task_definition if state else None
@@ -387,8 +389,11 @@ class Scheduler:
         return sum(1 for t in self.backend.sandbox_tasks.values() if t.owner == task_set.id and t.counted)
 
     def _counts(self, service: Any, kind: str) -> None:
-        mine = [t for t in self.backend.sandbox_tasks.values()
-                if t.service == service.name and t.cluster == service.cluster_name and t.desired_status == "RUNNING"]  # fmt: skip
+        mine = [
+            t
+            for t in self.backend.sandbox_tasks.values()
+            if t.service == service.name and t.cluster == service.cluster_name and t.desired_status == "RUNNING"
+        ]
         running = sum(1 for t in mine if self._is_running(t))
         service.running_count = running
         service.pending_count = len(mine) - running

@@ -189,7 +189,7 @@ def describe(task: EcsTask, state: TaskState | None, health: HealthChecks | None
     for index, definition in enumerate(task.containers):
         runtime = state.containers[index] if state and index < len(state.containers) else None
         container: dict[str, Any] = {
-            "containerArn": f"{task.arn.replace(':task/', ':container/')}/{uuid.uuid5(uuid.NAMESPACE_URL, task.arn + str(index))}",
+            "containerArn": f"{task.arn.replace(':task/', ':container/')}/{_container_id(task, index)}",
             "taskArn": task.arn,
             "name": definition.get("name"),
             "image": definition.get("image"),
@@ -248,3 +248,7 @@ def describe(task: EcsTask, state: TaskState | None, health: HealthChecks | None
         doc["stopCode"] = (state.stop_code if state else None) or "ServiceSchedulerInitiated"
         doc["executionStoppedAt"] = doc["stoppedAt"]
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def _container_id(task: EcsTask, index: int) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"{task.arn}/{index}")

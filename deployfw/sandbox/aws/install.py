@@ -18,17 +18,25 @@ def _swaps() -> list[tuple[BackendDict[Any], type]]:
     from moto.codedeploy.models import codedeploy_backends
     from moto.ecr.models import ecr_backends
     from moto.ecs.models import ecs_backends
+    from moto.elbv2.models import elbv2_backends
 
-    from deployfw.sandbox.aws.codebuild import SandboxCodeBuildBackend
+    from deployfw.sandbox.aws.codebuild import SandboxCodeBuildBackend, SandboxCodeBuildResponse
     from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
+    from deployfw.sandbox.aws.codedeploy_responses import SandboxCodeDeployResponse
     from deployfw.sandbox.aws.ecr import SandboxEcrBackend
-    from deployfw.sandbox.aws.ecs import SandboxEcsBackend
+    from deployfw.sandbox.aws.ecs import SandboxEcsBackend, SandboxEcsResponse
+    from deployfw.sandbox.aws.elbv2 import SandboxElbv2Backend
+
+    SandboxCodeDeployBackend.sandbox_response = SandboxCodeDeployResponse
+    SandboxEcsBackend.sandbox_response = SandboxEcsResponse
+    SandboxCodeBuildBackend.sandbox_response = SandboxCodeBuildResponse
 
     return [
         (codedeploy_backends, SandboxCodeDeployBackend),
         (ecs_backends, SandboxEcsBackend),
         (ecr_backends, SandboxEcrBackend),
         (codebuild_backends, SandboxCodeBuildBackend),
+        (elbv2_backends, SandboxElbv2Backend),
     ]
 
 

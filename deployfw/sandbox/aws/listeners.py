@@ -229,7 +229,7 @@ def _http_handler(owner: ListenerProxies, holder: dict[str, Proxy]) -> type[Base
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward
 
         def log_message(self, *args: Any) -> None:
             pass

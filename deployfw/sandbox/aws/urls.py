@@ -1,9 +1,10 @@
-"""URL tables for our backend subclasses, which live outside moto.
+"""moto's URL table for a backend subclass living outside moto.
 
-moto derives a backend's urls module from its class's module name, which is wrong for a
-class defined here; each backend's ``_url_module`` returns :func:`url_module` instead.
-Kept apart from :mod:`deployfw.sandbox.aws.install` (which imports every backend) so the
-backends depend on this small module, not the other way round.
+moto derives the urls module from the backend class's module name, which is wrong for a
+class defined here (every call would 500). Each sandbox backend's ``_url_module`` calls
+:func:`url_module` with moto's own urls module and the response class that
+:mod:`.install` assigned to it (``sandbox_response``), so backends never import their
+response classes (which import the backends).
 """
 
 from __future__ import annotations
@@ -13,12 +14,7 @@ from typing import Any
 
 
 def url_module(moto_urls: types.ModuleType, response_cls: type | None = None) -> Any:
-    """A urls "module" for a subclassed backend living outside moto.
-
-    moto derives the urls module from the backend class's module name, which is wrong
-    for a class defined here (every call would 500). With ``response_cls`` the
-    ``dispatch`` handlers are pointed at our response subclass.
-    """
+    """moto's URL table with the ``dispatch`` handlers pointed at ``response_cls`` (if given)."""
     paths = dict(moto_urls.url_paths)
     if response_cls is not None:
         for pattern, handler in list(paths.items()):

@@ -250,7 +250,7 @@ class TaskRuntime:
             with open(log, "ab") as out:
                 process = subprocess.Popen(
                     [sys.executable, "-S", _LAUNCHER, str(os.getpid()), endpoint.netns_path or "", str(launch.cwd),
-                     *launch.argv],  # fmt: skip
+                     *launch.argv],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         body = f"placeholder {sys.argv[2] if len(sys.argv) > 2 else ''}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
