@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from app_images import push_app
 from sandbox_infra import AWS_INFRA
 
 from deployfw.sandbox.aws import AwsSandbox, Timings, seed
@@ -132,6 +133,7 @@ def aws_sandbox(aws_repo: tuple[Path, str]) -> Iterator[AwsSandbox]:
         timings=Timings(deploy_step=0.15, rolling_step=0.15, build_phase=0.01),
         seed=7,
         faults="",
+        time_scale=0,
     ).start()
     sandbox.seeded = seed(sandbox, AWS_INFRA)  # type: ignore[attr-defined]
     yield sandbox
@@ -179,3 +181,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 @pytest.fixture(scope="session")
 def aws_wait() -> Callable[..., Any]:
     return wait_for
+
+
+@pytest.fixture(scope="session")
+def app_image(aws_client: Callable[[str], Any]) -> Callable[..., str]:
+    """``app_image(repository, version, exit_at_start=False, health_status=200)`` -> pushed image URI."""
+    ecr = aws_client("ecr")
+    cache: dict[tuple[Any, ...], str] = {}
+
+    def make(repository: str, version: str, **options: Any) -> str:
+        key = (repository, version, tuple(sorted(options.items())))
+        if key not in cache:
+            cache[key] = push_app(ecr, repository, version, **options)
+        return cache[key]
+
+    return make

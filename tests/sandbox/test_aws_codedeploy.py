@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from app_images import image_for
 from botocore.exceptions import ClientError
 
 ACTIVE = ("Created", "Queued", "InProgress")
@@ -13,52 +14,42 @@ ACTIVE = ("Created", "Queued", "InProgress")
 
 def _taskdef(ecs: Any, family: str, *, port: int = 8080, name: str = "app") -> str:
     return ecs.register_task_definition(
-        family=family,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[
-            {
-                "name": name,
-                "image": f"img/{family}:new",
-                "cpu": 256,
-                "memory": 512,
-                "portMappings": [{"containerPort": port}],
-            }
-        ],
+        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+        cpu="256", memory="512",
+        containerDefinitions=[{"name": name, "image": image_for(ecs, family, "new", port=port), "cpu": 256,
+                               "memory": 512, "portMappings": [{"containerPort": port}]}],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
 def _appspec(taskdef: str, *, container: str = "app", port: int = 8080, as_json: bool = False) -> str:
     if as_json:
-        return json.dumps(
-            {
-                "version": 0.0,
-                "Resources": [
-                    {
-                        "TargetService": {
-                            "Type": "AWS::ECS::Service",
-                            "Properties": {
-                                "TaskDefinition": taskdef,
-                                "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port},
-                            },
-                        }
-                    }
-                ],
-            }
-        )
+        return json.dumps({"version": 0.0, "Resources": [{"TargetService": {
+            "Type": "AWS::ECS::Service", "Properties": {
+                "TaskDefinition": taskdef,
+                "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port}}}}]})
     return (
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
-        f'      Properties:\n        TaskDefinition: "{taskdef}"\n        LoadBalancerInfo:\n'
+        f"      Properties:\n        TaskDefinition: \"{taskdef}\"\n        LoadBalancerInfo:\n"
         f"          ContainerName: {container}\n          ContainerPort: {port}\n"
     )
 
 
-def _deploy(cd: Any, module: str, content: str, **extra: Any) -> str:
+def _idle(cd: Any, module: str) -> None:
+    """Wait until the group has no deployment running (a rollback of the previous test's runs on)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while cd.list_deployments(applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
+                              includeOnlyStatuses=[*ACTIVE, "Ready"])["deployments"]:  # fmt: skip
+        assert time.monotonic() < deadline, f"{module}: a deployment is still running"
+        time.sleep(0.05)
+
+
+def _deploy(cd: Any, module: str, content: str, *, wait_idle: bool = True, **extra: Any) -> str:
+    if wait_idle:
+        _idle(cd, module)
     return cd.create_deployment(
-        applicationName=f"{module}-app",
-        deploymentGroupName=f"{module}-dg",
+        applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
         **extra,
     )["deploymentId"]
@@ -68,7 +59,6 @@ def _final(cd: Any, wait: Any, deployment_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         return None if info["status"] in ACTIVE else info
-
     return wait(done)
 
 
@@ -157,6 +147,11 @@ def test_injected_deploy_fault_fails_and_rolls_back(aws_sandbox, aws_client, aws
     after = ecs.describe_services(cluster="test-cluster", services=["fail-api"])["services"][0]
     assert [t["id"] for t in after["taskSets"]] == [t["id"] for t in before["taskSets"]]
     assert aws_sandbox.faults == ""  # one-shot: the next deployment is healthy
+    assert rollback["status"] in ACTIVE  # a rollback runs for a while, as on AWS ...
+    with pytest.raises(ClientError) as busy:  # ... and holds the group meanwhile
+        _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")), wait_idle=False)
+    assert busy.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
+    assert _final(cd, aws_wait, rollback_id)["status"] == "Succeeded"
     again = _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")))
     assert _final(cd, aws_wait, again)["status"] == "Succeeded"
 
@@ -191,7 +186,7 @@ def test_second_active_deployment_is_refused_and_stop_rolls_back(aws_sandbox, aw
     content = _appspec(_taskdef(ecs, "stop-api"))
     first = _deploy(cd, "stop-api", content)
     with pytest.raises(ClientError) as refused:
-        _deploy(cd, "stop-api", content)
+        _deploy(cd, "stop-api", content, wait_idle=False)
     assert refused.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
     assert first in refused.value.response["Error"]["Message"]
     stopped = cd.stop_deployment(deploymentId=first, autoRollbackEnabled=True)
@@ -212,7 +207,8 @@ def test_predefined_configs_and_group_defaults(aws_client):
     assert "CodeDeployDefault.ECSCanary10Percent5Minutes" in names
     canary = cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes")
     routing = canary["deploymentConfigInfo"]["trafficRoutingConfig"]
-    assert routing == {"type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 5}}
+    assert routing == {"type": "TimeBasedCanary",
+                       "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 5}}
     with pytest.raises(ClientError) as missing:
         cd.get_deployment_config(deploymentConfigName="Nope")
     assert missing.value.response["Error"]["Code"] == "DeploymentConfigDoesNotExistException"
@@ -230,19 +226,13 @@ def test_nlb_group_accepts_only_all_at_once(aws_sandbox, aws_client):
     assert refused.value.response["Error"]["Code"] == "InvalidDeploymentConfigNameException"
     with pytest.raises(ClientError) as group_refused:
         cd.create_deployment_group(
-            applicationName="nlb-api-app",
-            deploymentGroupName="nlb-canary",
+            applicationName="nlb-api-app", deploymentGroupName="nlb-canary",
             serviceRoleArn="arn:aws:iam::123456789012:role/r",
             deploymentConfigName="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
             ecsServices=[{"serviceName": "nlb-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={
-                "targetGroupPairInfoList": [
-                    {
-                        "targetGroups": [{"name": "nlb-api-blue"}, {"name": "nlb-api-green"}],
-                        "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]},
-                    }
-                ]
-            },
+            loadBalancerInfo={"targetGroupPairInfoList": [{
+                "targetGroups": [{"name": "nlb-api-blue"}, {"name": "nlb-api-green"}],
+                "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]}}]},
         )
     assert group_refused.value.response["Error"]["Code"] == "InvalidDeploymentConfigNameException"
 
@@ -251,50 +241,37 @@ def test_deployment_group_targets_must_exist(aws_sandbox, aws_client):
     cd = aws_client("codedeploy")
     seeded = aws_sandbox.seeded.services["user-api"]
     common = {"applicationName": "user-api-app", "serviceRoleArn": "arn:aws:iam::123456789012:role/r"}
-    pair = {
-        "targetGroups": [{"name": "user-api-blue"}, {"name": "user-api-green"}],
-        "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]},
-    }
+    pair = {"targetGroups": [{"name": "user-api-blue"}, {"name": "user-api-green"}],
+            "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]}}
     with pytest.raises(ClientError) as no_service:
         cd.create_deployment_group(
-            deploymentGroupName="g1",
-            ecsServices=[{"serviceName": "ghost", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [pair]},
-            **common,
-        )
+            deploymentGroupName="g1", ecsServices=[{"serviceName": "ghost", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [pair]}, **common)
     assert no_service.value.response["Error"]["Code"] == "InvalidECSServiceException"
     with pytest.raises(ClientError) as rolling:
         cd.create_deployment_group(
-            deploymentGroupName="g2",
-            ecsServices=[{"serviceName": "order-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [pair]},
-            **common,
-        )
+            deploymentGroupName="g2", ecsServices=[{"serviceName": "order-api", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [pair]}, **common)
     assert "CODE_DEPLOY" in rolling.value.response["Error"]["Message"]
     bad_pair = {**pair, "targetGroups": [{"name": "user-api-blue"}, {"name": "ghost-tg"}]}
     with pytest.raises(ClientError) as no_tg:
         cd.create_deployment_group(
-            deploymentGroupName="g3",
-            ecsServices=[{"serviceName": "user-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [bad_pair]},
-            **common,
-        )
+            deploymentGroupName="g3", ecsServices=[{"serviceName": "user-api", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [bad_pair]}, **common)
     assert no_tg.value.response["Error"]["Code"] == "InvalidTargetGroupPairException"
 
 
 def test_server_platform_checks_the_s3_revision(aws_client, aws_wait, no_faults):
     cd, s3 = aws_client("codedeploy"), aws_client("s3")
     cd.create_application(applicationName="idc-app", computePlatform="Server")
-    cd.create_deployment_group(
-        applicationName="idc-app", deploymentGroupName="idc", serviceRoleArn="arn:aws:iam::123456789012:role/r"
-    )
+    cd.create_deployment_group(applicationName="idc-app", deploymentGroupName="idc",
+                               serviceRoleArn="arn:aws:iam::123456789012:role/r")
     s3.create_bucket(Bucket="bundles")
     s3.put_object(Bucket="bundles", Key="app.zip", Body=b"zip")
 
     def deploy(key: str) -> dict[str, Any]:
         deployment_id = cd.create_deployment(
-            applicationName="idc-app",
-            deploymentGroupName="idc",
+            applicationName="idc-app", deploymentGroupName="idc",
             revision={"revisionType": "S3", "s3Location": {"bucket": "bundles", "key": key, "bundleType": "zip"}},
         )["deploymentId"]
         return _final(cd, aws_wait, deployment_id)

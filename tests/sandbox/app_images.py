@@ -1,0 +1,76 @@
+"""Real images for the sandbox contract tests: tasks run what the task definition names.
+
+:func:`push_app` builds a tiny app with deployfw's own image builder and pushes it to
+the sandbox's ECR through the ordinary API, as a build would. The app answers
+``<version>`` on every path; its image environment can make it exit at start
+(``exit_at_start``) or answer 500 on its health check (``health_status``).
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from deployfw.image.oci import build_image
+from deployfw.image.push import push_image
+from deployfw.image.spec import ImageSpec
+
+APP = '''\
+import os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+if os.environ.get("EXIT_AT_START"):
+    sys.exit("exiting at start, as asked")
+VERSION = os.environ.get("VERSION", "?")
+HEALTH = int(os.environ.get("HEALTH_STATUS") or 200)
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = HEALTH if self.path == "/health" else 200
+        body = (VERSION + "\\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT") or 8080)), Handler).serve_forever()
+'''
+
+
+@functools.lru_cache(maxsize=1)
+def _context() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="sandbox-test-app-"))
+    (folder / "app.py").write_text(APP)
+    return folder
+
+
+def push_app(
+    ecr: Any, repository: str, version: str, *, exit_at_start: bool = False, health_status: int = 200, port: int = 8080
+) -> str:
+    """Build and push the test app; returns ``REPO_URI@sha256:...``."""
+    env = {"VERSION": version, "PORT": str(port)}
+    if exit_at_start:
+        env["EXIT_AT_START"] = "1"
+    if health_status != 200:
+        env["HEALTH_STATUS"] = str(health_status)
+    spec = ImageSpec(entrypoint=("python3", "/srv/app/app.py"), env=env, destination="/srv/app",
+                     workdir="/srv/app", ports=(str(port),))  # fmt: skip
+    image = build_image(_context(), spec)
+    return push_image(image, ecr, repository, [version]).image_uri
+
+
+_pushed: dict[tuple[str, str, str, tuple[Any, ...]], str] = {}
+
+
+def image_for(client: Any, repository: str, version: str, **options: Any) -> str:
+    """The test app pushed to ``repository`` of the sandbox that ``client`` (any boto3 client) talks to."""
+    import boto3
+
+    endpoint = client.meta.endpoint_url
+    key = (endpoint, repository, version, tuple(sorted(options.items())))
+    if key not in _pushed:
+        ecr = boto3.client("ecr", region_name=client.meta.region_name, endpoint_url=endpoint,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        _pushed[key] = push_app(ecr, repository, version, **options)
+    return _pushed[key]
