@@ -19,7 +19,9 @@ For end-to-end tests through the real CLI (deployfw's own suites use them too):
   whole replaced environment) returning a :class:`CliResult`, and :func:`terminal_env`
   (this environment without CI/AWS/Jenkins/deployfw variables);
 - :mod:`deployfw.testing.requestlog`: :func:`calls` and :func:`mutating`, filters over
-  the sandbox's request log.
+  the sandbox's request log;
+- :mod:`deployfw.testing.images`: :func:`~deployfw.testing.images.image_for`, a runnable
+  image pushed to the sandbox's ECR (its tasks run real processes from pushed images).
 
 Importing this package is cheap - pytest loads it for every run: the names above are
 imported on first use, and the sandbox, boto3 and moto only by the code that starts or

@@ -116,12 +116,56 @@ class Lines:
 
 
 def make_job(config: Config, module: str, endpoint_url: str | None, *, run_id: str | None = None) -> ModuleJob:
-    """A deploy job with the image already pushed (repository URI + digest)."""
+    """A deploy job with the image already pushed (repository URI + digest).
+
+    Against a sandbox the image is a real one in the module's repository (the sandbox runs
+    the tasks it deploys); without one, a made-up digest is enough.
+    """
     run_id = run_id or f"run-{uuid.uuid4().hex[:8]}"  # unique: a shared deployment group must not match
     ctx = RunContext(config=config, head="0" * 40, run_id=run_id, region=REGION, endpoint_url=endpoint_url)
     uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{module}"
+    digest = DIGEST
+    if endpoint_url and endpoint_url != "http://127.0.0.1:9":
+        digest = _pushed(endpoint_url, module)
+        _settle(endpoint_url, module)
     image = ImageRef(module, uri, "c0ffee", "content")
-    return ModuleJob(ctx=ctx, module=config.modules[module], log=Lines(), image=image, digest=DIGEST)
+    return ModuleJob(ctx=ctx, module=config.modules[module], log=Lines(), image=image, digest=digest)
+
+
+def _pushed(endpoint_url: str, repository: str) -> str:
+    import boto3
+
+    from deployfw.testing.images import image_for
+
+    ecr = boto3.client("ecr", region_name=REGION, endpoint_url=endpoint_url,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    return image_for(ecr, repository, "deployer-test").rsplit("@", 1)[1]
 
 
 CANARY = "CodeDeployDefault.ECSCanary10Percent5Minutes"
+
+
+def _settle(endpoint_url: str, module: str) -> None:
+    """Wait until the previous test's deployment of ``module`` (or its rollback, which runs a while) is over."""
+    import time
+
+    import boto3
+    from botocore.exceptions import ClientError
+
+    options = {"region_name": REGION, "endpoint_url": endpoint_url,
+               "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}  # fmt: skip
+    cd, ecs = boto3.client("codedeploy", **options), boto3.client("ecs", **options)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            running = cd.list_deployments(
+                applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
+                includeOnlyStatuses=["Created", "Queued", "InProgress", "Ready"],
+            )["deployments"]
+        except ClientError:
+            running = []
+        services = ecs.describe_services(cluster="test-cluster", services=[module])["services"]
+        rolling = [d for s in services for d in s.get("deployments", []) if d.get("rolloutState") == "IN_PROGRESS"]
+        if not running and not rolling:
+            return
+        time.sleep(0.1)

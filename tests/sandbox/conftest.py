@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from app_images import push_app
 from sandbox_infra import AWS_INFRA
 
 from deployfw.sandbox.aws import AwsSandbox, Timings, seed
+from deployfw.testing.images import push_app
 
 
 @dataclass

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from app_images import image_for
 from botocore.exceptions import ClientError
+
+from deployfw.testing.images import image_for
 
 ACTIVE = ("Created", "Queued", "InProgress")
 

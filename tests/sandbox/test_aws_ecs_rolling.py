@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from app_images import image_for
 from botocore.exceptions import ClientError
+
+from deployfw.testing.images import image_for
 
 
 def _taskdef(ecs: Any, family: str, tag: str) -> str:

@@ -6,9 +6,8 @@ import json
 import urllib.request
 from typing import Any
 
-from app_images import image_for
-
 from deployfw.sandbox.clock import SandboxClock
+from deployfw.testing.images import image_for
 
 ACTIVE = ("Created", "Queued", "InProgress", "Ready")
 

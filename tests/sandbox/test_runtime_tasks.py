@@ -8,8 +8,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from app_images import image_for
 from botocore.exceptions import ClientError
+
+from deployfw.testing.images import image_for
 
 
 def _control(sandbox: Any, name: str) -> Any:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from moto.core.utils import utcnow
@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from deployfw.sandbox.aws.ecs import SandboxEcsBackend
 
 RESTART_DELAY = 10.0
-"""Sandbox seconds the scheduler waits before replacing a failed task."""
+"""Sandbox seconds the scheduler waits before replacing a failed task; doubled on each further failure."""
+RESTART_DELAY_MAX = 900.0
+RESTART_FLOOR = 0.25
+"""Real seconds at least between two launches after a failure (at scale 0 nothing else would pace them)."""
 
 
 def breaker_threshold(desired: int) -> int:
@@ -53,7 +56,7 @@ class DeploymentState:
     """A ``deploy:<module>`` fault: its tasks fail their health checks."""
     not_before: float = 0.0
     next_launch: float = 0.0
-    started_tasks: list[str] = field(default_factory=list)
+    failures: int = 0
 
 
 class Scheduler:
@@ -234,7 +237,9 @@ class Scheduler:
                 deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
         state = self.deployments.get(task.owner)
         if state is not None:
-            state.next_launch = time.monotonic() + self.ctx.clock.real(RESTART_DELAY)
+            delay = min(RESTART_DELAY * 2**state.failures, RESTART_DELAY_MAX)
+            state.failures += 1
+            state.next_launch = time.monotonic() + max(RESTART_FLOOR, self.ctx.clock.real(delay))
         _event(service, f"(service {service.name}) has stopped 1 running tasks: (task {task.task_id}) - {why}.")
 
     # -- ECS controller ---------------------------------------------------------------------------

@@ -1,9 +1,18 @@
-"""Real images for the sandbox contract tests: tasks run what the task definition names.
+"""Runnable images for tests against the sandbox: its tasks run what the task definition names.
 
-:func:`push_app` builds a tiny app with deployfw's own image builder and pushes it to
-the sandbox's ECR through the ordinary API, as a build would. The app answers
-``<version>`` on every path; its image environment can make it exit at start
-(``exit_at_start``) or answer 500 on its health check (``health_status``).
+The sandbox starts every ECS task from the image its task definition names, pulled from
+the sandbox's ECR - an image that was never pushed cannot be pulled, and the deployment
+fails as on AWS. A test that deploys therefore needs a real image: :func:`push_app`
+builds a tiny app with deployfw's own image builder and pushes it through the ordinary
+ECR API, as a build would; :func:`image_for` does the same given any boto3 client of
+the sandbox. The app answers ``<version>`` on every path; its image environment can make
+it exit at start (``exit_at_start``) or answer another status on ``/health``
+(``health_status``)::
+
+    from deployfw.testing.images import image_for
+
+    image = image_for(ecs_client, "user-api", "v2")         # REPO_URI@sha256:...
+    broken = image_for(ecs_client, "user-api", "v3", exit_at_start=True)
 """
 
 from __future__ import annotations
