@@ -66,7 +66,9 @@ class SandboxProcess:
     :class:`deployfw.sandbox.aws.context.Timings` (a mapping, or the
     ``DEPLOYFW_SANDBOX_TIMINGS`` text ``deploy_step=0.05,...``) - simulated deployments are
     slow by default, tests speed them up or slow them down to hit a moment; ``log``: a file
-    for the sandbox's stderr (a temporary file when not given, quoted if the start fails).
+    for the sandbox's stderr (a temporary file when not given, quoted if the start fails);
+    ``time_scale``: sandbox seconds per real second (``DEPLOYFW_SANDBOX_TIME_SCALE``; default 0,
+    the instant clock, unless the test process's environment says otherwise).
     """
 
     def __init__(
@@ -76,11 +78,13 @@ class SandboxProcess:
         config: str | os.PathLike[str] | None = None,
         timings: Mapping[str, float] | str | None = None,
         log: str | os.PathLike[str] | None = None,
+        time_scale: float | None = None,
     ) -> None:
         self.cwd = Path(cwd)
         self.config = Path(config) if config is not None else None
         self.timings = timings if isinstance(timings, str) or timings is None else _timings_text(timings)
         self.log = Path(log) if log is not None else None
+        self.time_scale = time_scale
         self.proc: subprocess.Popen[str] | None = None
         self.env: dict[str, str] = {}
         self.endpoint = ""
@@ -96,6 +100,9 @@ class SandboxProcess:
         self._stderr = open(self.log, "w+") if self.log else tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives with the process
         argv = [*deployfw_command(), *(["--config", str(self.config)] if self.config else [])]
         extra = {"DEPLOYFW_SANDBOX_TIMINGS": self.timings} if self.timings else {}
+        # The instant clock unless asked otherwise: a test is not paced by sandbox minutes.
+        scale = self.time_scale if self.time_scale is not None else os.environ.get("DEPLOYFW_SANDBOX_TIME_SCALE", "0")
+        extra["DEPLOYFW_SANDBOX_TIME_SCALE"] = str(scale)
         self.proc = subprocess.Popen(
             [*argv, "sandbox", "--port", "0", "--jenkins-port", "0"],
             cwd=self.cwd,
