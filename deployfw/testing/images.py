@@ -57,7 +57,9 @@ def _context() -> Path:
 def push_app(
     ecr: Any, repository: str, version: str, *, exit_at_start: bool = False, health_status: int = 200, port: int = 8080
 ) -> str:
-    """Build and push the test app; returns ``REPO_URI@sha256:...``."""
+    """Build and push the test app with ``ecr`` (a boto3 ECR client); returns ``REPO_URI@sha256:...``."""
+    from deployfw.aws.clients import Aws
+
     env = {"VERSION": version, "PORT": str(port)}
     if exit_at_start:
         env["EXIT_AT_START"] = "1"
@@ -66,7 +68,8 @@ def push_app(
     spec = ImageSpec(entrypoint=("python3", "/srv/app/app.py"), env=env, destination="/srv/app",
                      workdir="/srv/app", ports=(str(port),))  # fmt: skip
     image = build_image(_context(), spec)
-    return push_image(image, ecr, repository, [version]).image_uri
+    aws = Aws(ecr.meta.region_name, endpoint_url=ecr.meta.endpoint_url, clients={"ecr": ecr})
+    return push_image(image, aws, repository, [version]).image_uri
 
 
 _pushed: dict[tuple[str, str, str, tuple[Any, ...]], str] = {}
