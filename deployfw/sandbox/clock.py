@@ -34,10 +34,19 @@ limit passes at this scale instead (60 minutes = 6 real seconds)."""
 """Real seconds between two looks at something that is polled (health checks at scale 0)."""
 
 
+_default = DEFAULT_SCALE
+
+
+def set_default_scale(scale: float) -> None:
+    """The scale used when ``DEPLOYFW_SANDBOX_TIME_SCALE`` is not set (the pytest kit sets 0)."""
+    global _default
+    _default = scale
+
+
 def parse_scale(text: str | None) -> float:
-    """``"60"`` -> 60.0; empty or None -> :data:`DEFAULT_SCALE`; anything else bad input (exit 2)."""
+    """``"60"`` -> 60.0; empty or None -> the default scale; anything else bad input (exit 2)."""
     if text is None or not text.strip():
-        return DEFAULT_SCALE
+        return _default
     try:
         scale = float(text)
     except ValueError:

@@ -50,13 +50,9 @@ def terminal_env(**overrides: str) -> dict[str, str]:
     """This process's environment without CI, AWS, Jenkins, git-identity or deployfw variables, plus ``overrides``.
 
     What a developer's plain terminal has: PATH, HOME and the like stay (git and docker
-    must still be found), everything that changes deployfw's behaviour goes - except the
-    sandbox clock (``DEPLOYFW_SANDBOX_TIME_SCALE``), which the test kit sets for the whole
-    test process so that ``--sandbox`` runs are not paced by sandbox minutes.
+    must still be found), everything that changes deployfw's behaviour goes.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_PREFIXES) and k not in CI_NAMES}
-    if "DEPLOYFW_SANDBOX_TIME_SCALE" in os.environ:
-        env["DEPLOYFW_SANDBOX_TIME_SCALE"] = os.environ["DEPLOYFW_SANDBOX_TIME_SCALE"]
     env.update(overrides)
     return env
 

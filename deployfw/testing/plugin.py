@@ -10,20 +10,19 @@ import pytest
 
 from deployfw.testing.gitrepo import GitRepoBuilder
 
-TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Sandboxes started by tests run on the instant clock unless a test asks for another scale.
 
     At scale 0 every wait a deployment config names (canary intervals, bake and
     termination waits) is due at once, so a suite is not paced by sandbox minutes; a
-    test that is about durations sets ``DEPLOYFW_SANDBOX_TIME_SCALE`` (or passes
-    ``time_scale``) itself. An explicit setting in the environment is kept.
+    test that is about durations passes ``time_scale`` (or sets
+    ``DEPLOYFW_SANDBOX_TIME_SCALE``, which still wins). Nothing is put into the
+    environment, so builds and subprocesses see the test process's environment as it is.
     """
-    import os
+    from deployfw.sandbox.clock import set_default_scale
 
-    os.environ.setdefault(TIME_SCALE_ENV, "0")
+    set_default_scale(0.0)
 
 
 @pytest.fixture

@@ -101,7 +101,9 @@ class SandboxProcess:
         argv = [*deployfw_command(), *(["--config", str(self.config)] if self.config else [])]
         extra = {"DEPLOYFW_SANDBOX_TIMINGS": self.timings} if self.timings else {}
         # The instant clock unless asked otherwise: a test is not paced by sandbox minutes.
-        scale = self.time_scale if self.time_scale is not None else os.environ.get("DEPLOYFW_SANDBOX_TIME_SCALE", "0")
+        from deployfw.sandbox.clock import TIME_SCALE_ENV, parse_scale
+
+        scale = self.time_scale if self.time_scale is not None else parse_scale(os.environ.get(TIME_SCALE_ENV))
         extra["DEPLOYFW_SANDBOX_TIME_SCALE"] = str(scale)
         self.proc = subprocess.Popen(
             [*argv, "sandbox", "--port", "0", "--jenkins-port", "0"],
