@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs import urls as moto_urls
@@ -22,10 +23,21 @@ from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Service
 from moto.ecs.responses import EC2ContainerServiceResponse
 
+from deployfw.aws.taskdef_rules import violations
 from deployfw.sandbox.aws import context
 from deployfw.sandbox.aws.ecs_scheduler import DeploymentState, Scheduler
 from deployfw.sandbox.aws.ecs_tasks import EcsTask, describe, new_task, task_spec
 from deployfw.sandbox.aws.urls import url_module
+
+
+class TaskDefinitionRefused(JsonRESTError):
+    """A RegisterTaskDefinition refusal, with the exception name ECS answers with."""
+
+    code = 400
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(error_type, message)
+
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -260,6 +272,17 @@ class SandboxEcsResponse(EC2ContainerServiceResponse):
     @property
     def backend(self) -> SandboxEcsBackend:
         return self.ecs_backend  # type: ignore[return-value]
+
+    def register_task_definition(self) -> ActionResult:
+        """ECS's refusals first (the same rules deployfw's preflight checks), then moto's registration."""
+        request = {
+            key: self._get_param(key)
+            for key in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "containerDefinitions")
+        }
+        found = violations({k: v for k, v in request.items() if v is not None})
+        if found:
+            raise TaskDefinitionRefused(found[0].exception, found[0].message)
+        return super().register_task_definition()
 
     def create_service(self) -> Any:
         result = super().create_service()
