@@ -64,7 +64,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         self.progress: dict[str, Progress] = {}
 
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls, self.sandbox_response)
 
     # -- deployment configs ------------------------------------------------------------
@@ -105,7 +105,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
 
     def create_deployment_group(
         self, application_name: str, deployment_group_name: str, *args: Any, **kwargs: Any
-    ) -> str:  # type: ignore[override]
+    ) -> str:
         application = self.get_application(application_name)
         platform = application.compute_platform or "Server"
         config_name = kwargs.get("deployment_config_name") or DEFAULT_FOR_PLATFORM.get(platform)
@@ -194,7 +194,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         deployment_config_name: str | None = None,
         *args: Any,
         **kwargs: Any,
-    ) -> str:  # type: ignore[override]
+    ) -> str:
         ctx = context.current()
         with ctx.lock:
             self.advance()
@@ -228,7 +228,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             group.last_attempted = deployment
             return deployment.deployment_id
 
-    def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:  # type: ignore[override]
+    def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:
         """Newest first, as CodeDeploy lists them."""
         with context.current().lock:
             self.advance()

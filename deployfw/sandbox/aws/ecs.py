@@ -56,12 +56,12 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
     """Set by :mod:`.install` to the response class below."""
 
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls, self.sandbox_response)
 
     # -- services ------------------------------------------------------------------------
 
-    def service_created(self, service: Service, deployment_configuration: dict[str, Any] | None) -> None:
+    def service_created(self, service: Any, deployment_configuration: dict[str, Any] | None) -> None:
         """Finish what moto's create_service leaves out (called with the request params)."""
         config = {**DEFAULT_DEPLOYMENT_CONFIGURATION, **(deployment_configuration or {})}
         service.deployment_configuration = config
@@ -72,7 +72,7 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             deployment = service.deployments[0]
             deployment.update(runningCount=0, pendingCount=0, failedTasks=0, rolloutState="IN_PROGRESS",
                               rolloutStateReason="ECS deployment in progress.")  # fmt: skip
-            self.scheduler.deployments[deployment["id"]] = self._deployment_state(None, failing=False)
+            self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(None, failing=False)
 
     def _deployment_state(self, previous: str | None, *, failing: bool) -> DeploymentState:
         return DeploymentState(previous, failing, not_before=time.monotonic() + context.current().timings.rolling_step)
@@ -82,7 +82,7 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         with ctx.lock:
             self.advance()
             cluster = service_properties.get("cluster", "default")
-            service = self._get_service(cluster, service_properties["service"].split("/")[-1])
+            service: Any = self._get_service(cluster, service_properties["service"].split("/")[-1])
             kind = (service.deployment_controller or {}).get("type", "ECS")
             new_taskdef = service_properties.get("task_definition")
             if kind == "CODE_DEPLOY":
@@ -153,14 +153,14 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             "rolloutStateReason": "ECS deployment in progress.",
         }
         service.deployments.insert(0, deployment)
-        self.scheduler.deployments[deployment["id"]] = self._deployment_state(previous, failing=failing)
+        self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(previous, failing=failing)
 
     def describe_services(self, cluster_str: str, service_names_or_arns: list[str]) -> Any:
         with context.current().lock:
             self.advance()
             return super().describe_services(cluster_str, service_names_or_arns)
 
-    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Service:  # type: ignore[override]
+    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Service:
         with context.current().lock:
             service = super().delete_service(cluster_name, service_name, force)
             self.scheduler.drop_service(service.cluster_name, service.name)

@@ -232,9 +232,10 @@ class Scheduler:
         service = self.backend.services.get(f"{task.cluster}:{task.service}")
         if service is None:
             return
-        for deployment in service.deployments:
+        deployments: list[dict[str, Any]] = service.deployments
+        for deployment in deployments:
             if deployment["id"] == task.owner:
-                deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
+                deployment["failedTasks"] = int(deployment.get("failedTasks") or 0) + 1
         state = self.deployments.get(task.owner)
         if state is not None:
             delay = min(RESTART_DELAY * 2**state.failures, RESTART_DELAY_MAX)
