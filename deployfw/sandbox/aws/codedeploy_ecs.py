@@ -193,6 +193,7 @@ def step(backend: Any, deployment: DeploymentInfo, progress: Progress) -> dict[s
         if state.get("original_ts"):
             with contextlib.suppress(Exception):
                 ecs.delete_task_set(state["cluster"], state["service"], state["original_ts"])
+        ecs.scheduler.reconcile()  # the original task set's tasks start draining now, not at the next tick
         progress.stage = "done"
     return None
 
