@@ -18,4 +18,5 @@ AWS_INFRA = [
     ServiceInfra("nlb-api", "test-cluster", "nlb-api", deploy_kind="nlb"),
     ServiceInfra("order-api", "test-cluster", "order-api", deploy_kind="rolling"),
     ServiceInfra("broken-api", "test-cluster", "broken-api", deploy_kind="rolling"),
+    ServiceInfra("tool-api", "test-cluster", "tool-api", deploy_kind="rolling"),
 ]
