@@ -39,6 +39,32 @@ class TaskDefinitionRefused(JsonRESTError):
         super().__init__(error_type, message)
 
 
+CODE_DEPLOY_UPDATABLE = (
+    "health_check_grace_period_seconds",
+    "placement_constraints",
+    "placement_strategy",
+    "enable_ecs_managed_tags",
+    "propagate_tags",
+)
+CODE_DEPLOY_FIXED = (
+    "network_configuration",
+    "load_balancers",
+    "platform_version",
+    "capacity_provider_strategy",
+    "service_registries",
+    "launch_type",
+    "enable_execute_command",
+    "service_connect_configuration",
+    "volume_configurations",
+    "vpc_lattice_configurations",
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
     "maximumPercent": 200,
@@ -110,22 +136,41 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             self.scheduler.reconcile()
             return updated
 
-    def _update_code_deploy_service(self, service: Service, props: dict[str, Any]) -> Service:
-        """AWS lets only counts and a few settings change outside CodeDeploy."""
+    def _update_code_deploy_service(self, service: Any, props: dict[str, Any]) -> Service:
+        """UpdateService on a CODE_DEPLOY service: only what ECS lets change outside CodeDeploy.
+
+        ECS's API reference: for the CODE_DEPLOY controller only the desired count,
+        deployment configuration, health check grace period, placement constraints and
+        strategy, ECS managed tags and tag propagation can be updated; anything else is
+        refused before any of the request is applied.
+        """
         new_taskdef = props.get("task_definition")
         if new_taskdef and self.describe_task_definition(new_taskdef).arn != service.task_definition:
             raise InvalidParameterException(
                 "Unable to update task definition on services with a CODE_DEPLOY deployment "
                 "controller. Use AWS CodeDeploy to trigger a new deployment."
             )
-        for key in ("network_configuration", "load_balancers", "platform_version"):
+        if props.get("force_new_deployment"):
+            raise InvalidParameterException(
+                "Unable to force a new deployment on services with a CODE_DEPLOY deployment "
+                "controller. Use AWS CodeDeploy to trigger a new deployment."
+            )
+        for key in CODE_DEPLOY_FIXED:
             if props.get(key) is not None:
                 raise InvalidParameterException(
-                    f"Unable to update {key} on services with a CODE_DEPLOY deployment "
+                    f"Unable to update {_camel(key)} on services with a CODE_DEPLOY deployment "
                     "controller. Use AWS CodeDeploy to trigger a new deployment."
                 )
         if props.get("desired_count") is not None:
             service.desired_count = int(props["desired_count"])
+        if props.get("deployment_configuration") is not None:
+            service.deployment_configuration = {
+                **(getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION),
+                **props["deployment_configuration"],
+            }
+        for key in CODE_DEPLOY_UPDATABLE:
+            if props.get(key) is not None:
+                setattr(service, key, props[key])
         self.scheduler.reconcile()
         return service
 
@@ -285,6 +330,12 @@ class SandboxEcsResponse(EC2ContainerServiceResponse):
         return super().register_task_definition()
 
     def create_service(self) -> Any:
+        controller = (self._get_param("deploymentController") or {}).get("type")
+        if controller == "CODE_DEPLOY" and not self._get_param("loadBalancers"):
+            raise InvalidParameterException(
+                "A service using the CODE_DEPLOY deployment controller must use an Application Load Balancer"
+                " or a Network Load Balancer: loadBalancers is required."
+            )
         result = super().create_service()
         service = self.backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
         self.backend.service_created(service, self._get_param("deploymentConfiguration"))
