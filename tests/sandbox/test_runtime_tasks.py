@@ -66,6 +66,11 @@ def test_a_rolling_deploy_runs_the_pushed_image_and_the_listener_serves_it(aws_s
         (arns[0], address, 8080, "healthy")
     ]
     assert _get(_listener_url(aws_sandbox, "order-api-alb")) == "tasks-v1"
+    group = aws_sandbox.seeded.services["order-api"].target_group_arns[0]
+    health = aws_client("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    assert [(h["Target"]["Id"], h["Target"]["Port"], h["TargetHealth"]["State"]) for h in health] == [
+        (address, 8080, "healthy")
+    ]
 
 
 def test_stop_task_stops_the_process_and_the_service_replaces_it(aws_sandbox, aws_client, aws_wait, no_faults):
