@@ -101,7 +101,9 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(None, failing=False)
 
     def _deployment_state(self, previous: str | None, *, failing: bool) -> DeploymentState:
-        return DeploymentState(previous, failing, not_before=time.monotonic() + context.current().timings.rolling_step)
+        # Two rolling steps (tasks started, then the deployment judged) at least, as before tasks were real.
+        floor = 2 * context.current().timings.rolling_step
+        return DeploymentState(previous, failing, not_before=time.monotonic() + floor)
 
     def update_service(self, service_properties: dict[str, Any]) -> Service:
         ctx = context.current()
