@@ -36,9 +36,7 @@ class SandboxSession:
     seeded: SeedResult
 
     @classmethod
-    def start(
-        cls, config: Config, plugins: PluginManager, *, port: int = 0, jenkins_port: int = 0
-    ) -> SandboxSession:
+    def start(cls, config: Config, plugins: PluginManager, *, port: int = 0, jenkins_port: int = 0) -> SandboxSession:
         from deployfw.sandbox.jenkins import JenkinsDouble
 
         aws = AwsSandbox(port, repo_root=config.root).start()

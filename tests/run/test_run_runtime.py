@@ -59,8 +59,9 @@ def deployed(deployfw: Callable[..., CliResult], example: Path) -> dict[str, Any
     return {m["name"]: m for m in json.loads((example / "out/runtime.json").read_text())["modules"]}
 
 
-def test_every_ecs_module_runs_healthy_tasks_of_what_was_deployed(deployed: dict[str, Any],
-                                                                 sandbox: SandboxProcess) -> None:
+def test_every_ecs_module_runs_healthy_tasks_of_what_was_deployed(
+    deployed: dict[str, Any], sandbox: SandboxProcess
+) -> None:
     tasks = _control(sandbox, "tasks")
     for module in SERVICES:
         mine = [t for t in tasks

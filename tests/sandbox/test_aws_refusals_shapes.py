@@ -22,16 +22,21 @@ def _code(error: pytest.ExceptionInfo[ClientError]) -> str:
 
 def _taskdef(ecs: Any, family: str, version: str) -> str:
     return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        containerDefinitions=[{"name": "app", "image": image_for(ecs, family, version),
-                               "portMappings": [{"containerPort": 8080}]}],
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "app", "image": image_for(ecs, family, version), "portMappings": [{"containerPort": 8080}]}
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
 def _appspec(taskdef: str, hooks: str = "") -> str:
     return (
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
-        f"      Properties:\n        TaskDefinition: \"{taskdef}\"\n        LoadBalancerInfo:\n"
+        f'      Properties:\n        TaskDefinition: "{taskdef}"\n        LoadBalancerInfo:\n'
         f"          ContainerName: app\n          ContainerPort: 8080\n{hooks}"
     )
 
@@ -42,10 +47,13 @@ def _deploy(cd: Any, module: str, content: str) -> str:
                               includeOnlyStatuses=list(ACTIVE))["deployments"]:  # fmt: skip
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    return str(cd.create_deployment(
-        applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
-        revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
-    )["deploymentId"])
+    return str(
+        cd.create_deployment(
+            applicationName=f"{module}-app",
+            deploymentGroupName=f"{module}-dg",
+            revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
+        )["deploymentId"]
+    )
 
 
 def _status(cd: Any, deployment_id: str) -> str:
@@ -209,7 +217,7 @@ def test_ready_wait_and_termination_wait_hold_until_continued(aws_sandbox, aws_c
 
 def test_an_appspec_hook_holds_its_event_until_it_reports(aws_sandbox, aws_client) -> None:
     cd, ecs = aws_client("codedeploy"), aws_client("ecs")
-    hooks = "Hooks:\n  - BeforeAllowTraffic: \"CheckBeforeTraffic\"\n"
+    hooks = 'Hooks:\n  - BeforeAllowTraffic: "CheckBeforeTraffic"\n'
     deployment_id = _deploy(cd, "cli-api", _appspec(_taskdef(ecs, "cli-api", "hooked"), hooks))
 
     def waiting() -> dict[str, Any] | None:

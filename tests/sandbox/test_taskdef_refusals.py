@@ -26,8 +26,12 @@ VALID: dict[str, Any] = {
     "cpu": "256",
     "memory": "512",
     "containerDefinitions": [
-        {"name": "app", "image": "<IMAGE1_NAME>", "essential": True,
-         "portMappings": [{"containerPort": 8080, "hostPort": 8080}]},
+        {
+            "name": "app",
+            "image": "<IMAGE1_NAME>",
+            "essential": True,
+            "portMappings": [{"containerPort": 8080, "hostPort": 8080}],
+        },
     ],
 }
 
@@ -50,24 +54,48 @@ INVALID = [
     # (id, task definition, the key preflight names, ECS's message or its start)
     ("network-mode-enum", _with(_set(networkMode="bogus")), "networkMode", "bogus"),
     ("fargate-cpu-100", _with(_set(cpu="100")), "cpu", "No Fargate configuration exists for given values: 100 CPU"),
-    ("fargate-256-4096", _with(_set(memory="4096")), "memory",
-     "No Fargate configuration exists for given values: 256 CPU, 4096 memory"),
+    (
+        "fargate-256-4096",
+        _with(_set(memory="4096")),
+        "memory",
+        "No Fargate configuration exists for given values: 256 CPU, 4096 memory",
+    ),
     ("fargate-bridge", _with(_set(networkMode="bridge")), "networkMode", "Fargate only supports network mode"),
     ("family-pattern", _with(_set(family="bad family!")), "family", "Family contains invalid characters."),
-    ("duplicate-names", _with(lambda d: d["containerDefinitions"].append(
-        {"name": "app", "image": "<IMAGE1_NAME>", "essential": False})), "containerDefinitions.1.name",
-     "Duplicate container name 'app'"),
-    ("no-essential", _with(_container(essential=False)), "containerDefinitions",
-     "A task definition must have at least one essential container."),
-    ("awsvpc-host-port", _with(_container(portMappings=[{"containerPort": 8080, "hostPort": 80}])),
-     "containerDefinitions.0.portMappings.0.hostPort",
-     "When networkMode=awsvpc, the host ports and container ports in port mappings must match."),
+    (
+        "duplicate-names",
+        _with(
+            lambda d: d["containerDefinitions"].append({"name": "app", "image": "<IMAGE1_NAME>", "essential": False})
+        ),
+        "containerDefinitions.1.name",
+        "Duplicate container name 'app'",
+    ),
+    (
+        "no-essential",
+        _with(_container(essential=False)),
+        "containerDefinitions",
+        "A task definition must have at least one essential container.",
+    ),
+    (
+        "awsvpc-host-port",
+        _with(_container(portMappings=[{"containerPort": 8080, "hostPort": 80}])),
+        "containerDefinitions.0.portMappings.0.hostPort",
+        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
+    ),
     ("empty-containers", _with(_set(containerDefinitions=[])), "containerDefinitions", "Container definitions cannot"),
     ("compatibilities-enum", _with(_set(requiresCompatibilities=["BOGUS"])), "requiresCompatibilities", "BOGUS"),
-    ("fargate-no-cpu", _with(lambda d: d.pop("cpu")), "cpu",
-     "Fargate requires that 'cpu' be defined at the task level."),
-    ("awsvpc-hostname", _with(_container(hostname="web")), "containerDefinitions.0.hostname",
-     "hostname is not supported on container when networkMode=awsvpc."),
+    (
+        "fargate-no-cpu",
+        _with(lambda d: d.pop("cpu")),
+        "cpu",
+        "Fargate requires that 'cpu' be defined at the task level.",
+    ),
+    (
+        "awsvpc-hostname",
+        _with(_container(hostname="web")),
+        "containerDefinitions.0.hostname",
+        "hostname is not supported on container when networkMode=awsvpc.",
+    ),
 ]
 
 
@@ -90,11 +118,16 @@ def test_the_sandbox_registers_the_valid_one(aws_client) -> None:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepoBuilder:
     config = {
-        "version": 1, "project": "shop", "region": "us-east-1",
+        "version": 1,
+        "project": "shop",
+        "region": "us-east-1",
         "defaults": {"build": {"backend": "local"}, "registry": {"backend": "ecr"}},
-        "modules": {"refuse-api": {"path": "services/refuse-api",
-                                   "deploy": {"backend": "ecs-rolling", "cluster": "c",
-                                              "taskdef": "services/refuse-api/taskdef.json"}}},
+        "modules": {
+            "refuse-api": {
+                "path": "services/refuse-api",
+                "deploy": {"backend": "ecs-rolling", "cluster": "c", "taskdef": "services/refuse-api/taskdef.json"},
+            }
+        },
     }
     files = {
         "modules.yaml": yaml.safe_dump(config, sort_keys=False),
@@ -117,8 +150,9 @@ def test_preflight_accepts_the_valid_one(repo: GitRepoBuilder, aws_sandbox: Any)
 
 
 @pytest.mark.parametrize(("taskdef", "key"), [pytest.param(t, k, id=i) for i, t, k, _ in INVALID])
-def test_preflight_refuses_it_first_with_file_line_and_key(repo: GitRepoBuilder, aws_sandbox: Any,
-                                                          taskdef: dict[str, Any], key: str) -> None:
+def test_preflight_refuses_it_first_with_file_line_and_key(
+    repo: GitRepoBuilder, aws_sandbox: Any, taskdef: dict[str, Any], key: str
+) -> None:
     result = _plan(repo, taskdef, aws_sandbox.endpoint_url)
     assert result.code == 2, result.output
     located = [re.sub(r"\[(\d+)\]", r".\1", line) for line in result.output.splitlines()

@@ -78,9 +78,7 @@ class Scheduler:
 
     def live(self, owner: str) -> list[EcsTask]:
         """Tasks of ``owner`` that are not stopping or stopped."""
-        return [
-            t for t in self.backend.sandbox_tasks.values() if t.owner == owner and t.desired_status == "RUNNING"
-        ]
+        return [t for t in self.backend.sandbox_tasks.values() if t.owner == owner and t.desired_status == "RUNNING"]
 
     def healthy(self, task: EcsTask) -> bool:
         state = self._state(task)
@@ -89,8 +87,10 @@ class Scheduler:
         if not task.targets:
             return True
         health = self.ctx.health
-        return health is not None and task.registered and all(
-            health.healthy((group, state.address or "", port)) for group, port in task.targets
+        return (
+            health is not None
+            and task.registered
+            and all(health.healthy((group, state.address or "", port)) for group, port in task.targets)
         )
 
     def start_task(

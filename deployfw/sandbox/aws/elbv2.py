@@ -59,8 +59,10 @@ class SandboxElbv2Backend(ELBv2Backend):
                 continue
             state = health.state((target_group_arn, str(answer.instance_id), int(answer.port)))
             if state is None:
-                answer.status, answer.reason, answer.description = "initial", "Elb.RegistrationInProgress", (
-                    "Target registration is in progress"
+                answer.status, answer.reason, answer.description = (
+                    "initial",
+                    "Elb.RegistrationInProgress",
+                    ("Target registration is in progress"),
                 )
             else:
                 answer.status, answer.reason, answer.description = state.state, state.reason, state.description
