@@ -42,6 +42,9 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_
     if faults is not None:
         os.environ["DEPLOYFW_SANDBOX_FAULTS"] = faults
     timings = parse_timings(os.environ.get(TIMINGS_ENV, ""))
+    from deployfw.sandbox.clock import SandboxClock
+
+    clock = SandboxClock.from_env()  # a bad DEPLOYFW_SANDBOX_TIME_SCALE is bad input, before anything starts
     config = app.load_config()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +76,12 @@ def command(app: App, port: int, jenkins_port: int, faults: str | None, enforce_
             click.echo(f"IAM enforced: AWS_ACCESS_KEY_ID belongs to {who} of account 123456789012", err=True)
         for line in describe(session):
             click.echo(f"seeded {line}", err=True)
+        click.echo(
+            f"clock: {clock.scale:g} sandbox seconds per real second (DEPLOYFW_SANDBOX_TIME_SCALE); "
+            f"tasks: GET {env['AWS_ENDPOINT_URL']}/_sandbox/tasks; "
+            f"listeners: GET {env['AWS_ENDPOINT_URL']}/_sandbox/listeners",
+            err=True,
+        )
         click.echo(
             f"faults: POST {env['AWS_ENDPOINT_URL']}/_sandbox/faults; "
             f"request log: GET {env['AWS_ENDPOINT_URL']}/_sandbox/requests; Ctrl-C to stop",

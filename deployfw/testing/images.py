@@ -26,7 +26,7 @@ from deployfw.image.oci import build_image
 from deployfw.image.push import push_image
 from deployfw.image.spec import ImageSpec
 
-APP = '''\
+APP = """\
 import os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 if os.environ.get("EXIT_AT_START"):
@@ -44,7 +44,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT") or 8080)), Handler).serve_forever()
-'''
+"""
 
 
 @functools.lru_cache(maxsize=1)

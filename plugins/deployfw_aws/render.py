@@ -135,6 +135,8 @@ def render_module(
     doc = load_json(filled.text, target.taskdef)  # raises on a syntax error: nothing else is checkable
     params = taskdefs.strip_output_only(doc.data) if isinstance(doc.data, dict) else doc.data
     problems.extend(taskdefs.check_shape(doc, params))
+    if isinstance(params, dict):
+        problems.extend(taskdefs.check_rules(doc, params, problems))
     if not isinstance(params, dict):
         raise InputError(problems)
     chosen = taskdefs.find_container(params, target.container)

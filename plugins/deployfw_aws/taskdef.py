@@ -80,6 +80,27 @@ def check_shape(doc: Document, params: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def check_rules(doc: Document, params: Mapping[str, Any], reported: list[Problem]) -> list[Problem]:
+    """What ECS refuses beyond the shape (Fargate sizes, awsvpc ports, names...), located in ``doc``.
+
+    The rules are core data (:mod:`deployfw.aws.taskdef_rules`) the sandbox enforces too. A key
+    the shape check already reported (an enum value, say) is not reported twice.
+    """
+    from deployfw.aws.taskdef_rules import violations
+
+    already = {(p.line, p.key) for p in reported}
+    found = []
+    for violation in violations(params):
+        message = f"ECS would refuse this ({violation.exception}): {violation.message}"
+        located = problem(doc, violation.path, message)
+        if located.line is None:  # a missing top-level key: the object that lacks it starts on line 1
+            located = Problem(located.file, 1, located.key, message)
+        if (located.line, located.key) not in already:
+            already.add((located.line, located.key))
+            found.append(located)
+    return found
+
+
 def _path(name: str) -> KeyPath:
     """``.containerDefinitions[0].cpu`` -> ("containerDefinitions", 0, "cpu")."""
     path: list[str | int] = []

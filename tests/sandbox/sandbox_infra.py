@@ -18,6 +18,7 @@ AWS_INFRA = [
     ServiceInfra("nlb-api", "test-cluster", "nlb-api", deploy_kind="nlb"),
     ServiceInfra("order-api", "test-cluster", "order-api", deploy_kind="rolling"),
     ServiceInfra("broken-api", "test-cluster", "broken-api", deploy_kind="rolling"),
+    ServiceInfra("tool-api", "test-cluster", "tool-api", deploy_kind="rolling"),
     # ECS-native blue/green, linear and canary (test_ecs_native.py)
     ServiceInfra("native-alb", "test-cluster", "native-alb", deploy_kind="native"),
     ServiceInfra("native-nlb", "test-cluster", "native-nlb", deploy_kind="native", load_balancer="network"),

@@ -13,28 +13,58 @@ from deployfw.sandbox.aws import Timings
 def test_aws_ecs_deploy_completes(aws_sandbox, aws_client, app_image, tmp_path, no_faults):
     image = app_image("cli-api", "v2")
     taskdef = {
-        "family": "cli-api", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
-        "cpu": "256", "memory": "512",
-        "containerDefinitions": [{"name": "app", "image": image, "memory": 512,
-                                  "portMappings": [{"containerPort": 8080}]}],
+        "family": "cli-api",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            {"name": "app", "image": image, "memory": 512, "portMappings": [{"containerPort": 8080}]}
+        ],
     }
-    appspec = ("version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
-               "      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n"
-               "        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: 8080\n")
+    appspec = (
+        "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
+        "      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n"
+        "        LoadBalancerInfo:\n          ContainerName: app\n          ContainerPort: 8080\n"
+    )
     (tmp_path / "taskdef.json").write_text(json.dumps(taskdef))
     (tmp_path / "appspec.yaml").write_text(appspec)
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws_sandbox.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": aws_sandbox.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
     env.pop("AWS_PROFILE", None)
     saved = aws_sandbox.timings.deploy_step
     aws_sandbox.timings.deploy_step = 0
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "awscli", "ecs", "deploy", "--cluster", "test-cluster",
-             "--service", "cli-api", "--task-definition", str(tmp_path / "taskdef.json"),
-             "--codedeploy-appspec", str(tmp_path / "appspec.yaml"),
-             "--codedeploy-application", "cli-api-app", "--codedeploy-deployment-group", "cli-api-dg"],
-            env=env, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "awscli",
+                "ecs",
+                "deploy",
+                "--cluster",
+                "test-cluster",
+                "--service",
+                "cli-api",
+                "--task-definition",
+                str(tmp_path / "taskdef.json"),
+                "--codedeploy-appspec",
+                str(tmp_path / "appspec.yaml"),
+                "--codedeploy-application",
+                "cli-api-app",
+                "--codedeploy-deployment-group",
+                "cli-api-dg",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         aws_sandbox.timings.deploy_step = saved

@@ -15,22 +15,44 @@ ACTIVE = ("Created", "Queued", "InProgress")
 
 def _taskdef(ecs: Any, family: str, *, port: int = 8080, name: str = "app") -> str:
     return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-        cpu="256", memory="512",
-        containerDefinitions=[{"name": name, "image": image_for(ecs, family, "new", port=port), "cpu": 256,
-                               "memory": 512, "portMappings": [{"containerPort": port}]}],
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": name,
+                "image": image_for(ecs, family, "new", port=port),
+                "cpu": 256,
+                "memory": 512,
+                "portMappings": [{"containerPort": port}],
+            }
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
 def _appspec(taskdef: str, *, container: str = "app", port: int = 8080, as_json: bool = False) -> str:
     if as_json:
-        return json.dumps({"version": 0.0, "Resources": [{"TargetService": {
-            "Type": "AWS::ECS::Service", "Properties": {
-                "TaskDefinition": taskdef,
-                "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port}}}}]})
+        return json.dumps(
+            {
+                "version": 0.0,
+                "Resources": [
+                    {
+                        "TargetService": {
+                            "Type": "AWS::ECS::Service",
+                            "Properties": {
+                                "TaskDefinition": taskdef,
+                                "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": port},
+                            },
+                        }
+                    }
+                ],
+            }
+        )
     return (
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
-        f"      Properties:\n        TaskDefinition: \"{taskdef}\"\n        LoadBalancerInfo:\n"
+        f'      Properties:\n        TaskDefinition: "{taskdef}"\n        LoadBalancerInfo:\n'
         f"          ContainerName: {container}\n          ContainerPort: {port}\n"
     )
 
@@ -50,7 +72,8 @@ def _deploy(cd: Any, module: str, content: str, *, wait_idle: bool = True, **ext
     if wait_idle:
         _idle(cd, module)
     return cd.create_deployment(
-        applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
+        applicationName=f"{module}-app",
+        deploymentGroupName=f"{module}-dg",
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": content}},
         **extra,
     )["deploymentId"]
@@ -60,6 +83,7 @@ def _final(cd: Any, wait: Any, deployment_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         info = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
         return None if info["status"] in ACTIVE else info
+
     return wait(done)
 
 
@@ -208,8 +232,7 @@ def test_predefined_configs_and_group_defaults(aws_client):
     assert "CodeDeployDefault.ECSCanary10Percent5Minutes" in names
     canary = cd.get_deployment_config(deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes")
     routing = canary["deploymentConfigInfo"]["trafficRoutingConfig"]
-    assert routing == {"type": "TimeBasedCanary",
-                       "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 5}}
+    assert routing == {"type": "TimeBasedCanary", "timeBasedCanary": {"canaryPercentage": 10, "canaryInterval": 5}}
     with pytest.raises(ClientError) as missing:
         cd.get_deployment_config(deploymentConfigName="Nope")
     assert missing.value.response["Error"]["Code"] == "DeploymentConfigDoesNotExistException"
@@ -227,13 +250,19 @@ def test_nlb_group_accepts_only_all_at_once(aws_sandbox, aws_client):
     assert refused.value.response["Error"]["Code"] == "InvalidDeploymentConfigNameException"
     with pytest.raises(ClientError) as group_refused:
         cd.create_deployment_group(
-            applicationName="nlb-api-app", deploymentGroupName="nlb-canary",
+            applicationName="nlb-api-app",
+            deploymentGroupName="nlb-canary",
             serviceRoleArn="arn:aws:iam::123456789012:role/r",
             deploymentConfigName="CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
             ecsServices=[{"serviceName": "nlb-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [{
-                "targetGroups": [{"name": "nlb-api-blue"}, {"name": "nlb-api-green"}],
-                "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]}}]},
+            loadBalancerInfo={
+                "targetGroupPairInfoList": [
+                    {
+                        "targetGroups": [{"name": "nlb-api-blue"}, {"name": "nlb-api-green"}],
+                        "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]},
+                    }
+                ]
+            },
         )
     assert group_refused.value.response["Error"]["Code"] == "InvalidDeploymentConfigNameException"
 
@@ -242,37 +271,50 @@ def test_deployment_group_targets_must_exist(aws_sandbox, aws_client):
     cd = aws_client("codedeploy")
     seeded = aws_sandbox.seeded.services["user-api"]
     common = {"applicationName": "user-api-app", "serviceRoleArn": "arn:aws:iam::123456789012:role/r"}
-    pair = {"targetGroups": [{"name": "user-api-blue"}, {"name": "user-api-green"}],
-            "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]}}
+    pair = {
+        "targetGroups": [{"name": "user-api-blue"}, {"name": "user-api-green"}],
+        "prodTrafficRoute": {"listenerArns": [seeded.listener_arns[0]]},
+    }
     with pytest.raises(ClientError) as no_service:
         cd.create_deployment_group(
-            deploymentGroupName="g1", ecsServices=[{"serviceName": "ghost", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [pair]}, **common)
+            deploymentGroupName="g1",
+            ecsServices=[{"serviceName": "ghost", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [pair]},
+            **common,
+        )
     assert no_service.value.response["Error"]["Code"] == "InvalidECSServiceException"
     with pytest.raises(ClientError) as rolling:
         cd.create_deployment_group(
-            deploymentGroupName="g2", ecsServices=[{"serviceName": "order-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [pair]}, **common)
+            deploymentGroupName="g2",
+            ecsServices=[{"serviceName": "order-api", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [pair]},
+            **common,
+        )
     assert "CODE_DEPLOY" in rolling.value.response["Error"]["Message"]
     bad_pair = {**pair, "targetGroups": [{"name": "user-api-blue"}, {"name": "ghost-tg"}]}
     with pytest.raises(ClientError) as no_tg:
         cd.create_deployment_group(
-            deploymentGroupName="g3", ecsServices=[{"serviceName": "user-api", "clusterName": "test-cluster"}],
-            loadBalancerInfo={"targetGroupPairInfoList": [bad_pair]}, **common)
+            deploymentGroupName="g3",
+            ecsServices=[{"serviceName": "user-api", "clusterName": "test-cluster"}],
+            loadBalancerInfo={"targetGroupPairInfoList": [bad_pair]},
+            **common,
+        )
     assert no_tg.value.response["Error"]["Code"] == "InvalidTargetGroupPairException"
 
 
 def test_server_platform_checks_the_s3_revision(aws_client, aws_wait, no_faults):
     cd, s3 = aws_client("codedeploy"), aws_client("s3")
     cd.create_application(applicationName="idc-app", computePlatform="Server")
-    cd.create_deployment_group(applicationName="idc-app", deploymentGroupName="idc",
-                               serviceRoleArn="arn:aws:iam::123456789012:role/r")
+    cd.create_deployment_group(
+        applicationName="idc-app", deploymentGroupName="idc", serviceRoleArn="arn:aws:iam::123456789012:role/r"
+    )
     s3.create_bucket(Bucket="bundles")
     s3.put_object(Bucket="bundles", Key="app.zip", Body=b"zip")
 
     def deploy(key: str) -> dict[str, Any]:
         deployment_id = cd.create_deployment(
-            applicationName="idc-app", deploymentGroupName="idc",
+            applicationName="idc-app",
+            deploymentGroupName="idc",
             revision={"revisionType": "S3", "s3Location": {"bucket": "bundles", "key": key, "bundleType": "zip"}},
         )["deploymentId"]
         return _final(cd, aws_wait, deployment_id)

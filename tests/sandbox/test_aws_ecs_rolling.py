@@ -12,9 +12,19 @@ from deployfw.testing.images import image_for
 
 def _taskdef(ecs: Any, family: str, tag: str) -> str:
     return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256",
-        memory="512", containerDefinitions=[{"name": "app", "image": image_for(ecs, family, tag), "memory": 512,
-                                             "portMappings": [{"containerPort": 8080}]}],
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "app",
+                "image": image_for(ecs, family, tag),
+                "memory": 512,
+                "portMappings": [{"containerPort": 8080}],
+            }
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
@@ -51,8 +61,9 @@ def test_circuit_breaker_fails_and_rolls_back(aws_sandbox, aws_client, aws_wait,
     previous = _service(ecs, "broken-api")["taskDefinition"]
     aws_sandbox.set_faults("deploy:broken-api")
     bad = _taskdef(ecs, "broken-api", "broken")
-    failed_id = ecs.update_service(cluster="test-cluster", service="broken-api",
-                                   taskDefinition=bad)["service"]["deployments"][0]["id"]
+    failed_id = ecs.update_service(cluster="test-cluster", service="broken-api", taskDefinition=bad)["service"][
+        "deployments"
+    ][0]["id"]
 
     def rolled_back() -> dict[str, Any] | None:
         svc = _service(ecs, "broken-api")
@@ -89,11 +100,13 @@ def test_a_superseded_deployment_is_drained_not_completed(aws_client, aws_wait, 
     """Two updates in a row: the first never completes over the second, whose PRIMARY stays."""
     ecs = aws_client("ecs")
     aws_wait(lambda: _service(ecs, "order-api")["deployments"][0]["rolloutState"] == "COMPLETED")
-    first = ecs.update_service(cluster="test-cluster", service="order-api",
-                               taskDefinition=_taskdef(ecs, "order-api", "v3"))["service"]["deployments"][0]
+    first = ecs.update_service(
+        cluster="test-cluster", service="order-api", taskDefinition=_taskdef(ecs, "order-api", "v3")
+    )["service"]["deployments"][0]
     second_td = _taskdef(ecs, "order-api", "v4")
-    second = ecs.update_service(cluster="test-cluster", service="order-api",
-                                taskDefinition=second_td)["service"]["deployments"][0]
+    second = ecs.update_service(cluster="test-cluster", service="order-api", taskDefinition=second_td)["service"][
+        "deployments"
+    ][0]
     assert second["id"] != first["id"] and second["status"] == "PRIMARY"
     ecs.get_waiter("services_stable").wait(
         cluster="test-cluster", services=["order-api"], WaiterConfig={"Delay": 1, "MaxAttempts": 10}

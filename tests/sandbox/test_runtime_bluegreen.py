@@ -29,7 +29,11 @@ def _get(url: str) -> str:
 
 def _taskdef(ecs: Any, family: str, image: str) -> str:
     return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
         containerDefinitions=[{"name": "app", "image": image, "portMappings": [{"containerPort": 8080}]}],
     )["taskDefinition"]["taskDefinitionArn"]
 
@@ -37,14 +41,15 @@ def _taskdef(ecs: Any, family: str, image: str) -> str:
 def _appspec(taskdef: str) -> str:
     return (
         "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n"
-        f"      Properties:\n        TaskDefinition: \"{taskdef}\"\n        LoadBalancerInfo:\n"
+        f'      Properties:\n        TaskDefinition: "{taskdef}"\n        LoadBalancerInfo:\n'
         "          ContainerName: app\n          ContainerPort: 8080\n"
     )
 
 
 def _deploy(cd: Any, module: str, taskdef: str) -> str:
     return cd.create_deployment(
-        applicationName=f"{module}-app", deploymentGroupName=f"{module}-dg",
+        applicationName=f"{module}-app",
+        deploymentGroupName=f"{module}-dg",
         revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": _appspec(taskdef)}},
     )["deploymentId"]
 
@@ -69,8 +74,7 @@ def _good_baseline(cd: Any, ecs: Any, wait: Any, module: str, version: str) -> N
     assert info["status"] == "Succeeded"
 
 
-def test_test_listener_shows_the_replacement_before_production_switches(aws_sandbox, aws_client, aws_wait,
-                                                                       no_faults):
+def test_test_listener_shows_the_replacement_before_production_switches(aws_sandbox, aws_client, aws_wait, no_faults):
     cd, ecs = aws_client("codedeploy"), aws_client("ecs")
     _good_baseline(cd, ecs, aws_wait, "user-api", "bg-1")
     prod, test = _url(aws_sandbox, "user-api-alb", 80), _url(aws_sandbox, "user-api-alb", 8080)
@@ -86,15 +90,20 @@ def test_test_listener_shows_the_replacement_before_production_switches(aws_sand
     target = cd.get_deployment_target(deploymentId=deployment_id, targetId="test-cluster:user-api")
     events = target["deploymentTarget"]["ecsTarget"]["lifecycleEvents"]
     assert [e["lifecycleEventName"] for e in events] == [
-        "BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic",
-        "BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic",
+        "BeforeInstall",
+        "Install",
+        "AfterInstall",
+        "AllowTestTraffic",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AllowTraffic",
+        "AfterAllowTraffic",
     ]
     assert all(e["status"] == "Succeeded" and e["startTime"] <= e["endTime"] for e in events)
     assert target["deploymentTarget"]["ecsTarget"]["targetArn"].endswith(":service/test-cluster/user-api")
 
 
-def test_a_replacement_that_never_becomes_healthy_fails_and_rolls_back(aws_sandbox, aws_client, aws_wait,
-                                                                      no_faults):
+def test_a_replacement_that_never_becomes_healthy_fails_and_rolls_back(aws_sandbox, aws_client, aws_wait, no_faults):
     cd, ecs = aws_client("codedeploy"), aws_client("ecs")
     _good_baseline(cd, ecs, aws_wait, "fail-api", "fine")
     prod = _url(aws_sandbox, "fail-api-alb", 80)

@@ -24,9 +24,14 @@ def _service(ecs: Any, name: str) -> dict[str, Any]:
 
 def _taskdef(ecs: Any, family: str, image: str) -> str:
     return ecs.register_task_definition(
-        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
-        containerDefinitions=[{"name": "app", "image": image, "essential": True,
-                               "portMappings": [{"containerPort": 8080}]}],
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {"name": "app", "image": image, "essential": True, "portMappings": [{"containerPort": 8080}]}
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
 
 
@@ -40,15 +45,17 @@ def _get(url: str) -> str:
         return answer.read().decode().strip()
 
 
-def test_a_rolling_deploy_runs_the_pushed_image_and_the_listener_serves_it(aws_sandbox, aws_client, aws_wait,
-                                                                          no_faults):
+def test_a_rolling_deploy_runs_the_pushed_image_and_the_listener_serves_it(
+    aws_sandbox, aws_client, aws_wait, no_faults
+):
     ecs = aws_client("ecs")
     aws_wait(lambda: _service(ecs, "order-api")["deployments"][0]["rolloutState"] == "COMPLETED", timeout=30)
     image = image_for(ecs, "order-api", "tasks-v1")
     taskdef = _taskdef(ecs, "order-api", image)
     ecs.update_service(cluster="test-cluster", service="order-api", taskDefinition=taskdef)
-    ecs.get_waiter("services_stable").wait(cluster="test-cluster", services=["order-api"],
-                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("services_stable").wait(
+        cluster="test-cluster", services=["order-api"], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     service = _service(ecs, "order-api")
     assert service["runningCount"] == service["desiredCount"] == 1 and service["pendingCount"] == 0
     arns = ecs.list_tasks(cluster="test-cluster", serviceName="order-api")["taskArns"]
@@ -66,12 +73,18 @@ def test_a_rolling_deploy_runs_the_pushed_image_and_the_listener_serves_it(aws_s
         (arns[0], address, 8080, "healthy")
     ]
     assert _get(_listener_url(aws_sandbox, "order-api-alb")) == "tasks-v1"
+    group = aws_sandbox.seeded.services["order-api"].target_group_arns[0]
+    health = aws_client("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    assert [(h["Target"]["Id"], h["Target"]["Port"], h["TargetHealth"]["State"]) for h in health] == [
+        (address, 8080, "healthy")
+    ]
 
 
 def test_stop_task_stops_the_process_and_the_service_replaces_it(aws_sandbox, aws_client, aws_wait, no_faults):
     ecs = aws_client("ecs")
-    ecs.get_waiter("services_stable").wait(cluster="test-cluster", services=["order-api"],
-                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("services_stable").wait(
+        cluster="test-cluster", services=["order-api"], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     (arn,) = ecs.list_tasks(cluster="test-cluster", serviceName="order-api")["taskArns"]
     state = aws_sandbox.ctx.runtime.get(arn.split("/")[-1])
     pid = state.containers[0].pid
@@ -92,18 +105,21 @@ def test_stop_task_stops_the_process_and_the_service_replaces_it(aws_sandbox, aw
     assert replacement != [arn]
 
 
-def test_an_app_that_exits_at_start_trips_the_circuit_breaker_at_ecs_threshold(aws_sandbox, aws_client, aws_wait,
-                                                                              no_faults):
+def test_an_app_that_exits_at_start_trips_the_circuit_breaker_at_ecs_threshold(
+    aws_sandbox, aws_client, aws_wait, no_faults
+):
     ecs = aws_client("ecs")
     good = _taskdef(ecs, "broken-api", image_for(ecs, "broken-api", "good"))
     ecs.update_service(cluster="test-cluster", service="broken-api", taskDefinition=good)
-    ecs.get_waiter("services_stable").wait(cluster="test-cluster", services=["broken-api"],
-                                           WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    ecs.get_waiter("services_stable").wait(
+        cluster="test-cluster", services=["broken-api"], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
     url = _listener_url(aws_sandbox, "broken-api-alb")
     assert _get(url) == "good"
     bad = _taskdef(ecs, "broken-api", image_for(ecs, "broken-api", "bad", exit_at_start=True))
-    failed_id = ecs.update_service(cluster="test-cluster", service="broken-api",
-                                   taskDefinition=bad)["service"]["deployments"][0]["id"]
+    failed_id = ecs.update_service(cluster="test-cluster", service="broken-api", taskDefinition=bad)["service"][
+        "deployments"
+    ][0]["id"]
     served: set[str] = set()
     failed: list[dict[str, Any]] = []
 
@@ -129,8 +145,13 @@ def test_an_app_that_exits_at_start_trips_the_circuit_breaker_at_ecs_threshold(a
 def test_an_image_ecr_does_not_hold_cannot_be_pulled(aws_client):
     ecs = aws_client("ecs")
     taskdef = _taskdef(ecs, "broken-api", "public.example/nope:1")
-    (task,) = ecs.run_task(cluster="test-cluster", taskDefinition=taskdef, launchType="FARGATE", count=1,
-                           networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}})["tasks"]
+    (task,) = ecs.run_task(
+        cluster="test-cluster",
+        taskDefinition=taskdef,
+        launchType="FARGATE",
+        count=1,
+        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+    )["tasks"]
 
     def stopped() -> dict[str, Any] | None:
         (found,) = ecs.describe_tasks(cluster="test-cluster", tasks=[task["taskArn"]])["tasks"]

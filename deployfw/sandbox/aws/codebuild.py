@@ -34,13 +34,13 @@ class SandboxCodeBuildBackend(CodeBuildBackend):
     """Set by :mod:`.install` to the response class below."""
 
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls, self.sandbox_response)
 
     def _builds(self) -> dict[str, dict[str, Any]]:
         return {b["id"]: b for history in self.build_metadata_history.values() for b in history}
 
-    def start_build(  # type: ignore[override]
+    def start_build(
         self,
         project_name: str,
         source_version: str | None = None,
@@ -120,7 +120,7 @@ class SandboxCodeBuildBackend(CodeBuildBackend):
             builds = self._builds()
             return [builds[i] for i in ids if i in builds]
 
-    def stop_build(self, build_id: str) -> dict[str, Any] | None:  # type: ignore[override]
+    def stop_build(self, build_id: str) -> dict[str, Any] | None:
         with context.current().lock:
             build = self._builds().get(build_id)
             if build is None:

@@ -64,7 +64,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         self.progress: dict[str, Progress] = {}
 
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls, self.sandbox_response)
 
     # -- deployment configs ------------------------------------------------------------
@@ -105,13 +105,13 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
 
     def create_deployment_group(
         self, application_name: str, deployment_group_name: str, *args: Any, **kwargs: Any
-    ) -> str:  # type: ignore[override]
+    ) -> str:
         application = self.get_application(application_name)
         platform = application.compute_platform or "Server"
         config_name = kwargs.get("deployment_config_name") or DEFAULT_FOR_PLATFORM.get(platform)
         kwargs["deployment_config_name"] = config_name
         if config_name:
-            self.get_deployment_config(config_name)
+            self._config_for(platform, config_name)
         if platform == "ECS":
             kwargs["deployment_style"] = kwargs.get("deployment_style") or {
                 "deploymentType": "BLUE_GREEN",
@@ -120,15 +120,54 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             kwargs["blue_green_deployment_configuration"] = _merge(
                 _ECS_BLUE_GREEN_DEFAULTS, kwargs.get("blue_green_deployment_configuration")
             )
-            codedeploy_ecs.validate_group(self, kwargs, str(config_name))
+            codedeploy_ecs.validate_group(self, kwargs, str(config_name), current=None)
         kwargs["auto_rollback_configuration"] = kwargs.get("auto_rollback_configuration") or {
             "enabled": False,
             "events": [],
         }
         return super().create_deployment_group(application_name, deployment_group_name, *args, **kwargs)
 
+    def _config_for(self, platform: str, name: str) -> DeploymentConfig:
+        """The config, which must exist and be one of the group's compute platform (no EC2 config on ECS)."""
+        config = self.get_deployment_config(name)
+        if config.compute_platform != platform:
+            raise errors.invalid_config_name(
+                f"The deployment configuration {name} is for the {config.compute_platform} compute platform;"
+                f" it cannot be used with a deployment group of the {platform} compute platform."
+            )
+        return config
+
     def update_deployment_group(self, application_name: str, current_name: str, changes: dict[str, Any]) -> None:
+        """Validate the whole result first, then apply it: a refused update changes nothing (as in AWS)."""
         group = self.get_deployment_group(application_name, current_name)
+        platform = group.application.compute_platform or "Server"
+        new_name = changes.get("newDeploymentGroupName")
+        if new_name and new_name != current_name and new_name in self.deployment_groups.get(application_name, {}):
+            raise errors.CodeDeployError(
+                "DeploymentGroupAlreadyExistsException",
+                f"A deployment group named {new_name} already exists for application {application_name}",
+            )
+        config_name = changes.get("deploymentConfigName") or group.deployment_config_name
+        if config_name:
+            self._config_for(platform, str(config_name))
+        if platform == "ECS":
+            codedeploy_ecs.validate_group(
+                self,
+                {
+                    "ecs_services": changes.get("ecsServices") or group.ecs_services,
+                    "load_balancer_info": changes.get("loadBalancerInfo") or group.load_balancer_info,
+                },
+                str(config_name),
+                current=(application_name, current_name),
+            )
+        self._apply_group_changes(group, changes)
+        if new_name and new_name != current_name:
+            groups = self.deployment_groups[application_name]
+            groups[new_name] = groups.pop(current_name)
+            group.deployment_group_name = new_name
+
+    @staticmethod
+    def _apply_group_changes(group: Any, changes: dict[str, Any]) -> None:
         attribute = {
             "deploymentConfigName": "deployment_config_name",
             "serviceRoleArn": "service_role_arn",
@@ -140,8 +179,6 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             "onPremisesInstanceTagFilters": "on_premises_instance_tag_filters",
             "autoScalingGroups": "auto_scaling_groups",
         }
-        if changes.get("deploymentConfigName"):
-            self.get_deployment_config(changes["deploymentConfigName"])
         for key, attr in attribute.items():
             if changes.get(key) is not None:
                 setattr(group, attr, changes[key])
@@ -150,20 +187,6 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
                 group.blue_green_deployment_configuration,
                 changes["blueGreenDeploymentConfiguration"],
             )
-        if group.application.compute_platform == "ECS":
-            codedeploy_ecs.validate_group(
-                self,
-                {
-                    "ecs_services": group.ecs_services,
-                    "load_balancer_info": group.load_balancer_info,
-                },
-                str(group.deployment_config_name),
-            )
-        new_name = changes.get("newDeploymentGroupName")
-        if new_name and new_name != current_name:
-            groups = self.deployment_groups[application_name]
-            groups[new_name] = groups.pop(current_name)
-            group.deployment_group_name = new_name
 
     def delete_deployment_group(self, application_name: str, name: str) -> None:
         self.get_deployment_group(application_name, name)
@@ -194,7 +217,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         deployment_config_name: str | None = None,
         *args: Any,
         **kwargs: Any,
-    ) -> str:  # type: ignore[override]
+    ) -> str:
         ctx = context.current()
         with ctx.lock:
             self.advance()
@@ -204,7 +227,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
                 raise errors.limit_exceeded(deployment_group_name, active.deployment_id)
             platform = group.application.compute_platform or "Server"
             config_name = deployment_config_name or group.deployment_config_name or DEFAULT_FOR_PLATFORM.get(platform)
-            config = self.get_deployment_config(str(config_name))
+            config = self._config_for(platform, str(config_name))
             if platform == "ECS":
                 codedeploy_ecs.check_nlb_config(self, group, config.name)
             if not revision or not revision.get("revisionType"):
@@ -228,7 +251,7 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             group.last_attempted = deployment
             return deployment.deployment_id
 
-    def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:  # type: ignore[override]
+    def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:
         """Newest first, as CodeDeploy lists them."""
         with context.current().lock:
             self.advance()

@@ -52,13 +52,27 @@ def _group_arns(elbv2: Any, pair: dict[str, Any]) -> list[str | None]:
     return [by_name.get(g.get("name", "")) for g in pair.get("targetGroups", [])]
 
 
-def validate_group(backend: Any, spec: dict[str, Any], config: str) -> None:
-    """The checks AWS makes when an ECS deployment group is created or updated."""
+def validate_group(backend: Any, spec: dict[str, Any], config: str, *, current: tuple[str, str] | None) -> None:
+    """The checks AWS makes when an ECS deployment group is created or updated (``current``: the group updated)."""
     services = spec.get("ecs_services") or []
     if len(services) != 1:
         raise errors.invalid_ecs_service("An ECS deployment group needs exactly one ECS service")
     ecs = _ecs(backend)
     cluster, name = services[0].get("clusterName", ""), services[0].get("serviceName", "")
+    for app, groups in backend.deployment_groups.items():
+        for group_name, group in groups.items():
+            if (app, group_name) == current:
+                continue
+            for ref in group.ecs_services or []:
+                if (ref.get("clusterName", "").split("/")[-1], ref.get("serviceName", "").split("/")[-1]) == (
+                    cluster.split("/")[-1],
+                    name.split("/")[-1],
+                ):
+                    raise errors.CodeDeployError(
+                        "ECSServiceMappingLimitExceededException",
+                        f"The Amazon ECS service {cluster}:{name} is associated with more than one deployment"
+                        " groups. An Amazon ECS service can be associated with only one deployment group.",
+                    )
     try:
         service = ecs._get_service(cluster, name)
     except Exception:
@@ -193,6 +207,7 @@ def step(backend: Any, deployment: DeploymentInfo, progress: Progress) -> dict[s
         if state.get("original_ts"):
             with contextlib.suppress(Exception):
                 ecs.delete_task_set(state["cluster"], state["service"], state["original_ts"])
+        ecs.scheduler.reconcile()  # the original task set's tasks start draining now, not at the next tick
         progress.stage = "done"
     return None
 

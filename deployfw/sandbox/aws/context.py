@@ -39,7 +39,8 @@ class Timings:
     deploy_step: float = 0.4
     """At least this many real seconds per CodeDeploy lifecycle step (Created->InProgress, each traffic shift)."""
     rolling_step: float = 0.4
-    """At least this many real seconds before an ECS rolling deployment is judged (completed or failed)."""
+    """Real seconds per ECS rolling step: a deployment is judged (completed or failed) two steps after it starts at the
+    earliest."""
     build_phase: float = 0.05
     """Minimum seconds spent in each CodeBuild bookkeeping phase (SUBMITTED, QUEUED...)."""
     tick: float = 0.05

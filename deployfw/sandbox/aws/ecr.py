@@ -63,10 +63,10 @@ def parse_image_uri(image: str) -> tuple[str, str, str, str] | None:
 
 class SandboxEcrBackend(ECRBackend):
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls)
 
-    def put_image(  # type: ignore[override]
+    def put_image(
         self,
         repository_name: str,
         image_manifest: str,
@@ -110,7 +110,7 @@ class SandboxEcrBackend(ECRBackend):
                 return str(image.image_manifest)
         return None
 
-    def complete_layer_upload(  # type: ignore[override]
+    def complete_layer_upload(
         self,
         repository_name: str,
         upload_id: str,

@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.ecs import urls as moto_urls
@@ -22,12 +23,49 @@ from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import EC2ContainerServiceBackend, Service
 from moto.ecs.responses import EC2ContainerServiceResponse
 
+from deployfw.aws.taskdef_rules import violations
 from deployfw.sandbox.aws import context
 from deployfw.sandbox.aws.ecs_native import NativeDeployments
 from deployfw.sandbox.aws.ecs_native_api import NativeResponses
 from deployfw.sandbox.aws.ecs_scheduler import DeploymentState, Scheduler
 from deployfw.sandbox.aws.ecs_tasks import EcsTask, describe, new_task, task_spec
 from deployfw.sandbox.aws.urls import url_module
+
+
+class TaskDefinitionRefused(JsonRESTError):
+    """A RegisterTaskDefinition refusal, with the exception name ECS answers with."""
+
+    code = 400
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(error_type, message)
+
+
+CODE_DEPLOY_UPDATABLE = (
+    "health_check_grace_period_seconds",
+    "placement_constraints",
+    "placement_strategy",
+    "enable_ecs_managed_tags",
+    "propagate_tags",
+)
+CODE_DEPLOY_FIXED = (
+    "network_configuration",
+    "load_balancers",
+    "platform_version",
+    "capacity_provider_strategy",
+    "service_registries",
+    "launch_type",
+    "enable_execute_command",
+    "service_connect_configuration",
+    "volume_configurations",
+    "vpc_lattice_configurations",
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
 
 DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "deploymentCircuitBreaker": {"enable": False, "rollback": False},
@@ -47,12 +85,12 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
     """Set by :mod:`.install` to the response class below."""
 
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls, self.sandbox_response)
 
     # -- services ------------------------------------------------------------------------
 
-    def service_created(self, service: Service, deployment_configuration: dict[str, Any] | None) -> None:
+    def service_created(self, service: Any, deployment_configuration: dict[str, Any] | None) -> None:
         """Finish what moto's create_service leaves out (called with the request params)."""
         config = {**DEFAULT_DEPLOYMENT_CONFIGURATION, **(deployment_configuration or {})}
         service.deployment_configuration = config
@@ -63,18 +101,20 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             deployment = service.deployments[0]
             deployment.update(runningCount=0, pendingCount=0, failedTasks=0, rolloutState="IN_PROGRESS",
                               rolloutStateReason="ECS deployment in progress.")  # fmt: skip
-            self.scheduler.deployments[deployment["id"]] = self._deployment_state(None, failing=False)
+            self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(None, failing=False)
             self.native.rolling.started(service, None)
 
     def _deployment_state(self, previous: str | None, *, failing: bool) -> DeploymentState:
-        return DeploymentState(previous, failing, not_before=time.monotonic() + context.current().timings.rolling_step)
+        # Two rolling steps (tasks started, then the deployment judged) at least, as before tasks were real.
+        floor = 2 * context.current().timings.rolling_step
+        return DeploymentState(previous, failing, not_before=time.monotonic() + floor)
 
     def update_service(self, service_properties: dict[str, Any]) -> Service:
         ctx = context.current()
         with ctx.lock:
             self.advance()
             cluster = service_properties.get("cluster", "default")
-            service = self._get_service(cluster, service_properties["service"].split("/")[-1])
+            service: Any = self._get_service(cluster, service_properties["service"].split("/")[-1])
             self.native.validate(service, service_properties)
             if self.native.handles(service, service_properties):  # ECS-native strategies, controller switch
                 return self.native.update_service(service, service_properties)
@@ -106,22 +146,41 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             self.scheduler.reconcile()
             return updated
 
-    def _update_code_deploy_service(self, service: Service, props: dict[str, Any]) -> Service:
-        """AWS lets only counts and a few settings change outside CodeDeploy."""
+    def _update_code_deploy_service(self, service: Any, props: dict[str, Any]) -> Service:
+        """UpdateService on a CODE_DEPLOY service: only what ECS lets change outside CodeDeploy.
+
+        ECS's API reference: for the CODE_DEPLOY controller only the desired count,
+        deployment configuration, health check grace period, placement constraints and
+        strategy, ECS managed tags and tag propagation can be updated; anything else is
+        refused before any of the request is applied.
+        """
         new_taskdef = props.get("task_definition")
         if new_taskdef and self.describe_task_definition(new_taskdef).arn != service.task_definition:
             raise InvalidParameterException(
                 "Unable to update task definition on services with a CODE_DEPLOY deployment "
                 "controller. Use AWS CodeDeploy to trigger a new deployment."
             )
-        for key in ("network_configuration", "load_balancers", "platform_version"):
+        if props.get("force_new_deployment"):
+            raise InvalidParameterException(
+                "Unable to force a new deployment on services with a CODE_DEPLOY deployment "
+                "controller. Use AWS CodeDeploy to trigger a new deployment."
+            )
+        for key in CODE_DEPLOY_FIXED:
             if props.get(key) is not None:
                 raise InvalidParameterException(
-                    f"Unable to update {key} on services with a CODE_DEPLOY deployment "
+                    f"Unable to update {_camel(key)} on services with a CODE_DEPLOY deployment "
                     "controller. Use AWS CodeDeploy to trigger a new deployment."
                 )
         if props.get("desired_count") is not None:
             service.desired_count = int(props["desired_count"])
+        if props.get("deployment_configuration") is not None:
+            service.deployment_configuration = {
+                **(getattr(service, "deployment_configuration", None) or DEFAULT_DEPLOYMENT_CONFIGURATION),
+                **props["deployment_configuration"],
+            }
+        for key in CODE_DEPLOY_UPDATABLE:
+            if props.get(key) is not None:
+                setattr(service, key, props[key])
         self.scheduler.reconcile()
         return service
 
@@ -149,14 +208,14 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             "rolloutStateReason": "ECS deployment in progress.",
         }
         service.deployments.insert(0, deployment)
-        self.scheduler.deployments[deployment["id"]] = self._deployment_state(previous, failing=failing)
+        self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(previous, failing=failing)
 
     def describe_services(self, cluster_str: str, service_names_or_arns: list[str]) -> Any:
         with context.current().lock:
             self.advance()
             return super().describe_services(cluster_str, service_names_or_arns)
 
-    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Service:  # type: ignore[override]
+    def delete_service(self, cluster_name: str, service_name: str, force: bool) -> Service:
         with context.current().lock:
             service = super().delete_service(cluster_name, service_name, force)
             self.scheduler.drop_service(service.cluster_name, service.name)
@@ -270,7 +329,24 @@ class SandboxEcsResponse(NativeResponses, EC2ContainerServiceResponse):
     def backend(self) -> SandboxEcsBackend:
         return self.ecs_backend  # type: ignore[return-value]
 
+    def register_task_definition(self) -> ActionResult:
+        """ECS's refusals first (the same rules deployfw's preflight checks), then moto's registration."""
+        request = {
+            key: self._get_param(key)
+            for key in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "containerDefinitions")
+        }
+        found = violations({k: v for k, v in request.items() if v is not None})
+        if found:
+            raise TaskDefinitionRefused(found[0].exception, found[0].message)
+        return super().register_task_definition()
+
     def create_service(self) -> Any:
+        controller = (self._get_param("deploymentController") or {}).get("type")
+        if controller == "CODE_DEPLOY" and not self._get_param("loadBalancers"):
+            raise InvalidParameterException(
+                "A service using the CODE_DEPLOY deployment controller must use an Application Load Balancer"
+                " or a Network Load Balancer: loadBalancers is required."
+            )
         result = super().create_service()
         service = self.backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
         self.backend.service_created(service, self._get_param("deploymentConfiguration"))

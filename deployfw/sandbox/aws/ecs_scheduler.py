@@ -81,9 +81,7 @@ class Scheduler:
 
     def live(self, owner: str) -> list[EcsTask]:
         """Tasks of ``owner`` that are not stopping or stopped."""
-        return [
-            t for t in self.backend.sandbox_tasks.values() if t.owner == owner and t.desired_status == "RUNNING"
-        ]
+        return [t for t in self.backend.sandbox_tasks.values() if t.owner == owner and t.desired_status == "RUNNING"]
 
     def healthy(self, task: EcsTask) -> bool:
         state = self._state(task)
@@ -92,8 +90,10 @@ class Scheduler:
         if not task.targets:
             return True
         health = self.ctx.health
-        return health is not None and task.registered and all(
-            health.healthy((group, state.address or "", port)) for group, port in task.targets
+        return (
+            health is not None
+            and task.registered
+            and all(health.healthy((group, state.address or "", port)) for group, port in task.targets)
         )
 
     def start_task(
@@ -235,9 +235,10 @@ class Scheduler:
         service = self.backend.services.get(f"{task.cluster}:{task.service}")
         if service is None:
             return
-        for deployment in service.deployments:
+        deployments: list[dict[str, Any]] = service.deployments
+        for deployment in deployments:
             if deployment["id"] == task.owner:
-                deployment["failedTasks"] = deployment.get("failedTasks", 0) + 1
+                deployment["failedTasks"] = int(deployment.get("failedTasks") or 0) + 1
         state = self.deployments.get(task.owner)
         if state is not None:
             delay = min(RESTART_DELAY * 2**state.failures, RESTART_DELAY_MAX)

@@ -43,6 +43,7 @@ def serving_group(listener: Any) -> str | None:
 def route(elb: Any, listener_arn: str, shares: dict[str, int]) -> None:
     """Point the listener at one group, or split it by weight (a canary/linear step)."""
     live = {arn: w for arn, w in shares.items() if w > 0}
+    action: dict[str, Any]
     if len(live) == 1:
         action = {"Type": "forward", "TargetGroupArn": next(iter(live))}
     else:

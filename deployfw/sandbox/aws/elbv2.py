@@ -20,10 +20,10 @@ from deployfw.sandbox.aws.urls import url_module
 
 class SandboxElbv2Backend(ELBv2Backend):
     @property
-    def _url_module(self) -> Any:  # type: ignore[override]
+    def _url_module(self) -> Any:
         return url_module(moto_urls)
 
-    def create_load_balancer(self, *args: Any, **kwargs: Any) -> FakeLoadBalancer:  # type: ignore[override]
+    def create_load_balancer(self, *args: Any, **kwargs: Any) -> FakeLoadBalancer:
         balancer = super().create_load_balancer(*args, **kwargs)
         if getattr(balancer, "type", "application") == "network" and ":loadbalancer/app/" in balancer.arn:
             old = balancer.arn
@@ -59,8 +59,10 @@ class SandboxElbv2Backend(ELBv2Backend):
                 continue
             state = health.state((target_group_arn, str(answer.instance_id), int(answer.port)))
             if state is None:
-                answer.status, answer.reason, answer.description = "initial", "Elb.RegistrationInProgress", (
-                    "Target registration is in progress"
+                answer.status, answer.reason, answer.description = (
+                    "initial",
+                    "Elb.RegistrationInProgress",
+                    ("Target registration is in progress"),
                 )
             else:
                 answer.status, answer.reason, answer.description = state.state, state.reason, state.description

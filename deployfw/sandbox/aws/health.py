@@ -228,5 +228,3 @@ def deregistration_delay(group: Any) -> float:
         return float(group.attributes.get("deregistration_delay.timeout_seconds", 300))
     except (TypeError, ValueError):
         return 300.0
-
-

@@ -149,7 +149,7 @@ class ListenerProxies:
             server = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(self, holder))
         else:
             server = _TcpServer(("127.0.0.1", 0), _tcp_handler(self, holder))
-        server.daemon_threads = True  # type: ignore[attr-defined]
+        server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                   name=f"sandbox-listener-{listener.port}", daemon=True)  # fmt: skip
         proxy = Proxy(arn, str(balancer.arn), str(balancer.name), protocol, int(listener.port), server, thread)

@@ -150,12 +150,27 @@ class _Seeder:
         push_placeholder(self.ecr, infra.repository, port=infra.container_port, name=infra.service)
         return str(found.uri)
 
+    def _base(self, infra: ServiceInfra) -> str:
+        """The name a service's load balancer and target groups start with: the service's own, unless
+        a service of that name in another cluster (another environment) already uses it - each service
+        needs its own, now that listeners really forward to the targets registered with them."""
+        plain = {_short(infra.service, color) for color in ("blue", "green")}
+        taken_by = {
+            (svc.cluster_name, svc.name)
+            for svc in self.ecs.services.values()
+            for lb in svc.load_balancers or []
+            if getattr(self.elb.target_groups.get(lb.get("targetGroupArn")), "name", None) in plain
+        }
+        if not taken_by or (infra.cluster, infra.service) in taken_by:
+            return infra.service
+        return f"{infra.cluster}-{infra.service}"
+
     def _load_balancer(
         self, infra: ServiceInfra, vpc_id: str, subnets: list[str], sg: str
     ) -> tuple[str, tuple[str, str], tuple[str, str]]:
         elb = self.elb
         nlb = infra.network
-        name = _short(infra.service, "nlb" if nlb else "alb")
+        name = _short(self._base(infra), "nlb" if nlb else "alb")
         balancer = next((lb for lb in elb.load_balancers.values() if lb.name == name), None)
         if balancer is None:
             balancer = elb.create_load_balancer(
@@ -172,7 +187,7 @@ class _Seeder:
         protocol = "TCP" if nlb else "HTTP"
         tgs = []
         for color in ("blue", "green"):
-            tg_name = _short(infra.service, color)
+            tg_name = _short(self._base(infra), color)
             group = next((tg for tg in elb.target_groups.values() if tg.name == tg_name), None)
             if group is None:
                 group = elb.create_target_group(
@@ -412,8 +427,8 @@ class _Seeder:
                 "targetGroupPairInfoList": [
                     {
                         "targetGroups": [
-                            {"name": _short(infra.service, "blue")},
-                            {"name": _short(infra.service, "green")},
+                            {"name": _short(self._base(infra), "blue")},
+                            {"name": _short(self._base(infra), "green")},
                         ],
                         "prodTrafficRoute": {"listenerArns": [listeners[0]]},
                         "testTrafficRoute": {"listenerArns": [listeners[1]]},

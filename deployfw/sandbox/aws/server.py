@@ -277,6 +277,11 @@ class AwsSandbox:
     def clear_requests(self) -> None:
         self._log.clear()
 
+    def hooks(self) -> list[dict[str, Any]]:
+        """``GET /_sandbox/hooks``: AppSpec lifecycle hooks waiting for PutLifecycleEventHookExecutionStatus."""
+        with self.ctx.lock:
+            return [row for b in install.sandbox_backends() if hasattr(b, "pending_hooks") for row in b.pending_hooks()]
+
     def listener_urls(self) -> list[dict[str, Any]]:
         return self.listeners.listing()
 

@@ -19,5 +19,5 @@ def url_module(moto_urls: types.ModuleType, response_cls: type | None = None) ->
     if response_cls is not None:
         for pattern, handler in list(paths.items()):
             if getattr(handler, "__name__", "") == "dispatch":
-                paths[pattern] = response_cls.dispatch
+                paths[pattern] = getattr(response_cls, "dispatch")  # noqa: B009 - any response class
     return types.SimpleNamespace(url_bases=moto_urls.url_bases, url_paths=paths)

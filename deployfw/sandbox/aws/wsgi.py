@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from botocore.model import OperationNotFoundError
+
 from deployfw.errors import InputError
 from deployfw.sandbox.aws import protocol
 from deployfw.sandbox.aws.context import SandboxContext
@@ -103,6 +105,10 @@ class SandboxApp:
                     close = getattr(chunks, "close", None)
                     if close:
                         close()
+        except OperationNotFoundError:
+            # What AWS answers for an operation the service does not have: a 400 botocore does not retry.
+            code = "InvalidAction" if call.protocol in ("query", "ec2") else "UnknownOperationException"
+            return protocol.error_response(call, 400, code, f"Unknown operation {call.operation!r} for {call.service}")
         except NotImplementedError as exc:
             return protocol.error_response(
                 call,
@@ -145,6 +151,8 @@ class SandboxApp:
             return _json(start_response, 200, {"status": "ok"})
         if name == "tasks" and method == "GET" and self._views is not None:
             return _json(start_response, 200, self._views.tasks())
+        if name == "hooks" and method == "GET" and self._views is not None:
+            return _json(start_response, 200, self._views.hooks())
         if name == "listeners" and method == "GET" and self._views is not None:
             return _json(start_response, 200, self._views.listener_urls())
         if name == "clock" and method == "GET":

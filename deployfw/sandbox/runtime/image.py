@@ -101,8 +101,7 @@ def unpack(image: PulledImage, store: BlobStore, rootfs: Path) -> None:
             head = raw.read(2)
             raw.seek(0)
             data = raw.read()
-        mode = "r:gz" if head == b"\x1f\x8b" else "r:"
-        with tarfile.open(fileobj=io.BytesIO(data), mode=mode) as tar:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz" if head == b"\x1f\x8b" else "r:") as tar:
             members = []
             for member in tar.getmembers():
                 name = PurePosixPath(member.name)

@@ -34,7 +34,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +227,7 @@ def open_network(kind: str | None = None) -> TaskNetwork:
 
 
 @contextlib.contextmanager
-def _machine_lock() -> Iterable[None]:  # type: ignore[misc]
+def _machine_lock() -> Iterator[None]:
     _LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(_LOCK_FILE, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -250,7 +250,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
                     taken.append(net)
     for subnet in _POOL.subnets(new_prefix=24):
         if not any(subnet.overlaps(t) for t in taken):
-            return subnet
+            return ipaddress.IPv4Network(subnet)
     raise NetworkError(f"no free /24 left in {_POOL}")
 
 

@@ -249,8 +249,15 @@ class TaskRuntime:
             container.log = log
             with open(log, "ab") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-S", _LAUNCHER, str(os.getpid()), endpoint.netns_path or "", str(launch.cwd),
-                     *launch.argv],
+                    [
+                        sys.executable,
+                        "-S",
+                        _LAUNCHER,
+                        str(os.getpid()),
+                        endpoint.netns_path or "",
+                        str(launch.cwd),
+                        *launch.argv,
+                    ],
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,

@@ -13,9 +13,9 @@ _ADDRESS = os.environ.get("DEPLOYFW_TASK_ADDRESS")
 if _ADDRESS:
     _bind = socket.socket.bind
 
-    def bind(self, address):  # type: ignore[no-untyped-def]
+    def bind(self, address):
         if isinstance(address, tuple) and len(address) == 2 and address[0] in ("", "0.0.0.0"):
             address = (_ADDRESS, address[1])
         return _bind(self, address)
 
-    socket.socket.bind = bind  # type: ignore[method-assign]
+    setattr(socket.socket, "bind", bind)  # noqa: B010
