@@ -119,17 +119,16 @@ class NativeDeploy(EcsDeployer):
         deployments = scope.arn("ecs", f"service-deployment/{target.cluster}/{target.service}/*")
         revisions = scope.arn("ecs", f"service-revision/{target.cluster}/{target.service}/*")
         return [
-            IamNeed("EcsUpdateService", ("ecs:UpdateService",), (service_arn,),
-                    f"update {where} to the new task definition with the deployment strategy"),
+            IamNeed("EcsNativeUpdate", ("ecs:UpdateService", "ecs:ListServiceDeployments"), (service_arn,),
+                    f"update {where} with the deployment strategy; list its service deployments to find the one "
+                    "an update started when its answer was lost, or a killed run left"),
             IamNeed("EcsTagTaskDefinition", ("ecs:TagResource",), (family_arn,),
                     f"tag the registered task definition with the run id ({RUN_TAG}), found again after a kill",
                     conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}),
-            IamNeed("EcsListServiceDeployments", ("ecs:ListServiceDeployments",), (service_arn,),
-                    f"find the service deployment an update of {where} started (or a killed run left)"),
             IamNeed("EcsServiceDeployments", ("ecs:DescribeServiceDeployments", "ecs:StopServiceDeployment"),
                     (deployments,), "follow the service deployment; stop it with rollback on cancel or timeout"),
             IamNeed("EcsServiceRevisions", ("ecs:DescribeServiceRevisions",), (revisions,),
-                    "read the task definition of a service deployment's revisions"),
+                    "check that the deployment UpdateService started puts this run's task definition in place"),
             IamNeed("ElbReadListenerRules",
                     ("elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeListeners"), ("*",),
                     "check that the production listener rule forwards to both target groups", wildcard=NO_RESOURCE),
@@ -259,7 +258,11 @@ class NativeDeploy(EcsDeployer):
                     raise
                 (self._sleep or job.ctx.cancel.wait)(min(self._backoff.first * attempt, self._backoff.cap))
                 continue
-            current = updated.get("currentServiceDeployment") or self.find_deployment(aws, target, arn, since=since)
+            # The service's current deployment is this update's - unless another update came right after;
+            # its target revision says (a deployment carries no tag or description of its own).
+            current = updated.get("currentServiceDeployment")
+            if not current or self._target_taskdef(aws, describe(aws, str(current)) or {}) != arn:
+                current = self.find_deployment(aws, target, arn, since=since)
             if not current:
                 raise ExternalError(f"UpdateService of {target.cluster}/{target.service} started no service deployment")
             return str(current)

@@ -114,6 +114,8 @@ def test_status_and_rollback_know_the_ecs_native_service(
     assert rolled.code == 0, rolled.output
     assert taskdef_of(sandbox, "payment-api-native") == earlier  # back through an ECS-native deployment
     assert "service deployment" in rolled.stderr
+    # a rollback holds the module (a pin) until released; the next tests deploy it again
+    assert deployfw("-e", "native", "unpin", "payment-api").code == 0
 
 
 def test_plan_shows_the_live_checks(deployfw: Callable[..., CliResult]) -> None:
@@ -126,6 +128,20 @@ def test_plan_shows_the_live_checks(deployfw: Callable[..., CliResult]) -> None:
     assert {"controller", "load-balancer", "listener-rules", "infrastructure-role"} <= set(rows)
     assert "iam:PassRole" in rows["infrastructure-role"]["detail"]
     assert "arn:aws:iam::123456789012:role/deployfw-ecs-infrastructure-role" in rows["infrastructure-role"]["detail"]
+
+
+def test_doctor_checks_the_native_service_read_only(
+    deployfw: Callable[..., CliResult], sandbox: SandboxProcess
+) -> None:
+    sandbox.clear_requests()
+    done = deployfw("-e", "native", "doctor", "--json")
+    rows = [r for r in json.loads(done.stdout)["rows"] if r["module"] == "payment-api"]
+    checks = {r["check"]: r for r in rows}
+    assert {"cluster", "service", "controller", "load-balancer", "listener-rules", "infrastructure-role"} <= set(checks)
+    assert all(checks[c]["ok"] for c in ("controller", "load-balancer", "listener-rules")), rows
+    reads = ("Describe", "Get", "List", "BatchGet", "SimulatePrincipalPolicy")
+    written = [r["operation"] for r in sandbox.requests() if not r["operation"].startswith(reads)]
+    assert written == [], written
 
 
 def test_plan_fails_a_code_deploy_service_configured_for_ecs_native_with_the_fix(
