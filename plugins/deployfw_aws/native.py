@@ -112,7 +112,7 @@ class NativeDeploy(EcsDeployer):
         before the update (the service's rules must forward to both target groups); ECS itself moves
         them, as the service's infrastructure role, so the deploying principal needs no ELB write.
         """
-        from deployfw.iam.needs import IamNeed
+        from deployfw.iam.needs import IamNeed, passed_to
         from deployfw_aws.ecs_deployer import NO_RESOURCE
 
         where = f"{target.cluster}/{target.service}"
@@ -132,6 +132,16 @@ class NativeDeploy(EcsDeployer):
             IamNeed("ElbReadListenerRules",
                     ("elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeListeners"), ("*",),
                     "check that the production listener rule forwards to both target groups", wildcard=NO_RESOURCE),
+            # CodePipeline's "Amazon ECS" action deploys imagedefinitions.json (run --artifacts-dir) with
+            # UpdateService: ECS then deploys with the strategy the service has.
+            IamNeed("PipelineEcsService", ("ecs:DescribeServices", "ecs:UpdateService"), (service_arn,),
+                    f"CodePipeline's ECS action updates {where}", principal="pipeline"),
+            IamNeed("PipelineEcsRegister", ("ecs:RegisterTaskDefinition",), (family_arn,),
+                    "CodePipeline registers the new revision", principal="pipeline"),
+            IamNeed("PipelineEcsReadTaskDefinition", ("ecs:DescribeTaskDefinition",), ("*",),
+                    "CodePipeline reads the service's task definition", principal="pipeline", wildcard=NO_RESOURCE),
+            *([IamNeed("PipelinePassTaskRoles", ("iam:PassRole",), roles, "CodePipeline hands the task roles to ECS",
+                       principal="pipeline", conditions=passed_to("ecs-tasks.amazonaws.com"))] if roles else []),
         ]  # fmt: skip
 
     # -- run -------------------------------------------------------------------------------
