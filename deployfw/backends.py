@@ -21,7 +21,7 @@ The whole contract is in this module:
 - optional abilities of any backend (state stores included): :class:`DeclaresIam` (the IAM actions
   its AWS calls need, per resource, for ``deployfw iam policy``, AccessDenied fixes and ``doctor``),
   :class:`BuildsAs` (a build backend whose builds run as another principal), :class:`ChecksLive`
-  (read-only checks of the live account for ``deployfw doctor``);
+  (read-only checks of the live account for ``deployfw doctor`` and ``plan``);
 - what flows between them: :class:`ModuleJob` in, :class:`StageResult` / :class:`DeployOutcome` out.
 """
 
@@ -394,10 +394,12 @@ class LiveCheck:
 
 @runtime_checkable
 class ChecksLive(Protocol):
-    """Read-only checks of what the backend needs in the live account (``deployfw doctor``).
+    """Read-only checks of what the backend needs in the live account (``deployfw doctor``, and
+    ``plan`` after it connects, which exits 1 when a row fails).
 
     Only Describe/Get/List calls: the doctor never changes anything. A check that cannot run
-    (AccessDenied) is a failed row whose fix names the permission.
+    (AccessDenied) is a failed row whose fix names the permission. The deploy itself must not rely
+    on them having run: a backend checks again before it changes anything.
     """
 
     def live_checks(self, job: ModuleJob) -> Sequence[LiveCheck]: ...

@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DeployKind = Literal["bluegreen", "rolling", "nlb"]
+DeployKind = Literal["bluegreen", "rolling", "nlb", "native"]
+LoadBalancerType = Literal["application", "network"]
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,12 @@ class ServiceInfra:
     """An ECS service and what surrounds it for one deployable module.
 
     ``deploy_kind``: ``bluegreen`` (CODE_DEPLOY controller behind an ALB with a CodeDeploy
-    group), ``nlb`` (the same behind an NLB), ``rolling`` (ECS controller behind an ALB).
-    ``ecr_repository`` / ``codebuild_project`` are created too when set.
+    group), ``nlb`` (the same behind an NLB), ``rolling`` (ECS controller behind an ALB),
+    ``native`` (ECS controller with an ECS-native blue/green strategy: its load balancer names the
+    alternate target group, the production and test listener rules - each forwarding to both
+    target groups - and ``infrastructure_role``). ``load_balancer`` overrides the kind's
+    balancer (``network`` for ``nlb``, else ``application``). ``ecr_repository`` /
+    ``codebuild_project`` are created too when set.
     """
 
     module: str
@@ -44,6 +49,13 @@ class ServiceInfra:
     desired_count: int = 1
     buildspec: str = "buildspec.yml"
     extra: dict[str, Any] = field(default_factory=dict)
+    load_balancer: LoadBalancerType | None = None
+    infrastructure_role: str = "deployfw-ecs-infrastructure-role"
+
+    @property
+    def network(self) -> bool:
+        """Behind a Network Load Balancer."""
+        return (self.load_balancer or ("network" if self.deploy_kind == "nlb" else "application")) == "network"
 
     @property
     def repository(self) -> str:

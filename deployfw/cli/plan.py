@@ -10,7 +10,8 @@ from deployfw.cli.app import App
 from deployfw.cli.options import build_choices, global_options, json_flag, selection
 from deployfw.depcheck import plan_warnings
 from deployfw.drift import DriftMode
-from deployfw.errors import InputError
+from deployfw.errors import DeployfwError, InputError
+from deployfw.livecheck import LiveChecks, live_checks
 from deployfw.pipeline import prepare
 from deployfw.plan import STOP_AFTER
 
@@ -34,7 +35,13 @@ def command(
     stop_after: str,
     as_json: bool,
 ) -> None:
-    """Show, for each affected module in dependency order, the backends and steps run would execute."""
+    """Show, for each affected module in dependency order, the backends and steps run would execute.
+
+    Static preflight findings exit 2 (nothing was called); the live checks of the planned deploy
+    backends (read-only, as ``deployfw doctor`` makes them: cluster, service, its deployment
+    controller, and for ecs-native the alternate target group and listener rules) follow the plan
+    and exit 1 when one fails.
+    """
     prepared = prepare(
         app,
         base=base,
@@ -50,11 +57,19 @@ def command(
     # Dependency warnings (a buildspec reading an undeclared module, what the build graph computes):
     # shown, never fatal. They belong in the Plan itself once it carries warnings.
     warnings = plan_warnings(prepared.config, [m.name for m in plan.modules])
+    # Live checks (read-only) only for a plan without static findings: those stop before any AWS call.
+    live = LiveChecks() if plan.findings else live_checks(plan, prepared.config, app.plugins.backends, prepared.ctx)
     if as_json:
-        click.echo(json.dumps({**plan.to_json(), "warnings": [str(w) for w in warnings]}, indent=2))
+        shown = [*plan.warnings, *(str(w) for w in warnings)]  # the plan's own (state store) and dependency ones
+        click.echo(json.dumps({**plan.to_json(), "warnings": shown, "live": live.to_json()}, indent=2))
     else:
         click.echo(plan.text())
+        if live.text():
+            click.echo(live.text())
         for warning in warnings:
             click.echo(f"deployfw: warning: {warning}", err=True)
     if plan.findings:
         raise InputError(plan.findings)
+    if live.failed:
+        modules_failed = ", ".join(dict.fromkeys(r.module for r in live.failed))
+        raise DeployfwError(f"{len(live.failed)} live check(s) failed: the run would fail for {modules_failed}")

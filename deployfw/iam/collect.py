@@ -26,6 +26,7 @@ class Declared:
     need: IamNeed
     module: str | None
     backend: str
+    env: str | None = None  # the environment overlay of the config it was declared for (None: the base)
 
 
 def collect(
@@ -55,17 +56,17 @@ def _config_needs(
                 for need in backend.iam_needs(scope):
                     if need.principal == BUILDER:
                         need = replace(need, principal=builder)
-                    yield Declared(need, module.name, f"{stage}.{section.backend}")
+                    yield Declared(need, module.name, f"{stage}.{section.backend}", config.env)
     options = dict(config.state or {})
     backend_id = options.pop("backend", None) or "sqlite"
     store = registry.get("state", backend_id).create(ctx, options)  # one per config: options may differ
     run_wide = IamScope(config, None, account, config.region or region)
     if isinstance(store, DeclaresIam):
         for need in store.iam_needs(run_wide):
-            yield Declared(need, None, f"state.{backend_id}")
+            yield Declared(need, None, f"state.{backend_id}", config.env)
     for plugin, declarer in registry.iam_declarers():  # plugins' calls outside any backend (notifications)
         for need in declarer(run_wide):
-            yield Declared(need, None, f"plugin.{plugin}")
+            yield Declared(need, None, f"plugin.{plugin}", config.env)
 
 
 # ``backend_for`` is overloaded per stage literal; here the stage is a loop variable.

@@ -39,6 +39,8 @@ class Statement:
     wildcard: str | None
     whys: tuple[str, ...]
     modules: tuple[str, ...]
+    # The environments whose modules need it (None: the config without an overlay), base first.
+    envs: tuple[str | None, ...] = ()
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -86,7 +88,8 @@ class PolicySet:
             "trust_policy": self.trust(),
             "exceptions": self.exceptions(),
             "statements": [
-                {"sid": s.sid, "why": list(s.whys), "modules": list(s.modules)} for s in self.statements
+                {"sid": s.sid, "why": list(s.whys), "modules": list(s.modules), "envs": list(s.envs)}
+                for s in self.statements
             ],
         }
 
@@ -104,8 +107,9 @@ def build(declared: Sequence[Declared], principal: str, *, setup: bool = False, 
             continue
         key = (need.sid, tuple(sorted(set(need.actions))), _canonical(need.conditions), need.wildcard)
         group = groups.setdefault(
-            key, {"resources": set(), "whys": [], "modules": set(), "conditions": need.conditions}
+            key, {"resources": set(), "whys": [], "modules": set(), "envs": set(), "conditions": need.conditions}
         )
+        group["envs"].add(item.env)
         group["resources"].update(need.resources)
         if need.why not in group["whys"]:
             group["whys"].append(need.why)
@@ -125,6 +129,7 @@ def build(declared: Sequence[Declared], principal: str, *, setup: bool = False, 
                 wildcard,
                 tuple(group["whys"]),
                 tuple(sorted(group["modules"])),
+                tuple(sorted(group["envs"], key=lambda env: (env is not None, env or ""))),
             )
         )
     return PolicySet(principal, tuple(statements))

@@ -104,6 +104,7 @@ class BlueGreenDeploy(EcsDeployer):
         ``run --stop-after push --artifacts-dir`` writes (AWS's CodePipeline service-role reference).
         """
         from deployfw.iam.needs import IamNeed, passed_to
+        from deployfw_aws.migrate import migration_needs
 
         group = scope.arn("codedeploy", f"deploymentgroup:{target.application}/{target.deployment_group}")
         application = scope.arn("codedeploy", f"application:{target.application}")
@@ -132,6 +133,7 @@ class BlueGreenDeploy(EcsDeployer):
                     "CodePipeline registers taskdef.json", principal="pipeline"),
             *([IamNeed("PipelinePassTaskRoles", ("iam:PassRole",), roles, "CodePipeline hands the task roles to ECS",
                        principal="pipeline", conditions=passed_to("ecs-tasks.amazonaws.com"))] if roles else []),
+            *migration_needs(scope, service_arn),  # `deployfw migrate --to ecs-native` (setup)
         ]
 
     # -- run -------------------------------------------------------------------------------
@@ -318,9 +320,15 @@ class BlueGreenDeploy(EcsDeployer):
         }
         if config_name and (target.deployment_config or self._forced_config()):
             params["deploymentConfigName"] = config_name
-        return calls.create_once(aws, params, mark=calls.marker(job.ctx, job.module.name), log=job.log,
-                                 cancel=job.ctx.cancel, clock=self._clock, sleep=self._sleep,
-                                 backoff=self._backoff)  # fmt: skip
+        try:
+            return calls.create_once(aws, params, mark=calls.marker(job.ctx, job.module.name), log=job.log,
+                                     cancel=job.ctx.cancel, clock=self._clock, sleep=self._sleep,
+                                     backoff=self._backoff)  # fmt: skip
+        except AwsError as exc:
+            if exc.code == "InvalidDeploymentConfigNameException" and "Network Load Balancer" in exc.detail:
+                raise AwsError(exc.service, exc.operation, f"{exc.detail} (behind an NLB the ecs-native "
+                               "backend deploys canary and linear)", exc.code) from None  # fmt: skip
+            raise
 
     # -- waiting ---------------------------------------------------------------------------
 
@@ -451,7 +459,8 @@ class NlbDeploy(BlueGreenDeploy):
         configured = group.get("deploymentConfigName")
         if configured and configured != ECS_ALL_AT_ONCE:
             return (f"deployment group {target.application}/{target.deployment_group} uses {configured}; behind a "
-                    f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE}")
+                    f"Network Load Balancer CodeDeploy accepts only {ECS_ALL_AT_ONCE} (the ecs-native backend "
+                    "deploys canary and linear behind an NLB)")
         return super()._check_group(group, target)
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from deployfw.config import Config, Module
 
 CODEDEPLOY_BACKENDS = ("ecs-bluegreen", "ecs-nlb")
-ECS_BACKENDS = (*CODEDEPLOY_BACKENDS, "ecs-rolling")
+ECS_BACKENDS = (*CODEDEPLOY_BACKENDS, "ecs-rolling", "ecs-native")
 ECS_ALL_AT_ONCE = "CodeDeployDefault.ECSAllAtOnce"
 
 

@@ -80,8 +80,9 @@ NLB_SCHEMA = {
         **_ECS_COMMON,
         **_CODEDEPLOY,
         "deployment_config": {
-            "enum": [ECS_ALL_AT_ONCE],
-            "description": "CodeDeploy behind an NLB accepts only all-at-once traffic shifting.",
+            "enum": ECS_DEPLOYMENT_CONFIGS,
+            "description": "CodeDeploy behind an NLB accepts only all-at-once traffic shifting (preflight says so; "
+            "ecs-native deploys canary and linear behind an NLB).",
         },
     },
 }
@@ -137,6 +138,36 @@ ROLLING_SCHEMA = {
         "health_check_path": {"type": "string", "pattern": "^/"},
     },
 }
+NATIVE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_ECS_COMMON,
+        "container_port": {"type": "integer", "minimum": 1},
+        "health_check_path": {"type": "string", "pattern": "^/"},
+        "strategy": {
+            "enum": ["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"],
+            "description": "ECS deploymentConfiguration.strategy (default BLUE_GREEN).",
+        },
+        "bake_time_minutes": {
+            "type": "integer",
+            "description": "bakeTimeInMinutes: both revisions run this long after the shift, 0-1440 (default 5).",
+        },
+        "canary_percent": {"type": "number", "description": "CANARY: share of the first step, 0.1-100 (default 5)."},
+        "canary_bake_time_minutes": {"type": "integer", "description": "CANARY: minutes before the rest (default 10)."},
+        "linear_step_percent": {"type": "number", "description": "LINEAR: share of each step, 3-100 (default 10)."},
+        "linear_step_bake_time_minutes": {"type": "integer", "description": "LINEAR: minutes per step (default 6)."},
+        "alarms": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "CloudWatch alarm names; one in ALARM fails and rolls back the deployment.",
+        },
+        "load_balancer_type": {
+            "enum": ["application", "network"],
+            "description": "The balancer in front of the service (default application): what the sandbox creates, "
+            "checked against the live service by plan.",
+        },
+    },
+}
 
 
 @hookimpl
@@ -157,6 +188,11 @@ def deployfw_register_commands(commands: Any) -> None:
         "bundle",
         "deployfw_aws.bundle_cli:bundle",
         help="Pack and push CodeDeploy revision bundles for EC2 and on-premises servers.",
+    )
+    commands.add(
+        "migrate",
+        "deployfw_aws.migrate_command:migrate",
+        help="Switch a module's CODE_DEPLOY service to ECS-native deployments in place (plan, then --yes).",
     )
 
 
@@ -197,6 +233,12 @@ def deployfw_register_backends(registry: Any) -> None:
         "deployfw_aws.bluegreen:NlbDeploy",
         schema=NLB_SCHEMA,
         description="CodeDeploy ECS deployment behind a Network Load Balancer (all-at-once only)",
+    )
+    registry.add_deploy(
+        "ecs-native",
+        "deployfw_aws.native:NativeDeploy",
+        schema=NATIVE_SCHEMA,
+        description="ECS-native blue/green, linear or canary (ECS deployment controller), ALB or NLB, with rollback",
     )
     registry.add_deploy(
         "ecs-rolling",

@@ -11,7 +11,8 @@ each, all reported together:
 - the task definition against botocore's RegisterTaskDefinition input shape;
 - AppSpec ContainerName/ContainerPort against the task definition's containers;
 - ``health_check_path`` against the path the container's healthCheck requests;
-- ``ecs-nlb`` with a deployment config other than all-at-once;
+- ``ecs-nlb`` with a deployment config other than all-at-once (ecs-native is the backend for canary
+  and linear behind an NLB);
 - a zipped CodePipeline artifact over CodePipeline's 3 MB limit.
 
 The image goes into the ``container`` option's container, else the first one, by
@@ -34,6 +35,7 @@ from deployfw_aws import appspec as appspecs
 from deployfw_aws import taskdef as taskdefs
 from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, Target, target_of
 from deployfw_aws.located import load_json, load_yaml, problem
+from deployfw_aws.option_lines import option_problem
 from deployfw_aws.placeholders import TASK_DEFINITION_PLACEHOLDER, fill, used
 
 if TYPE_CHECKING:
@@ -303,7 +305,8 @@ def _nlb_config(config: Config, target: Target) -> list[Problem]:
     if target.backend != "ecs-nlb" or target.deployment_config in (None, ECS_ALL_AT_ONCE):
         return []
     return [
-        Problem(config.relative_file, None, target.option_key("deployment_config"),
-                f"{target.deployment_config} is not possible behind a Network Load Balancer; CodeDeploy accepts "
-                f"only {ECS_ALL_AT_ONCE} there (use an ALB and ecs-bluegreen for canary or linear)")
+        option_problem(config, target.module, "deploy", "deployment_config",
+                       f"{target.deployment_config} is not possible behind a Network Load Balancer: CodeDeploy "
+                       f"accepts only {ECS_ALL_AT_ONCE} there. For canary or linear behind an NLB use the ecs-native "
+                       "backend (strategy CANARY or LINEAR); ecs-bluegreen does them behind an ALB")
     ]

@@ -2,7 +2,9 @@
 
 Answers the ``deployfw_sandbox_seed`` hook: for a module deployed by one of this plugin's ECS
 backends, the service, its load balancer and target groups, the CodeDeploy group (blue/green,
-NLB), the ECR repository and the CodeBuild project - with the defaults :func:`target_of`,
+NLB) or the ECS-native setup (alternate target group, listener rules forwarding to both groups,
+infrastructure role; an NLB when ``load_balancer_type`` says ``network``), the ECR repository
+and the CodeBuild project - with the defaults :func:`target_of`,
 :func:`repository_name` and :func:`project_name` apply at run time, so a seeded sandbox is
 exactly what the run will look for. For a ``codedeploy-server`` module: its CodeDeploy application,
 deployment group and servers (:class:`ServerFleet`), and the bucket of an ``s3`` registry.
@@ -19,7 +21,12 @@ from deployfw_aws.codebuild import project_name
 from deployfw_aws.deploy_common import ECS_ALL_AT_ONCE, ECS_BACKENDS, target_of
 from deployfw_aws.ecr import repository_name
 
-_KINDS: dict[str, DeployKind] = {"ecs-bluegreen": "bluegreen", "ecs-nlb": "nlb", "ecs-rolling": "rolling"}
+_KINDS: dict[str, DeployKind] = {
+    "ecs-bluegreen": "bluegreen",
+    "ecs-nlb": "nlb",
+    "ecs-rolling": "rolling",
+    "ecs-native": "native",
+}
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
 
@@ -42,6 +49,7 @@ def seeds(config: Config, module: Module) -> list[Seed]:
             codedeploy_application=target.application,
             deployment_group=target.deployment_group,
             deployment_config=target.deployment_config or ECS_ALL_AT_ONCE,
+            load_balancer="network" if module.deploy.options.get("load_balancer_type") == "network" else None,
         )
     ]
 

@@ -72,6 +72,8 @@ def infra(sandbox: Any) -> Any:
             ServiceInfra("canary-api", "test-cluster", "canary-api", deployment_config=CANARY),
             ServiceInfra("nlb-api", "test-cluster", "nlb-api", deploy_kind="nlb"),
             ServiceInfra("roll-api", "test-cluster", "roll-api", deploy_kind="rolling"),
+            ServiceInfra("native-api", "test-cluster", "native-api", deploy_kind="native"),
+            ServiceInfra("native-net", "test-cluster", "native-net", deploy_kind="native", load_balancer="network"),
         ],
     )
 

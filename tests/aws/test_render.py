@@ -292,7 +292,7 @@ def test_templates_resolve_in_the_module_folder_first_then_the_root(repo: Any) -
         assert rendered.taskdef["family"] == family
 
 
-def test_nlb_refuses_canary_at_config_load(repo: Any) -> None:
+def test_nlb_refuses_canary_before_any_aws_call_naming_the_backend_that_allows_it(repo: Any) -> None:
     root = repo(
         {
             "nlb-api": {
@@ -302,11 +302,12 @@ def test_nlb_refuses_canary_at_config_load(repo: Any) -> None:
             }
         },
         module_files("nlb-api"),
+        environments={"dev": {}},
     )
-    with pytest.raises(InputError) as caught:
-        load(root)
-    [problem] = caught.value.problems
+    config = load(root, "dev")
+    [problem] = preflight_problems(config, config.modules["nlb-api"])
     assert problem.key == "modules.nlb-api.deploy.deployment_config" and problem.line
+    assert "ecs-native" in problem.message and "CodeDeployDefault.ECSAllAtOnce" in problem.message
 
 
 def test_nlb_refuses_canary_in_preflight_even_without_the_schema(repo: Any) -> None:

@@ -48,9 +48,10 @@ class Principals:
         return dict(self.generated[principal]["policy"])
 
     def statements(self, principal: str) -> list[dict[str, Any]]:
-        """The generated statements with the modules each serves (``--json`` provenance)."""
+        """The generated statements with the modules and environments each serves (``--json`` provenance)."""
         why = {s["sid"]: s for s in self.generated[principal]["statements"]}
-        return [{**s, "modules": why[s["Sid"]]["modules"]} for s in self.policy(principal)["Statement"]]
+        return [{**s, "modules": why[s["Sid"]]["modules"], "envs": why[s["Sid"]]["envs"]}
+                for s in self.policy(principal)["Statement"]]  # fmt: skip
 
     def grant(self, principal: str, document: dict[str, Any] | None = None) -> None:
         """Make ``document`` (default: the generated policy) the principal's only policy."""

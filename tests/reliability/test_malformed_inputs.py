@@ -168,7 +168,7 @@ CORPUS: tuple[Case, ...] = (
         "config",
         {
             M: sub(
-                "deploy: {backend: ecs-nlb, deployment_config: CodeDeployDefault.ECSAllAtOnce}",
+                "deploy: {backend: ecs-nlb}",
                 "deploy: {backend: ecs-nlb, deployment_config: CodeDeployDefault.ECSLinear10PercentEvery1Minutes}",
             )
         },

@@ -19,4 +19,8 @@ AWS_INFRA = [
     ServiceInfra("order-api", "test-cluster", "order-api", deploy_kind="rolling"),
     ServiceInfra("broken-api", "test-cluster", "broken-api", deploy_kind="rolling"),
     ServiceInfra("tool-api", "test-cluster", "tool-api", deploy_kind="rolling"),
+    # ECS-native blue/green, linear and canary (test_ecs_native.py)
+    ServiceInfra("native-alb", "test-cluster", "native-alb", deploy_kind="native"),
+    ServiceInfra("native-nlb", "test-cluster", "native-nlb", deploy_kind="native", load_balancer="network"),
+    ServiceInfra("switch-api", "test-cluster", "switch-api"),  # CODE_DEPLOY, switched in place to ECS
 ]

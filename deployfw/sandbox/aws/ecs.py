@@ -25,6 +25,8 @@ from moto.ecs.responses import EC2ContainerServiceResponse
 
 from deployfw.aws.taskdef_rules import violations
 from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.ecs_native import NativeDeployments
+from deployfw.sandbox.aws.ecs_native_api import NativeResponses
 from deployfw.sandbox.aws.ecs_scheduler import DeploymentState, Scheduler
 from deployfw.sandbox.aws.ecs_tasks import EcsTask, describe, new_task, task_spec
 from deployfw.sandbox.aws.urls import url_module
@@ -77,6 +79,7 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         super().__init__(region_name, account_id)
         self.sandbox_tasks: dict[str, EcsTask] = {}
         self.scheduler = Scheduler(self)
+        self.native = NativeDeployments(self)  # service deployments: ECS-native strategies, records for all
 
     sandbox_response: type | None = None
     """Set by :mod:`.install` to the response class below."""
@@ -99,6 +102,7 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             deployment.update(runningCount=0, pendingCount=0, failedTasks=0, rolloutState="IN_PROGRESS",
                               rolloutStateReason="ECS deployment in progress.")  # fmt: skip
             self.scheduler.deployments[str(deployment["id"])] = self._deployment_state(None, failing=False)
+            self.native.rolling.started(service, None)
 
     def _deployment_state(self, previous: str | None, *, failing: bool) -> DeploymentState:
         # Two rolling steps (tasks started, then the deployment judged) at least, as before tasks were real.
@@ -111,6 +115,9 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             self.advance()
             cluster = service_properties.get("cluster", "default")
             service: Any = self._get_service(cluster, service_properties["service"].split("/")[-1])
+            self.native.validate(service, service_properties)
+            if self.native.handles(service, service_properties):  # ECS-native strategies, controller switch
+                return self.native.update_service(service, service_properties)
             kind = (service.deployment_controller or {}).get("type", "ECS")
             new_taskdef = service_properties.get("task_definition")
             if kind == "CODE_DEPLOY":
@@ -133,6 +140,7 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
             if kind == "ECS" and (changed or force):
                 module = ctx.registry.module_for_service(updated.cluster_name, updated.name)
                 self.new_deployment(updated, failing=ctx.faults.take_deploy(module), previous=previous)
+                self.native.rolling.started(updated, previous)
             elif kind == "ECS" and updated.deployments:
                 updated.deployments[0]["desiredCount"] = updated.desired_count
             self.scheduler.reconcile()
@@ -313,8 +321,9 @@ class SandboxEcsBackend(EC2ContainerServiceBackend):
         self.scheduler.reconcile()
 
 
-class SandboxEcsResponse(EC2ContainerServiceResponse):
-    """Keeps ``deploymentConfiguration``; tasks come from the scheduler, not moto."""
+class SandboxEcsResponse(NativeResponses, EC2ContainerServiceResponse):
+    """Keeps ``deploymentConfiguration``; tasks come from the scheduler, not moto; service deployments
+    (:class:`~deployfw.sandbox.aws.ecs_native_api.NativeResponses`) from the ECS-native records."""
 
     @property
     def backend(self) -> SandboxEcsBackend:

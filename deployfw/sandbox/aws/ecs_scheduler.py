@@ -57,6 +57,9 @@ class DeploymentState:
     not_before: float = 0.0
     next_launch: float = 0.0
     failures: int = 0
+    load_balancers: list[dict[str, Any]] | None = None
+    """Where its tasks register when not the service's ``loadBalancers`` (an ECS-native green revision's
+    alternate target group)."""
 
 
 class Scheduler:
@@ -187,7 +190,7 @@ class Scheduler:
                 continue
             kind = (service.deployment_controller or {}).get("type", "ECS")
             if kind == "ECS":
-                self._rolling(service)
+                self.backend.native.tick(service, self._rolling)  # ECS-native deployments drive their own tasks
             else:
                 self._task_sets(service)
             self._counts(service, kind)
@@ -273,7 +276,7 @@ class Scheduler:
         if missing > 0 and now >= state.next_launch and primary.get("rolloutState") != "FAILED":
             for _ in range(min(missing, room)):
                 self.start_task(service, primary["taskDefinition"], primary["id"],
-                                load_balancers=service.load_balancers,
+                                load_balancers=state.load_balancers or service.load_balancers,
                                 network_configuration=service.network_configuration,
                                 started_by=primary["id"], launch_type=primary.get("launchType"))  # fmt: skip
             new = self.live(primary["id"])

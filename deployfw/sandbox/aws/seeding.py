@@ -125,7 +125,10 @@ class _Seeder:
         lb_arn, tgs, listeners = self._load_balancer(infra, vpc_id, subnets, sg)
         taskdef_arn = self._task_definition(infra, repo_uri, roles)
         network = {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [sg], "assignPublicIp": "DISABLED"}}
-        self._ecs_service(infra, taskdef_arn, tgs[0], network)
+        if infra.deploy_kind == "native":
+            self._native_service(infra, taskdef_arn, tgs, listeners, network)
+        else:
+            self._ecs_service(infra, taskdef_arn, tgs[0], network)
         if infra.deploy_kind in ("bluegreen", "nlb"):
             self._codedeploy(infra, tgs, listeners, roles)
         self._codebuild(infra, roles, repo_uri)
@@ -166,7 +169,7 @@ class _Seeder:
         self, infra: ServiceInfra, vpc_id: str, subnets: list[str], sg: str
     ) -> tuple[str, tuple[str, str], tuple[str, str]]:
         elb = self.elb
-        nlb = infra.deploy_kind == "nlb"
+        nlb = infra.network
         name = _short(self._base(infra), "nlb" if nlb else "alb")
         balancer = next((lb for lb in elb.load_balancers.values() if lb.name == name), None)
         if balancer is None:
@@ -208,6 +211,8 @@ class _Seeder:
                 )
             tgs.append(str(group.arn))
         existing = {int(listener.port): str(listener.arn) for listener in elb.describe_listeners(lb_arn, [])}
+        native = infra.deploy_kind == "native"
+        forward = _native_forward((tgs[0], tgs[1])) if native else {"Type": "forward", "TargetGroupArn": tgs[0]}
         listeners = []
         for port in infra.listener_ports:
             if port not in existing:
@@ -217,7 +222,7 @@ class _Seeder:
                     port=port,
                     ssl_policy="ELBSecurityPolicy-2016-08",
                     certificate=None,
-                    actions=[{"Type": "forward", "TargetGroupArn": tgs[0]}],
+                    actions=[forward],
                     alpn_policy=[],
                     tags=None,
                 ).arn
@@ -314,6 +319,75 @@ class _Seeder:
             tags=None,
         )
         ecs.update_service_primary_task_set(infra.cluster, infra.service, task_set.task_set_arn)
+
+    def _native_service(
+        self,
+        infra: ServiceInfra,
+        taskdef: str,
+        tgs: tuple[str, str],
+        listeners: tuple[str, str],
+        network: dict[str, Any],
+    ) -> None:
+        """An ECS-controller service set up for ECS-native blue/green, linear and canary deployments.
+
+        The load balancer names the alternate target group, the production and test listener
+        rules (an NLB's listeners themselves; an ALB listener's default rule) and the
+        infrastructure role, and both listeners forward to both target groups (weights 1 and 0).
+        """
+        ecs = self.ecs
+        if infra.cluster not in ecs.clusters:
+            ecs.create_cluster(infra.cluster)
+        found, _ = ecs.describe_services(infra.cluster, [infra.service])
+        if any(s.status == "ACTIVE" for s in found):
+            return
+        rules = [arn if infra.network else self._default_rule(arn) for arn in listeners]
+        role = self._infrastructure_role(infra.infrastructure_role)
+        advanced = {"alternateTargetGroupArn": tgs[1], "productionListenerRule": rules[0],
+                    "testListenerRule": rules[1], "roleArn": role}  # fmt: skip
+        lbs = [{"targetGroupArn": tgs[0], "containerName": infra.container_name,
+                "containerPort": infra.container_port, "advancedConfiguration": advanced}]  # fmt: skip
+        service = ecs.create_service(
+            infra.cluster,
+            infra.service,
+            infra.desired_count,
+            taskdef,
+            lbs,
+            None,
+            None,
+            {"type": "ECS"},
+            "FARGATE",
+            network_configuration=network,
+            service_registries=None,
+            platform_version=None,
+            propagate_tags="NONE",
+            role_arn=None,
+        )
+        ecs.service_created(
+            service,
+            {
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "maximumPercent": 200,
+                "minimumHealthyPercent": 100,
+                "strategy": "BLUE_GREEN",
+                "bakeTimeInMinutes": 0,
+            },
+        )
+
+    def _infrastructure_role(self, name: str) -> str:
+        """The role ECS assumes to move listener rules (AWS's managed policy for it:
+        AmazonECSInfrastructureRolePolicyForLoadBalancers); trusted by ecs.amazonaws.com."""
+        if name not in {role.name for role in self.iam.roles.values()}:
+            doc = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+            self.iam.create_role(name, json.dumps(doc), None, None, None, [], 3600)
+        return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+
+    def _default_rule(self, listener_arn: str) -> str:
+        return next(str(r.arn) for r in self.elb.describe_rules(listener_arn, None) if r.is_default)
 
     def _codedeploy(
         self,
@@ -414,6 +488,12 @@ class _Seeder:
             logs_config={"cloudWatchLogs": {"status": "ENABLED", "groupName": group}},
             vpc_config=None,
         )
+
+
+def _native_forward(tgs: tuple[str, str]) -> dict[str, Any]:
+    """What ECS-native blue/green needs of a listener rule: forward to both target groups, weights 1 and 0."""
+    groups = [{"TargetGroupArn": tgs[0], "Weight": 1}, {"TargetGroupArn": tgs[1], "Weight": 0}]
+    return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
 
 
 def seed(sandbox: AwsSandbox, infra: Sequence[ServiceInfra], region: str = "us-east-1") -> SeedResult:

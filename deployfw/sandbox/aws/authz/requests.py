@@ -79,6 +79,9 @@ def _ecs(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Ch
         for key in ("taskRoleArn", "executionRoleArn"):
             if params.get(key):
                 yield pass_role(str(params[key]), "ecs-tasks.amazonaws.com", where)
+        if params.get("tags"):  # tag-on-create: ECS authorises ecs:TagResource with ecs:CreateAction
+            yield Check("ecs:TagResource", where.arn("ecs", f"task-definition/{family}:{revision}"),
+                        {"ecs:CreateAction": (operation,)})  # fmt: skip
         return
     if operation in ("DescribeTaskDefinition", "DeregisterTaskDefinition", "ListTaskDefinitions",
                      "ListTaskDefinitionFamilies", "ListServices", "ListClusters", "ListTasks", "CreateCluster"):
@@ -96,8 +99,9 @@ def _ecs(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Ch
         for task in _list(params.get("tasks")):
             yield Check(action, where.arn("ecs", f"task/{cluster}/{_last(task)}"))
         return
-    if operation == "DescribeServiceDeployments":
-        for arn in _list(params.get("serviceDeploymentArns")):
+    if operation in ("DescribeServiceDeployments", "StopServiceDeployment", "DescribeServiceRevisions"):
+        for arn in _list(params.get("serviceDeploymentArns") or params.get("serviceDeploymentArn")
+                         or params.get("serviceRevisionArns")):  # fmt: skip
             yield Check(action, arn)
         return
     named = params.get("service") or params.get("serviceName")
@@ -105,6 +109,10 @@ def _ecs(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Ch
         yield Check(action, where.arn("ecs", f"service/{cluster}/{_last(named)}"))
         if operation == "CreateService" and params.get("role"):
             yield pass_role(str(params["role"]), "ecs.amazonaws.com", where)
+        for lb in params.get("loadBalancers") or [] if operation in ("CreateService", "UpdateService") else []:
+            role = (lb.get("advancedConfiguration") or {}).get("roleArn") if isinstance(lb, Mapping) else None
+            if role:  # the infrastructure role ECS assumes to move listener rules (ECS-native blue/green)
+                yield pass_role(str(role), "ecs.amazonaws.com", where)
         return
     yield Check(action, where.arn("ecs", f"cluster/{cluster}") if params.get("cluster") else "*")
 
@@ -305,6 +313,13 @@ def _secretsmanager(operation: str, params: Mapping[str, Any], where: Where) -> 
     yield Check(f"secretsmanager:{operation}", arn or where.arn("secretsmanager", f"secret:{secret}"))
 
 
+def _elasticloadbalancing(operation: str, params: Mapping[str, Any], where: Where) -> Iterator[Check]:
+    """Reads take ``*``; the listener and rule writes (``deployfw migrate``) their ARN."""
+    arn = params.get("ListenerArn") if operation == "ModifyListener" else None
+    arn = params.get("RuleArn") if operation == "ModifyRule" else arn
+    yield Check(f"elasticloadbalancing:{operation}", str(arn) if arn else "*")
+
+
 def _describe_only(prefix: str) -> Callable[[str, Mapping[str, Any], Where], Iterator[Check]]:
     """Services deployfw only reads (load balancers, instances, alarms): their reads take ``*``."""
 
@@ -326,7 +341,7 @@ _RESOLVERS: dict[str, Callable[[str, Mapping[str, Any], Where], Iterator[Check]]
     "iam": _iam,
     "ssm": _ssm,
     "secretsmanager": _secretsmanager,
-    "elasticloadbalancing": _describe_only("elasticloadbalancing"),
+    "elasticloadbalancing": _elasticloadbalancing,
     "ec2": _describe_only("ec2"),
     "cloudwatch": _describe_only("cloudwatch"),
 }
