@@ -71,7 +71,17 @@ FLAGS = {"AWS endpoint": "--port", "Jenkins double": "--jenkins-port"}
     is_flag=True,
     help='Run in the background and print `export` lines: eval "$(deployfw sandbox --detach)".',
 )
-@click.option("--stop", is_flag=True, help="Stop the background sandbox of this checkout (started with --detach).")
+@click.option(
+    "--idle-minutes",
+    type=click.FloatRange(min=0),
+    help="Stop after this many minutes without an AWS or Jenkins request (0: never). Default: never in the "
+    "foreground; in the background DEPLOYFW_SANDBOX_IDLE_MINUTES, else 30.",
+)
+@click.option(
+    "--stop",
+    is_flag=True,
+    help="Stop the background sandbox of this checkout (started with --detach or by `run --sandbox`).",
+)
 @click.pass_obj
 def command(
     app: App,
@@ -81,6 +91,7 @@ def command(
     enforce_iam: bool,
     env_file: Path | None,
     detach: bool,
+    idle_minutes: float | None,
     stop: bool,
 ) -> None:
     """Seed the infrastructure modules.yaml describes, print how to reach it, and serve until interrupted."""
@@ -92,11 +103,13 @@ def command(
     check_ports(port, jenkins_port)
     if detach:
         exports = background.start(
-            app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam
-        )
+            app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam,
+            idle_minutes=idle_minutes,
+        )  # fmt: skip
         click.echo(exports, nl=False)
         return
-    serve(app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam)
+    serve(app, port=port, jenkins_port=jenkins_port, faults=faults, env_file=env_file, enforce_iam=enforce_iam,
+          idle_minutes=idle_minutes or 0.0)  # fmt: skip
 
 
 def check_ports(port: int, jenkins_port: int) -> None:
@@ -125,9 +138,16 @@ def port_error(exc: OSError) -> InputError:
 
 
 def serve(
-    app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None, enforce_iam: bool = False
+    app: App,
+    *,
+    port: int,
+    jenkins_port: int,
+    faults: str | None,
+    env_file: Path | None,
+    enforce_iam: bool = False,
+    idle_minutes: float = 0.0,
 ) -> None:
-    """The foreground sandbox: seed, print, serve until SIGINT/SIGTERM."""
+    """The foreground sandbox: seed, print, serve until SIGINT/SIGTERM (or ``idle_minutes`` without a request)."""
     from deployfw.cli import sandbox_background as background
     from deployfw.sandbox.aws.server import iam_mode
     from deployfw.sandbox.ports import PortUnavailable
@@ -185,7 +205,9 @@ def serve(
         # Waking up now and then: the kernel may hand SIGTERM to any thread, and CPython runs the handler
         # only when the main thread next executes - never while it is blocked in a wait without a timeout.
         while not stop.wait(0.5):
-            pass
+            if idle_minutes and session.idle_seconds() >= idle_minutes * 60:
+                click.echo(f"no AWS or Jenkins request for {idle_minutes:g} min: stopping", err=True)
+                break
     finally:
         session.stop()
         if env_file is not None and written is not None:

@@ -87,6 +87,12 @@ class SandboxSession:
             "AWS_REGION": region,
         }
 
+    def idle_seconds(self) -> float:
+        """Seconds since the latest AWS or Jenkins request: a background sandbox ends after a spell without any."""
+        import time
+
+        return time.monotonic() - max(self.aws.last_request, self.jenkins.last_request)
+
     def stop(self) -> None:
         self.jenkins.stop()
         self.aws.stop()

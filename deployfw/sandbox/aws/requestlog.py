@@ -56,6 +56,9 @@ class RequestLog:
     def __init__(self, limit: int = 20000) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
         self._lock = threading.Lock()
+        # time.monotonic() of the latest request (of the start before any): a background sandbox
+        # exits after a spell without any; kept apart from the entries, which a client may clear.
+        self.last = time.monotonic()
 
     def record(
         self,
@@ -87,6 +90,7 @@ class RequestLog:
             entry["iam"] = iam
         with self._lock:
             self._entries.append(entry)
+            self.last = time.monotonic()
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -318,6 +318,11 @@ class AwsSandbox:
     def clear_requests(self) -> None:
         self._log.clear()
 
+    @property
+    def last_request(self) -> float:
+        """``time.monotonic()`` of the latest AWS request (control endpoints excluded), else of the start."""
+        return self._log.last
+
     def hooks(self) -> list[dict[str, Any]]:
         """``GET /_sandbox/hooks``: AppSpec lifecycle hooks waiting for PutLifecycleEventHookExecutionStatus."""
         with self.ctx.lock:

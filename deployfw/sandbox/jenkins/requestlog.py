@@ -7,6 +7,7 @@ of trusting the client's own account of its retries.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,11 +34,14 @@ class RequestLog:
     def __init__(self) -> None:
         self._entries: list[LoggedRequest] = []
         self._lock = threading.Lock()
+        # time.monotonic() of the latest request (of the start before any), kept when the entries are cleared.
+        self.last = time.monotonic()
 
     def add(self, entry: LoggedRequest) -> None:
         """Record one request."""
         with self._lock:
             self._entries.append(entry)
+            self.last = time.monotonic()
 
     def entries(self) -> list[LoggedRequest]:
         """A snapshot, oldest first."""

@@ -201,6 +201,11 @@ class JenkinsDouble:
         """Forget the request log (to assert on one phase of a test)."""
         self._log.clear()
 
+    @property
+    def last_request(self) -> float:
+        """``time.monotonic()`` of the latest request, else of the start."""
+        return self._log.last
+
     def builds(self, full_name: str) -> list[Build]:
         """The job's builds, newest first (to inspect results without HTTP)."""
         return self._controller.builds(self._job(full_name))
