@@ -25,6 +25,7 @@ MUTABLE_FIELDS: frozenset[str] = frozenset(
     {"commit", "image_digest", "image_uri", "task_definition", "deployment_id", "backend", "error", "extra"}
 )
 _SEPARATOR = "#"  # joins key parts in both backends, so no key part may contain it
+SCOPE_SEPARATOR = _SEPARATOR  # what joins account, region and env in Scope.key
 
 
 def _check_part(what: str, value: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from deployfw.state.locks import LockInfo, Taken
 from deployfw.state.model import (
+    SCOPE_SEPARATOR,
     DeployRecord,
     Outcome,
     Pin,
@@ -107,6 +108,23 @@ class SqliteStore(StoreBase):
     @property
     def location(self) -> str:
         return f"sqlite file {self.path}"
+
+    def forget_accounts_ending(self, suffix: str) -> int:
+        """Delete the records, locks and pins of every scope whose account ends with ``suffix``; how many.
+
+        For a front end that keys accounts by something that can go away - the CLI's background
+        sandbox appends ``~<instance>``, and a replaced sandbox's deploys describe nothing that exists.
+        """
+        if not suffix or not all(c.isalnum() or c in "~-." for c in suffix):  # nothing LIKE would read as a wildcard
+            raise ValueError(f"account suffix must be letters, digits or ~-.: {suffix!r}")
+        if not self.path.exists():
+            return 0
+        pattern = f"%{suffix}{SCOPE_SEPARATOR}%"  # scope keys join account, region and env with the separator
+        removed = 0
+        with self._tx() as con:
+            for table in ("records", "locks", "pins"):
+                removed += con.execute(f"DELETE FROM {table} WHERE scope LIKE ?", (pattern,)).rowcount
+        return removed
 
     # -- plumbing ----------------------------------------------------------------------------
 
