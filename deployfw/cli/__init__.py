@@ -123,7 +123,17 @@ def _importable(module: str) -> bool:
     help="modules.yaml to use (default: the nearest one from the current folder up).",
 )
 @click.option("-e", "--env", "env", help="Environment overlay from modules.yaml `environments`.")
-@click.option("--sandbox", is_flag=True, help="Run against the embedded AWS + Jenkins sandbox (started in-process).")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against this checkout's background AWS + Jenkins sandbox, started if none serves "
+    "(DEPLOYFW_SANDBOX_IN_PROCESS=1: one in this process, for this command only).",
+)
+@click.option(
+    "--sandbox-reset",
+    is_flag=True,
+    help="--sandbox, on a new background sandbox: stop this checkout's and forget its deploy state first.",
+)
 @click.option(
     "--disable-plugin",
     "disabled",
@@ -133,11 +143,19 @@ def _importable(module: str) -> bool:
 )
 @click.version_option(__version__, prog_name="deployfw")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, env: str | None, sandbox: bool, disabled: tuple[str, ...]) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    env: str | None,
+    sandbox: bool,
+    sandbox_reset: bool,
+    disabled: tuple[str, ...],
+) -> None:
     """Deploy the changed service modules of a multi-module repository to AWS ECS."""
     _register_secrets()  # before any command can print or log
     inline = tuple(ctx.obj) if isinstance(ctx.obj, tuple) else ()  # main(plugins=...)
-    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, disabled=disabled, inline=inline)
+    ctx.obj = App(config_path=config_path, env=env, sandbox=sandbox, sandbox_reset=sandbox_reset, disabled=disabled,
+                  inline=inline)  # fmt: skip
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -1,9 +1,13 @@
 """The CLI's session: the core :class:`~deployfw.session.Session` plus ``--sandbox``.
 
-With ``--sandbox`` the embedded AWS endpoint and Jenkins double are started the moment a
-command first needs an external system (:meth:`App.connect`), seeded from the loaded config,
-and the environment points every client at them - the same variables a user would export
-for real AWS and Jenkins, which keeps the code paths identical.
+With ``--sandbox`` the command uses this checkout's background sandbox - the embedded AWS
+endpoint and Jenkins double in a process of their own, started the first time and reused by
+every later command, so repeated runs see one AWS account (:mod:`deployfw.cli.sandbox_reuse`).
+``DEPLOYFW_SANDBOX_IN_PROCESS=1`` starts one inside the command instead, for that command only
+(the test kit sets it: a test's sandbox never outlives it). Either way the sandbox is reached the
+moment a command first needs an external system (:meth:`App.connect`), and the environment
+points every client at it - the same variables a user would export for real AWS and Jenkins,
+which keeps the code paths identical.
 """
 
 from __future__ import annotations
@@ -17,26 +21,40 @@ from deployfw.session import Session
 if TYPE_CHECKING:
     from deployfw.config import Config
 
+IN_PROCESS_ENV = "DEPLOYFW_SANDBOX_IN_PROCESS"
+
+
+def in_process() -> bool:
+    """``DEPLOYFW_SANDBOX_IN_PROCESS`` set to anything but ``""``/``0``/``false``/``no``."""
+    return os.environ.get(IN_PROCESS_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
 
 @dataclass
 class App(Session):
     sandbox: bool = False
+    sandbox_reset: bool = False
     _sandbox: Any = field(default=None, repr=False)
 
     def connect(self, config: Config) -> None:
-        if self.sandbox:
+        if self.sandbox or self.sandbox_reset:
             self.start_sandbox(config)
 
     def start_sandbox(self, config: Config) -> Any:
-        """Start the embedded sandbox for this command and point AWS/Jenkins clients at it."""
+        """Reach the sandbox for this command and point AWS/Jenkins clients at it."""
         if self._sandbox is None:
-            from deployfw.sandbox.session import SandboxSession
+            if in_process():
+                from deployfw.sandbox.session import SandboxSession
 
-            self._sandbox = SandboxSession.start(config, self.plugins)
+                self._sandbox = SandboxSession.start(config, self.plugins)
+            else:
+                from deployfw.cli.sandbox_reuse import attach
+
+                self._sandbox = attach(self, config, reset=self.sandbox_reset)
+                self.plugins.register(self._sandbox.scope, name="deployfw-sandbox-scope")
             os.environ.update(self._sandbox.environment())
         return self._sandbox
 
     def close(self) -> None:
         if self._sandbox is not None:
-            self._sandbox.stop()
+            self._sandbox.stop()  # a background sandbox stays: stop() only lets go of it
             self._sandbox = None

@@ -65,7 +65,7 @@ def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Also accept ``-e/--env`` and ``--sandbox`` after the subcommand (``deployfw run --sandbox``)."""
+    """Also accept ``-e/--env``, ``--sandbox`` and ``--sandbox-reset`` after the subcommand (``run --sandbox``)."""
 
     def set_env(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
         if value is not None:
@@ -75,13 +75,25 @@ def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
         if value:
             ctx.ensure_object(App).sandbox = True
 
+    def set_reset(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.ensure_object(App).sandbox_reset = True
+
     func = click.option(
         "-e", "--env", callback=set_env, expose_value=False, help="Environment overlay (same as before the command)."
+    )(func)
+    func = click.option(
+        "--sandbox-reset",
+        is_flag=True,
+        callback=set_reset,
+        expose_value=False,
+        help="--sandbox, on a new background sandbox: stop this checkout's and forget its deploy state first.",
     )(func)
     return click.option(
         "--sandbox",
         is_flag=True,
         callback=set_sandbox,
         expose_value=False,
-        help="Run against the embedded AWS + Jenkins sandbox (same as before the command).",
+        help="Run against this checkout's background AWS + Jenkins sandbox, started if none serves "
+        "(same as before the command).",
     )(func)

@@ -13,12 +13,17 @@ sandbox per checkout, which ``--stop`` ends (SIGTERM: the sandbox stops its serv
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -38,22 +43,98 @@ class BackgroundFailed(DeployfwError):
         self.exit_code = exit_code
 
 
-def _state(config_file: Path) -> Path:
+def state_dir(config_file: Path) -> Path:
     return config_file.resolve().parent / STATE_DIR
 
 
+IDLE_ENV = "DEPLOYFW_SANDBOX_IDLE_MINUTES"
+DEFAULT_IDLE_MINUTES = 30.0
+# Variables of the caller that do not change what the sandbox serves (the rest of DEPLOYFW_SANDBOX_* do).
+NOT_SETTINGS = frozenset({IDLE_ENV, "DEPLOYFW_SANDBOX_PID", "DEPLOYFW_SANDBOX_IN_PROCESS"})
+
+
+@dataclass(frozen=True)
+class Launched:
+    """A background sandbox that serves: its pid, its ``export`` lines, its log."""
+
+    pid: int
+    exports: str
+    log: Path
+
+
+def idle_minutes_from_env() -> float:
+    """``DEPLOYFW_SANDBOX_IDLE_MINUTES`` (default 30; 0: never); anything else is bad input."""
+    text = os.environ.get(IDLE_ENV, "").strip()
+    if not text:
+        return DEFAULT_IDLE_MINUTES
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = -1.0
+    if not minutes >= 0:  # also refuses nan
+        raise InputError(f"{IDLE_ENV}={text!r}: expected a number of minutes, 0 for never")
+    return minutes
+
+
+def settings_digest(app: App, *, faults: str | None = None, enforce_iam: bool = False) -> str:
+    """What the sandbox was seeded and set up from: modules.yaml's bytes (every environment of it is
+    seeded), the disabled plugins, deployfw's version and the caller's DEPLOYFW_SANDBOX_* settings.
+
+    A background sandbox serves later commands only while this is unchanged; otherwise it is restarted.
+    """
+    from deployfw import __version__
+
+    text = app.config_file().read_bytes()
+    sandbox_env = {k: v for k, v in os.environ.items() if k.startswith("DEPLOYFW_SANDBOX_") and k not in NOT_SETTINGS}
+    doc = {"version": __version__, "disabled": sorted(app.disabled), "env": sandbox_env, "faults": faults,
+           "enforce_iam": enforce_iam, "config": hashlib.sha256(text).hexdigest()}  # fmt: skip
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
 def start(
-    app: App, *, port: int, jenkins_port: int, faults: str | None, env_file: Path | None, enforce_iam: bool = False
+    app: App,
+    *,
+    port: int,
+    jenkins_port: int,
+    faults: str | None,
+    env_file: Path | None,
+    enforce_iam: bool = False,
+    idle_minutes: float | None = None,
 ) -> str:
     """Start the background sandbox of this checkout; the ``export`` lines for the calling shell."""
-    config_file = app.config_file()
-    state = _state(config_file)
-    running = _pid(state)
+    running = _pid(state_dir(app.config_file()))
     if running is not None:
         raise InputError(
             f"a background sandbox of this checkout is already running (pid {running}); "
             "use it (its variables are in .deployfw/sandbox/env), or stop it with: deployfw sandbox --stop"
         )
+    launched = launch(
+        app, port=port, jenkins_port=jenkins_port, faults=faults, enforce_iam=enforce_iam,
+        idle_minutes=idle_minutes_from_env() if idle_minutes is None else idle_minutes,
+    )  # fmt: skip
+    if env_file is not None:
+        write_private(env_file, launched.exports)
+    click.echo(f"sandbox serving in the background (pid {launched.pid}, log {launched.log}); "
+               "stop it with: deployfw sandbox --stop", err=True)  # fmt: skip
+    return launched.exports + f"export DEPLOYFW_SANDBOX_PID={launched.pid}\n"
+
+
+def launch(
+    app: App,
+    *,
+    port: int = 0,
+    jenkins_port: int = 0,
+    faults: str | None = None,
+    enforce_iam: bool = False,
+    idle_minutes: float = DEFAULT_IDLE_MINUTES,
+) -> Launched:
+    """Start ``deployfw sandbox`` as a process of its own and wait until it serves (or ends, or hangs).
+
+    Records its pid, and in ``meta.json`` an instance id (new for every sandbox: deploy state kept
+    against one sandbox is never read against another) and :func:`settings_digest`.
+    """
+    config_file = app.config_file()
+    state = state_dir(config_file)
     state.mkdir(parents=True, exist_ok=True)
     variables = state / "env"
     variables.unlink(missing_ok=True)
@@ -64,15 +145,18 @@ def start(
     for name in app.disabled:
         argv += ["--disable-plugin", name]
     argv += ["sandbox", "--port", str(port), "--jenkins-port", str(jenkins_port), "--env-file", str(variables)]
+    argv += ["--idle-minutes", f"{idle_minutes:g}"]
     if faults is not None:
         argv += ["--faults", faults]
     if enforce_iam:
         argv += ["--enforce-iam"]
+    meta = {"instance": secrets.token_hex(8), "settings": settings_digest(app, faults=faults, enforce_iam=enforce_iam)}
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     (state / "pid").write_text(f"{proc.pid}\n", encoding="utf-8")
+    write_private(state / "meta.json", json.dumps({**meta, "pid": proc.pid}) + "\n")
     deadline = time.monotonic() + READY_SECONDS
     while not variables.exists():
         code = proc.poll()
@@ -81,14 +165,24 @@ def start(
             raise BackgroundFailed(_ended(log, code), code or EXIT_BAD_INPUT)
         if time.monotonic() > deadline:
             proc.kill()
+            (state / "pid").unlink(missing_ok=True)
             raise BackgroundFailed(f"the sandbox did not start within {READY_SECONDS:g} s; see {log}", 1)
         time.sleep(0.05)
-    exports = variables.read_text(encoding="utf-8")
-    if env_file is not None:
-        write_private(env_file, exports)
-    click.echo(f"sandbox serving in the background (pid {proc.pid}, log {log}); stop it with: deployfw sandbox --stop",
-               err=True)  # fmt: skip
-    return exports + f"export DEPLOYFW_SANDBOX_PID={proc.pid}\n"
+    return Launched(proc.pid, variables.read_text(encoding="utf-8"), log)
+
+
+def meta(config_file: Path) -> dict[str, Any]:
+    """What :func:`launch` recorded about this checkout's background sandbox ({} when nothing readable)."""
+    try:
+        doc = json.loads((state_dir(config_file) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def running(config_file: Path) -> int | None:
+    """The pid of this checkout's background sandbox, if one is alive."""
+    return _pid(state_dir(config_file))
 
 
 def write_private(path: Path, text: str) -> None:
@@ -112,7 +206,7 @@ def remove_if_unchanged(path: Path, text: str) -> None:
 
 def stop(config_file: Path) -> str:
     """Stop the background sandbox of this checkout; what happened, in one line."""
-    state = _state(config_file)
+    state = state_dir(config_file)
     pid = _pid(state)
     if pid is None:
         (state / "pid").unlink(missing_ok=True)

@@ -50,9 +50,13 @@ def terminal_env(**overrides: str) -> dict[str, str]:
     """This process's environment without CI, AWS, Jenkins, git-identity or deployfw variables, plus ``overrides``.
 
     What a developer's plain terminal has: PATH, HOME and the like stay (git and docker
-    must still be found), everything that changes deployfw's behaviour goes.
+    must still be found), everything that changes deployfw's behaviour goes. One thing is
+    added: ``DEPLOYFW_SANDBOX_IN_PROCESS=1``, so ``--sandbox`` starts a sandbox inside the
+    command, for it alone - a test never leaves a background sandbox behind or shares one with
+    another test. Pass ``DEPLOYFW_SANDBOX_IN_PROCESS="0"`` to test the background sandbox itself.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_PREFIXES) and k not in CI_NAMES}
+    env["DEPLOYFW_SANDBOX_IN_PROCESS"] = "1"
     env.update(overrides)
     return env
 
