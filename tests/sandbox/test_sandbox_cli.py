@@ -191,3 +191,37 @@ def _boto3_client(env: dict[str, str]) -> object:
     return boto3.client("ecs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
                         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+
+
+def test_a_background_sandbox_stops_by_itself_after_its_idle_minutes(tiny: Path) -> None:
+    env = terminal_env(DEPLOYFW_SANDBOX_IDLE_MINUTES="0.02")  # about a second without a request
+    done = subprocess.run([*deployfw_command(), "sandbox", "--detach", "--port", "0", "--jenkins-port", "0"], cwd=tiny,
+                          env=env, capture_output=True, text=True, timeout=HANG_GUARD)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pid = int(_source(done.stdout)["DEPLOYFW_SANDBOX_PID"])
+    try:
+        _wait_for(lambda: not _alive(pid) or _zombie(pid))
+    finally:
+        sandbox(tiny, "--stop")
+    log = (tiny / ".deployfw" / "sandbox" / "log").read_text()
+    assert "no AWS or Jenkins request for 0.02 min: stopping" in log
+    assert not (tiny / ".deployfw" / "sandbox" / "env").exists()  # it cleaned up as on --stop
+    assert "no background sandbox" in sandbox(tiny, "--stop").stderr  # the stale pid file is recognised
+
+
+@pytest.mark.parametrize("value", ["soon", "-1"])
+def test_a_bad_idle_setting_is_bad_input_before_anything_starts(tiny: Path, value: str) -> None:
+    env = terminal_env(DEPLOYFW_SANDBOX_IN_PROCESS="0", DEPLOYFW_SANDBOX_IDLE_MINUTES=value)
+    done = subprocess.run([*deployfw_command(), "run", "--sandbox"], cwd=tiny, env=env, capture_output=True, text=True,
+                          timeout=HANG_GUARD)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"DEPLOYFW_SANDBOX_IDLE_MINUTES={value!r}" in done.stderr
+    assert not (tiny / ".deployfw" / "sandbox" / "pid").exists()
+
+
+def _zombie(pid: int) -> bool:
+    """Ended but not yet reaped by its new parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
+    except OSError:
+        return True
