@@ -23,12 +23,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from deployfw.cli.app import App
 from deployfw.errors import EXIT_BAD_INPUT, DeployfwError, InputError
+
+if TYPE_CHECKING:
+    from deployfw.cli.app import App
 
 STATE_DIR = Path(".deployfw") / "sandbox"
 READY_SECONDS = 300.0  # seeding a large config on a loaded machine; the process is watched meanwhile
