@@ -267,6 +267,11 @@ class ServerDeploy(Paced):
                 return DeployOutcome(False, busy, details=details)
             if job.ctx.cancel.is_set():
                 return DeployOutcome(False, "cancelled before deploying; nothing changed", details=details)
+            if server_preflight.selected_instances(aws, group) == 0:  # CodeDeploy would fail it with NO_INSTANCES
+                return DeployOutcome(False, f"the tag filters of deployment group {target.where} select no instance "
+                                            f"({server_preflight.describe_filters(group)}); nothing deployed: "
+                                            "register and tag the servers, or fix the group's tag filters",
+                                     details=details)  # fmt: skip
             job.progress(extra=extra)
             deployment_id = calls.create_once(aws, self._params(target, location, mark), mark=mark, log=job.log,
                                               cancel=job.ctx.cancel, clock=self._clock, sleep=self._sleep,
