@@ -95,7 +95,8 @@ def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path, monkeypatc
             done = subprocess.run(["sh", "-xe", "-c", step], cwd=workspace, env=env, capture_output=True,
                                   text=True, timeout=900)  # fmt: skip
             outputs.append(done.stdout + done.stderr)
-            assert done.returncode == 0, f"step failed ({done.returncode}):\n{step}\n{outputs[-1][-6000:]}"
+            errors = "\n".join(line for line in outputs[-1].splitlines() if "error" in line.lower())[-6000:]
+            assert done.returncode == 0, f"step failed ({done.returncode}):\n{step}\n{outputs[-1][-6000:]}\n{errors}"
 
     assert "command not found" not in outputs[-1]
     report = json.loads((workspace / "deployfw-report.json").read_text())
