@@ -138,6 +138,9 @@ def launch(
     config_file = app.config_file()
     state = state_dir(config_file)
     state.mkdir(parents=True, exist_ok=True)
+    ignore = state.parent / ".gitignore"  # as the state store does: .deployfw/ is never committed
+    if not ignore.exists():
+        ignore.write_text("# created by deployfw: local deploy state, never committed\n*\n", encoding="utf-8")
     variables = state / "env"
     variables.unlink(missing_ok=True)
     log = state / "log"

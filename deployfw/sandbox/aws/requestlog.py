@@ -92,6 +92,10 @@ class RequestLog:
             self._entries.append(entry)
             self.last = time.monotonic()
 
+    def touch(self) -> None:
+        """Count as a request without logging one: a client checked the sandbox serves and is about to use it."""
+        self.last = time.monotonic()
+
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(e) for e in self._entries]

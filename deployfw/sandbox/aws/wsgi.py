@@ -148,6 +148,7 @@ class SandboxApp:
                 return _json(start_response, 400, {"error": str(exc)})
             return _json(start_response, 200, {"faults": str(self._ctx.faults)})
         if name == "health":
+            self._log.touch()  # `--sandbox` asks before reusing a background sandbox: no idle exit just after
             return _json(start_response, 200, {"status": "ok"})
         if name == "tasks" and method == "GET" and self._views is not None:
             return _json(start_response, 200, self._views.tasks())
