@@ -9,7 +9,6 @@ through CodeDeploy to its servers - all in one run.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -17,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from deployfw.testing import terminal_env
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 MODULES = ("legacy-api", "order-api", "payment-api", "product-api", "user-api")
 BUILT_BY = {"order-api": "codebuild", "payment-api": "local", "product-api": "jenkins", "user-api": "jenkins",
             "legacy-api": "jenkins"}  # fmt: skip
-_OUTSIDE = ("JENKINS_", "CODEBUILD_", "GITHUB_", "GIT_", "AWS_", "DEPLOYFW_")
-_CI_NAMES = {"JOB_NAME", "BUILD_NUMBER", "BUILD_URL", "CI"}
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +30,6 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("mixed") / "shop"
     subprocess.run(["git", "clone", "--quiet", str(REPOSITORY), str(path)], check=True)
     return path
-
-
-def terminal_env(**overrides: str) -> dict[str, str]:
-    """This environment without any CI, AWS or Jenkins variables: a run from a plain terminal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE) and k not in _CI_NAMES}
-    env.update(overrides)
-    return env
 
 
 def deployfw(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
