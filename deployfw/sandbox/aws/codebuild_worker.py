@@ -257,12 +257,14 @@ class BuildWorker(threading.Thread):
 
         with self.ctx.lock:
             try:
-                param = ssm_backends[self.backend.account_id][self.backend.region_name]
-                resolved = param.get_parameter(value).value
+                parameter = ssm_backends[self.backend.account_id][self.backend.region_name].get_parameter(value)
             except Exception:
                 return ""
+        if parameter is None:  # no such parameter: resolved to nothing, like a failed look-up
+            return ""
+        resolved = str(parameter.value)
         redact.register(resolved)
-        return str(resolved)
+        return resolved
 
     def _complete(self, status: str) -> None:
         if status == "STOPPED":
