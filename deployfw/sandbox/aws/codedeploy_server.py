@@ -126,8 +126,11 @@ def _start(backend: Any, deployment: DeploymentInfo, progress: Progress) -> dict
         return {"code": "INVALID_REVISION", "message": "The sandbox deploys S3 revisions to servers (revisionType S3)"}
     location = revision.get("s3Location") or {}
     if not _s3_object_exists(backend.account_id, location):
-        return {"code": "REVISION_MISSING", "message": f"The revision s3://{location.get('bucket')}/"
-                                                      f"{location.get('key')} does not exist or is not accessible."}
+        return {
+            "code": "REVISION_MISSING",
+            "message": f"The revision s3://{location.get('bucket')}/"
+            f"{location.get('key')} does not exist or is not accessible.",
+        }
     if progress.fail_health:
         progress.stage = "unhealthy"
         return None
