@@ -233,8 +233,8 @@ class _Seeder:
                 existing[port] = elb.create_listener(
                     load_balancer_arn=lb_arn,
                     protocol=protocol,
-                    # The parsed integer, as moto's CreateListener handler passes it (moto annotates it str);
-                    # the sandbox's listeners serve on int(listener.port).
+                    # The parsed integer, as moto's CreateListener handler passes it and DescribeListeners
+                    # returns it (moto annotates it str).
                     port=cast(str, port),
                     ssl_policy="ELBSecurityPolicy-2016-08",
                     certificate=None,
