@@ -68,7 +68,7 @@ def aws_unreachable(ctx: RunContext) -> str | None:
     from deployfw.aws.clients import aws_for
 
     try:
-        aws_for(ctx).call("sts", "get_caller_identity")
+        aws_for(ctx).account_id()  # asked once per run: the state scope may have asked (and failed) already
     except DeployfwError as exc:
         return redact.mask(str(exc))
     return None

@@ -48,6 +48,10 @@ RETRYABLE_CODES = frozenset(
     }
 )
 DEFAULT_DEADLINE = 120.0  # seconds one logical call may spend retrying
+IDENTITY_DEADLINE = 20.0
+"""Seconds the caller-identity call (STS GetCallerIdentity) may spend retrying. It is every command's first
+contact with AWS: when AWS does not answer it (no network, a wrong endpoint), it will not answer the next call
+either, and read-only commands (``plan``, ``status``) fall back at once instead of after minutes of retries."""
 
 
 class AwsError(ExternalError):
@@ -116,6 +120,7 @@ class Aws:
         self._clients: dict[str, Any] = dict(clients or {})
         self._lock = threading.Lock()
         self._account: str | None = None
+        self._identity_error: AwsError | None = None
         self._advise = advise
         self._config = botocore.config.Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
@@ -196,8 +201,16 @@ class Aws:
         return parse(code, message, f"{service}.{operation}", f"{prefix}:{api_name}")
 
     def account_id(self) -> str:
+        """The caller's account, asked once; a failure is remembered too, so a second asker does not wait again."""
         if self._account is None:
-            self._account = self.call("sts", "get_caller_identity")["Account"]
+            if self._identity_error is not None:
+                raise self._identity_error
+            try:
+                answer = self.call("sts", "get_caller_identity", deadline=min(self.deadline, IDENTITY_DEADLINE))
+            except AwsError as exc:
+                self._identity_error = exc
+                raise
+            self._account = str(answer["Account"])
         return self._account
 
 

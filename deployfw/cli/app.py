@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class App(Session):
     sandbox: bool = False
     _sandbox: Any = field(default=None, repr=False)
+    _replaced: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     def connect(self, config: Config) -> None:
         if self.sandbox:
@@ -33,10 +34,19 @@ class App(Session):
             from deployfw.sandbox.session import SandboxSession
 
             self._sandbox = SandboxSession.start(config, self.plugins)
-            os.environ.update(self._sandbox.environment())
+            pointed = self._sandbox.environment()
+            self._replaced = {key: os.environ.get(key) for key in pointed}
+            os.environ.update(pointed)
         return self._sandbox
 
     def close(self) -> None:
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
+            # Put the environment back: a process that runs more commands (a test, an embedding tool)
+            # must not point its next AWS client at a sandbox that no longer listens.
+            for key, value in self._replaced.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

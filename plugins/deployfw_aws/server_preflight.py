@@ -6,11 +6,11 @@ the folder's files (file, line, key for each problem), the deployment config is 
 Lambda one.
 
 Against the account, read-only (GetDeploymentGroup, GetDeploymentConfig,
-ListOnPremisesInstances, DescribeInstances): the group exists, is on the Server platform, a
-custom deployment config exists, and the group's tag filters select at least one instance -
-a group that selects none fails every deployment with NO_INSTANCES. When AWS cannot be asked
-(no credentials on a laptop's ``plan``) these checks are skipped; the deploy meets the same
-answer later and reports it.
+ListOnPremisesInstances, DescribeInstances), as live checks (``plan`` after the static
+preflight, ``deployfw doctor``): the group exists, is on the Server platform, a custom
+deployment config exists, and the group's tag filters select at least one instance - a group
+that selects none fails every deployment with NO_INSTANCES. Preflight itself never calls AWS:
+``plan`` works offline, and a laptop without credentials is told the live checks did not run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from deployfw.aws.clients import AwsError, aws_for
-from deployfw.backends import RunContext
+from deployfw.backends import LiveCheck, RunContext
 from deployfw.config import Config, Module
 from deployfw.errors import InputError, Problem
 from deployfw_aws import server_appspec
@@ -64,44 +64,47 @@ def static_problems(config: Config, module: Module, target: ServerTarget) -> lis
     return problems
 
 
-def account_problems(ctx: RunContext, config: Config, target: ServerTarget) -> list[Problem]:
-    """The read-only checks against the account (see the module docstring); [] when AWS cannot be asked."""
-    key = f"modules.{target.module}.deploy"
+def live_checks(ctx: RunContext, target: ServerTarget) -> list[LiveCheck]:
+    """The read-only checks against the account (see the module docstring), as ``plan``/``doctor`` rows.
+
+    A missing group or a group that selects no instance is a failed row with its fix, not bad input:
+    the config may be right and the account not yet (``plan`` exits 1 on it, ``run`` meets AWS's answer).
+    """
     aws = aws_for(ctx)
+    where = f"{target.where} in {ctx.region}"
     try:
-        try:
-            group = get_group(aws, target.application, target.deployment_group)
-        except AwsError as exc:
-            if exc.code in _MISSING_GROUP:
-                return [Problem(config.relative_file, None, f"{key}.deployment_group",
-                                f"deployment group {target.where} does not exist in region {ctx.region}: "
-                                f"{exc.detail}")]  # fmt: skip
-            raise
-        platform = group.get("computePlatform") or "Server"
-        if platform != "Server":
-            return [Problem(config.relative_file, None, f"{key}.deployment_group",
-                            f"deployment group {target.where} is on the {platform} platform, not Server "
-                            "(EC2/on-premises)")]  # fmt: skip
-        problems = []
-        custom = target.deployment_config
-        if custom and custom not in SERVER_CONFIGS:
-            try:
-                aws.call("codedeploy", "get_deployment_config", deploymentConfigName=custom)
-            except AwsError as exc:
-                if exc.code != "DeploymentConfigDoesNotExistException":
-                    raise
-                problems.append(Problem(config.relative_file, None, f"{key}.deployment_config",
-                                        f"deployment config {custom} does not exist in region {ctx.region}"))
-        if selected_instances(aws, group) == 0:
-            problems.append(Problem(config.relative_file, None, f"{key}.deployment_group",
-                                    f"the tag filters of deployment group {target.where} select no instance "
-                                    f"({describe_filters(group)}); every deployment would fail with NO_INSTANCES"))
-        return problems
+        group = get_group(aws, target.application, target.deployment_group)
     except AwsError as exc:
-        if exc.denial is None:
-            return []  # no credentials or no network: the deploy reports what AWS says
-        return [Problem(config.relative_file, None, f"{key}.deployment_group",
-                        f"cannot check deployment group {target.where}: {exc.detail}")]  # fmt: skip
+        if exc.code not in _MISSING_GROUP:
+            raise
+        return [LiveCheck("deployment group", False, f"{where} does not exist: {exc.detail}",
+                          f"create it (Server platform) or set modules.{target.module}.deploy.deployment_group "
+                          "to an existing one")]  # fmt: skip
+    platform = group.get("computePlatform") or "Server"
+    if platform != "Server":
+        return [LiveCheck("deployment group", False, f"{where} is on the {platform} platform, not Server "
+                          "(EC2/on-premises)", "use a deployment group of a Server application")]  # fmt: skip
+    rows = [LiveCheck("deployment group", True, f"{where} (Server platform)")]
+    custom = target.deployment_config
+    if custom and custom not in SERVER_CONFIGS:
+        try:
+            aws.call("codedeploy", "get_deployment_config", deploymentConfigName=custom)
+            rows.append(LiveCheck("deployment config", True, custom))
+        except AwsError as exc:
+            if exc.code != "DeploymentConfigDoesNotExistException":
+                raise
+            rows.append(LiveCheck("deployment config", False, f"{custom} does not exist in {ctx.region}",
+                                  f"create it (aws deploy create-deployment-config) or use one of "
+                                  f"{', '.join(SERVER_CONFIGS)}"))  # fmt: skip
+    selected = selected_instances(aws, group)
+    if selected == 0:
+        rows.append(LiveCheck("instances", False, f"the tag filters of {target.where} select no instance "
+                              f"({describe_filters(group)}); every deployment would fail with NO_INSTANCES",
+                              "register and tag the servers (aws deploy register-on-premises-instance, "
+                              "add-tags-to-on-premises-instances) or fix the group's tag filters"))  # fmt: skip
+    else:
+        rows.append(LiveCheck("instances", True, f"the tag filters of {target.where} select {selected}"))
+    return rows
 
 
 def selected_instances(aws: Any, group: dict[str, Any]) -> int:

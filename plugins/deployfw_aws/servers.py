@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from deployfw.aws.clients import Aws, AwsError, aws_for
-from deployfw.backends import BundleLocation, DeployOutcome, ModuleJob
+from deployfw.backends import BundleLocation, DeployOutcome, LiveCheck, ModuleJob
 from deployfw.errors import InputError, Problem
 from deployfw_aws import codedeploy_calls as calls
+from deployfw_aws import server_preflight
 from deployfw_aws.deploy_common import Paced, Wait, minutes
 from deployfw_aws.ecs_deployer import NO_RESOURCE
 from deployfw_aws.s3registry import object_etag
-from deployfw_aws.server_preflight import account_problems, static_problems
 from deployfw_aws.server_target import DEFAULT_TIMEOUT_MINUTES, SERVER_CONFIGS, ServerTarget, server_target
 
 if TYPE_CHECKING:
@@ -149,12 +149,12 @@ class ServerDeploy(Paced):
         ]
 
     def preflight(self, module: Module, config: Config) -> Sequence[Problem]:
-        """The AppSpec and options (no AWS), then the group in the account (read-only, skipped offline)."""
-        target = server_target(config, module)
-        problems = static_problems(config, module, target)
-        if not problems:
-            problems.extend(account_problems(self.ctx, config, target))
-        return problems
+        """The AppSpec and options, from the repository alone (the account is :meth:`live_checks`' part)."""
+        return server_preflight.static_problems(config, module, server_target(config, module))
+
+    def live_checks(self, job: ModuleJob) -> list[LiveCheck]:
+        """The group, its deployment config and the instances it selects, read-only (``plan``, ``doctor``)."""
+        return server_preflight.live_checks(job.ctx, server_target(job.ctx.config, job.module))
 
     def iam_needs(self, scope: IamScope) -> Sequence[IamNeed]:
         """CodeDeploy: read the group, create and follow the deployment and its instance targets, stop it;
@@ -267,6 +267,11 @@ class ServerDeploy(Paced):
                 return DeployOutcome(False, busy, details=details)
             if job.ctx.cancel.is_set():
                 return DeployOutcome(False, "cancelled before deploying; nothing changed", details=details)
+            if server_preflight.selected_instances(aws, group) == 0:  # CodeDeploy would fail it with NO_INSTANCES
+                return DeployOutcome(False, f"the tag filters of deployment group {target.where} select no instance "
+                                            f"({server_preflight.describe_filters(group)}); nothing deployed: "
+                                            "register and tag the servers, or fix the group's tag filters",
+                                     details=details)  # fmt: skip
             job.progress(extra=extra)
             deployment_id = calls.create_once(aws, self._params(target, location, mark), mark=mark, log=job.log,
                                               cancel=job.ctx.cancel, clock=self._clock, sleep=self._sleep,

@@ -19,6 +19,7 @@ import pytest
 
 from deployfw.cli import main
 
+AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 CI_VARIABLES = (
     "CI",
     "JOB_NAME",
@@ -64,8 +65,10 @@ class CliResult:
 
 @pytest.fixture(autouse=True)
 def no_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start every test as if run from a plain terminal."""
-    for name in CI_VARIABLES:
+    """Start every test as if run from a plain terminal: no CI, and no AWS credentials or endpoint (an
+    in-process sandbox started earlier in the session leaves dummy credentials behind; with them a
+    ``plan`` would spend its caller-identity deadline asking an AWS this machine cannot reach)."""
+    for name in (*CI_VARIABLES, *AWS_VARIABLES):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -25,7 +25,9 @@ import pytest
 from deployfw.testing import SandboxProcess
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-MODULES = ("order-api", "payment-api", "product-api", "user-api")
+IMAGES = ("order-api", "payment-api", "product-api", "user-api")  # on ECS: images
+BUNDLES = ("legacy-api",)  # on servers: revision bundles in S3
+MODULES = tuple(sorted(IMAGES + BUNDLES))
 # `sh '...'` / `sh '''...'''` steps (Groovy single-quoted strings: no interpolation, no escapes used here).
 _SH_STEP = re.compile(r"\bsh\s+(?:'''(?P<long>.*?)'''|'(?P<short>[^'\n]*)')", re.S)
 
@@ -58,23 +60,29 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def agent_path() -> str:
-    """An agent's PATH: this interpreter's base installation, and no folder that holds a deployfw."""
-    base = str(Path(sys.base_prefix) / "bin")
+def agent_path(tools: Path) -> str:
+    """An agent's PATH: this interpreter's base python3 (alone in ``tools``: the base installation may hold a
+    deployfw, as CI's does after installing this checkout), and no folder that holds a deployfw."""
+    tools.mkdir(parents=True, exist_ok=True)
+    for name in ("python3", "python"):
+        link = tools / name
+        if not link.exists():
+            link.symlink_to(Path(sys.base_prefix) / "bin" / "python3")
     rest = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not (Path(p) / "deployfw").exists()]
-    return os.pathsep.join(dict.fromkeys([base, *rest]))
+    return os.pathsep.join(dict.fromkeys([str(tools), *rest]))
 
 
 @pytest.mark.timeout(1800)  # a pip install into a new venv and a whole deploy, on a possibly loaded agent
 def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     steps = sh_steps((workspace / "Jenkinsfile").read_text())
     # The sandbox too runs without deployfw on its PATH: its CodeBuild stand-in must hand builds its own.
-    monkeypatch.setenv("PATH", agent_path())
+    path = agent_path(workspace.parent / "agent-bin")
+    monkeypatch.setenv("PATH", path)
     with SandboxProcess(workspace, timings={"deploy_step": 0.05, "rolling_step": 0.05}) as box:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
         env = box.run_env(
-            PATH=agent_path(),
+            PATH=path,
             # what Jenkins sets: its own variables, the job's parameters, the checkout's commit
             JOB_NAME="shop-deploy", BUILD_NUMBER="12", BUILD_URL="https://ci.example/job/shop-deploy/12/",
             WORKSPACE=str(workspace), GIT_COMMIT=head,
@@ -87,7 +95,8 @@ def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path, monkeypatc
             done = subprocess.run(["sh", "-xe", "-c", step], cwd=workspace, env=env, capture_output=True,
                                   text=True, timeout=900)  # fmt: skip
             outputs.append(done.stdout + done.stderr)
-            assert done.returncode == 0, f"step failed ({done.returncode}):\n{step}\n{outputs[-1][-6000:]}"
+            errors = "\n".join(line for line in outputs[-1].splitlines() if "error" in line.lower())[-6000:]
+            assert done.returncode == 0, f"step failed ({done.returncode}):\n{step}\n{outputs[-1][-6000:]}\n{errors}"
 
     assert "command not found" not in outputs[-1]
     report = json.loads((workspace / "deployfw-report.json").read_text())
@@ -96,7 +105,11 @@ def test_jenkinsfile_as_shipped_deploys_every_module(workspace: Path, monkeypatc
     assert sorted(m["name"] for m in report["modules"]) == list(MODULES)
     for module in report["modules"]:
         assert module["status"] == "succeeded", module
-        assert module["build"]["reused"] is False and module["image"].split("@")[1].startswith("sha256:")
+        assert module["build"]["reused"] is False
+        if module["name"] in IMAGES:
+            assert module["image"].split("@")[1].startswith("sha256:")
+        else:
+            assert module["artifact"].startswith("s3://") and "@" in module["artifact"]  # the bundle, by ETag
     assert (workspace / "deployfw-html" / "index.html").is_file()
     cases = ET.parse(workspace / "deployfw-junit.xml").getroot().iter("testcase")
     assert {c.get("classname", "").rsplit(".", 1)[-1] for c in cases} >= set(MODULES)

@@ -131,7 +131,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepoBuilder:
     }
     files = {
         "modules.yaml": yaml.safe_dump(config, sort_keys=False),
-        "services/refuse-api/buildspec.yml": "version: 0.2\nphases:\n  build:\n    commands: [echo hi]\n",
+        "services/refuse-api/buildspec.yml": (
+            "version: 0.2\nphases:\n  build:\n    commands:\n"
+            '      - deployfw image build "$DEPLOYFW_MODULE_PATH" --push --tag "$IMAGE_CONTENT_TAG"\n'
+        ),
         "services/refuse-api/taskdef.json": json.dumps(VALID, indent=2),
     }
     return GitRepoBuilder(tmp_path_factory.mktemp("refusals") / "repo", files)
@@ -146,7 +149,10 @@ def _plan(repo: GitRepoBuilder, taskdef: dict[str, Any], endpoint: str) -> Any:
 
 def test_preflight_accepts_the_valid_one(repo: GitRepoBuilder, aws_sandbox: Any) -> None:
     result = _plan(repo, VALID, aws_sandbox.endpoint_url)
-    assert result.code == 0, result.output
+    # Preflight passes (bad input would be exit 2); the live checks then ask the sandbox account,
+    # which has no cluster "c": that is the account's state, exit 1, and names no template.
+    assert result.code == 1, result.output
+    assert "live check(s) failed" in result.stderr and "taskdef.json:" not in result.output
 
 
 @pytest.mark.parametrize(("taskdef", "key"), [pytest.param(t, k, id=i) for i, t, k, _ in INVALID])

@@ -40,37 +40,38 @@ def _setup(git_repo: Callable[..., GitRepoBuilder], box: Any, name: str) -> tupl
     return config, ServerDeploy(ctx, sleep=lambda _s: None), job
 
 
-def _preflight(deployer: ServerDeploy, config: Config, name: str) -> list[str]:
-    return [str(p) for p in deployer.preflight(config.modules[name], config)]
+def _live(deployer: ServerDeploy, job: ModuleJob) -> list[str]:
+    """The failed live-check rows, as ``plan`` prints them; [] when every check passed."""
+    return [f"{r.check}: {r.detail} (fix: {r.fix})" for r in deployer.live_checks(job) if not r.ok]
 
 
-def test_preflight_checks_the_group_in_the_account(git_repo: Callable[..., GitRepoBuilder], box: Any) -> None:
-    config, deployer, _ = _setup(git_repo, box, "pre")
-    assert any("modules.pre.deploy.deployment_group: deployment group pre/pre does not exist" in p
-               for p in _preflight(deployer, config, "pre"))  # fmt: skip
+def test_live_checks_read_the_group_in_the_account(git_repo: Callable[..., GitRepoBuilder], box: Any) -> None:
+    config, deployer, job = _setup(git_repo, box, "pre")
+    assert list(deployer.preflight(config.modules["pre"], config)) == []  # static: the account is not asked
+    assert any("deployment group: pre/pre in us-east-1 does not exist" in p for p in _live(deployer, job))
     codedeploy = box.client("codedeploy")
     codedeploy.create_application(applicationName="pre", computePlatform="Server")
     codedeploy.create_deployment_group(applicationName="pre", deploymentGroupName="pre",
                                        serviceRoleArn="arn:aws:iam::123456789012:role/cd",
                                        onPremisesInstanceTagFilters=[{"Key": "App", "Value": "pre",
                                                                       "Type": "KEY_AND_VALUE"}])  # fmt: skip
-    assert any("the tag filters of deployment group pre/pre select no instance (App=pre)" in p
-               for p in _preflight(deployer, config, "pre"))  # fmt: skip
+    assert any("the tag filters of pre/pre select no instance (App=pre)" in p and "register-on-premises" in p
+               for p in _live(deployer, job))  # fmt: skip
     codedeploy.register_on_premises_instance(instanceName="pre-1", iamSessionArn="arn:aws:sts::123456789012:x/pre-1")
     codedeploy.add_tags_to_on_premises_instances(instanceNames=["pre-1"], tags=[{"Key": "App", "Value": "pre"}])
-    assert _preflight(deployer, config, "pre") == []
+    assert _live(deployer, job) == []
     box.clear_requests()
-    _preflight(deployer, config, "pre")
+    _live(deployer, job)
     assert {r["operation"] for r in box.requests()} <= {"GetDeploymentGroup", "ListOnPremisesInstances"}
 
 
-def test_preflight_refuses_a_group_on_another_platform(git_repo: Callable[..., GitRepoBuilder], box: Any) -> None:
-    config, deployer, _ = _setup(git_repo, box, "ecsapp")
+def test_live_checks_refuse_a_group_on_another_platform(git_repo: Callable[..., GitRepoBuilder], box: Any) -> None:
+    _, deployer, job = _setup(git_repo, box, "ecsapp")
     codedeploy = box.client("codedeploy")
     codedeploy.create_application(applicationName="ecsapp", computePlatform="Lambda")
     codedeploy.create_deployment_group(applicationName="ecsapp", deploymentGroupName="ecsapp",
                                        serviceRoleArn="arn:aws:iam::123456789012:role/cd")  # fmt: skip
-    assert any("is on the Lambda platform, not Server" in p for p in _preflight(deployer, config, "ecsapp"))
+    assert any("is on the Lambda platform, not Server" in p for p in _live(deployer, job))
 
 
 def test_a_killed_runs_deployment_is_located_by_its_marker_and_followed(

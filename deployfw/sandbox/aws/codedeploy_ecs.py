@@ -59,20 +59,6 @@ def validate_group(backend: Any, spec: dict[str, Any], config: str, *, current: 
         raise errors.invalid_ecs_service("An ECS deployment group needs exactly one ECS service")
     ecs = _ecs(backend)
     cluster, name = services[0].get("clusterName", ""), services[0].get("serviceName", "")
-    for app, groups in backend.deployment_groups.items():
-        for group_name, group in groups.items():
-            if (app, group_name) == current:
-                continue
-            for ref in group.ecs_services or []:
-                if (ref.get("clusterName", "").split("/")[-1], ref.get("serviceName", "").split("/")[-1]) == (
-                    cluster.split("/")[-1],
-                    name.split("/")[-1],
-                ):
-                    raise errors.CodeDeployError(
-                        "ECSServiceMappingLimitExceededException",
-                        f"The Amazon ECS service {cluster}:{name} is associated with more than one deployment"
-                        " groups. An Amazon ECS service can be associated with only one deployment group.",
-                    )
     try:
         service = ecs._get_service(cluster, name)
     except Exception:

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 Key = tuple[str, str, int]
 """(target group ARN, target id, port)."""
 
-_MAX_PROBE_TIMEOUT = 2.0
+_MIN_PROBE_TIMEOUT = 2.0
+"""Real seconds a probe waits at least. AWS gives a target its whole HealthCheckTimeoutSeconds (5 s by
+default); on the sandbox clock that shrinks to milliseconds, and a task process on a loaded machine can take
+longer than that to answer - two such timeouts would mark a healthy target unhealthy, which AWS would not."""
 START_GRACE = 3.0
 """Real seconds a new target stays ``initial`` however its first checks go: a process needs a moment
 to start, which on AWS the 30-second interval covers but at a high time scale nothing would."""
@@ -186,7 +189,7 @@ class HealthChecks:
                 state.next_probe = now + self.ctx.clock.poll(settings["interval"])
                 port = key[2] if settings["port"] in (None, "traffic-port") else int(settings["port"])
                 item = Probe(key, settings["protocol"], settings["path"], port,
-                             min(_MAX_PROBE_TIMEOUT, max(0.5, self.ctx.clock.real(settings["timeout"]))),
+                             max(_MIN_PROBE_TIMEOUT, self.ctx.clock.real(settings["timeout"])),
                              settings["codes"])  # fmt: skip
                 due.append((item, settings))
         return due
