@@ -183,9 +183,11 @@ class BuildWorker(threading.Thread):
                   f":log-stream:{logs['streamName']}")  # fmt: skip
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
             if not iam.decide(str(role), Check(action, stream), self.backend.region_name).allowed:
-                return (f"ACCESS_DENIED: Service role {role} does not allow AWS CodeBuild to create Amazon CloudWatch "
-                        f"Logs log streams for build {self.build['arn']}. Error message: {role} is not authorized to "
-                        f"perform: {action} on resource: {stream}")
+                return (
+                    f"ACCESS_DENIED: Service role {role} does not allow AWS CodeBuild to create Amazon CloudWatch "
+                    f"Logs log streams for build {self.build['arn']}. Error message: {role} is not authorized to "
+                    f"perform: {action} on resource: {stream}"
+                )
         return None
 
     def _runner_phase(self, name: str) -> None:
@@ -257,12 +259,14 @@ class BuildWorker(threading.Thread):
 
         with self.ctx.lock:
             try:
-                param = ssm_backends[self.backend.account_id][self.backend.region_name]
-                resolved = param.get_parameter(value).value
+                parameter = ssm_backends[self.backend.account_id][self.backend.region_name].get_parameter(value)
             except Exception:
                 return ""
+        if parameter is None:  # no such parameter: resolved to nothing, like a failed look-up
+            return ""
+        resolved = str(parameter.value)
         redact.register(resolved)
-        return str(resolved)
+        return resolved
 
     def _complete(self, status: str) -> None:
         if status == "STOPPED":

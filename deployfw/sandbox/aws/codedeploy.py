@@ -23,6 +23,7 @@ from moto.core.utils import utcnow
 from deployfw.sandbox.aws import codedeploy_ecs, codedeploy_server, context
 from deployfw.sandbox.aws import codedeploy_errors as errors
 from deployfw.sandbox.aws.codedeploy_progress import Progress
+from deployfw.sandbox.aws.codedeploy_records import of_deployment, of_group
 from deployfw.sandbox.aws.deployment_configs import (
     DEFAULT_FOR_PLATFORM,
     DeploymentConfig,
@@ -241,16 +242,14 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
             # AWS deployment ids look like d-XXXXXXXXX; some tools parse them.
             deployment.deployment_id = "d-" + uuid.uuid4().hex[:9].upper()
             self.deployments[deployment.deployment_id] = deployment
-            deployment.previous_revision = getattr(group, "last_successful_revision", None)
-            deployment.error_information = {}
-            deployment.rollback_info = {}
+            of_deployment(deployment).previous_revision = of_group(group).last_successful_revision
             deployment.deployment_overview["Pending"] = 1
             progress = Progress(time.monotonic() + ctx.timings.deploy_step)
             progress.steps = config.shift_steps()
             progress.interval_minutes = config.interval_minutes()
             progress.module = ctx.registry.module_for_group(application_name, deployment_group_name)
             self.progress[deployment.deployment_id] = progress
-            group.last_attempted = deployment
+            of_group(group).last_attempted = deployment
             return deployment.deployment_id
 
     def list_deployments(self, *args: Any, **kwargs: Any) -> list[str]:
@@ -416,16 +415,19 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         group = deployment.deployment_group
         if status == "Succeeded":
             overview["Succeeded"] = 1
-            group.last_successful_revision = deployment.revision
-            group.last_successful = deployment
+            history = of_group(group)
+            history.last_successful_revision = deployment.revision
+            history.last_successful = deployment
         else:
             overview["Failed"] = 1
-            deployment.error_information = error or {}
+            of_deployment(deployment).error_information = error or {}
             progress.close_open_events("Failed")
             if platform == "ECS" and (rollback or status == "Failed"):
                 codedeploy_ecs.restore(self, deployment, progress)
             if not (rollback and self._record_rollback(deployment, reason)):
-                deployment.rollback_info = {"rollbackMessage": NO_PREVIOUS_REVISION if rollback else NOT_ENABLED}
+                of_deployment(deployment).rollback_info = {
+                    "rollbackMessage": NO_PREVIOUS_REVISION if rollback else NOT_ENABLED
+                }
         if platform == "Server":
             codedeploy_server.finish(self, deployment, status)  # per-instance counts; stop what has not begun
         deployment.status = status
@@ -454,12 +456,13 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         none to deploy (a Server group's first deployment)."""
         group = failed.deployment_group
         server = (failed.application.compute_platform or "Server") == "Server"
-        if server and getattr(group, "last_successful_revision", None) is None:
+        last_good = of_group(group).last_successful_revision
+        if server and last_good is None:
             return False
         rollback = DeploymentInfo(
             failed.application,
             group,
-            getattr(group, "last_successful_revision", None) or failed.revision,
+            last_good or failed.revision,
             failed.deployment_config_name,
             f"Rollback of {failed.deployment_id}",
             None,
@@ -474,18 +477,17 @@ class SandboxCodeDeployBackend(CodeDeployBackend):
         rollback.status = "InProgress"
         rollback.start_time = failed.complete_time or utcnow()
         rollback.deployment_overview["InProgress"] = 1
-        rollback.error_information = {}
         progress = Progress(time.monotonic(), stage="start" if server else "reroute", rollback_of=failed.deployment_id)
         progress.ecs = dict(self.progress[failed.deployment_id].ecs) if failed.deployment_id in self.progress else {}
         self.progress[rollback.deployment_id] = progress
-        rollback.previous_revision = failed.revision
-        rollback.rollback_info = {
+        of_deployment(rollback).previous_revision = failed.revision
+        of_deployment(rollback).rollback_info = {
             "rollbackTriggeringDeploymentId": failed.deployment_id,
             "rollbackMessage": f"Rollback of deployment {failed.deployment_id} ({reason})",
         }
         self.deployments[rollback.deployment_id] = rollback
         after = "the last successful revision is deployed again" if server else "traffic is on the original task set"
-        failed.rollback_info = {
+        of_deployment(failed).rollback_info = {
             "rollbackDeploymentId": rollback.deployment_id,
             "rollbackMessage": (
                 f"Deployment {failed.deployment_id} rolled back by {rollback.deployment_id} ({reason}); {after}."

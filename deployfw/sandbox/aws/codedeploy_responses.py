@@ -17,14 +17,16 @@ from moto.core.responses import ActionResult, EmptyResult
 from deployfw.sandbox.aws import codedeploy_errors as errors
 from deployfw.sandbox.aws.codedeploy import SandboxCodeDeployBackend
 from deployfw.sandbox.aws.codedeploy_ecs import target_info
+from deployfw.sandbox.aws.codedeploy_records import of_deployment, of_group
 from deployfw.sandbox.aws.codedeploy_server_api import ServerResponses, is_server
 
 
 def _deployment_info(deployment: Any) -> dict[str, Any]:
     info = moto_responses._deployment_info(deployment)
-    info["errorInformation"] = getattr(deployment, "error_information", None) or None
-    info["rollbackInfo"] = getattr(deployment, "rollback_info", None) or None
-    info["previousRevision"] = getattr(deployment, "previous_revision", None) or None
+    record = of_deployment(deployment)
+    info["errorInformation"] = record.error_information or None
+    info["rollbackInfo"] = record.rollback_info or None
+    info["previousRevision"] = record.previous_revision or None
     for key in (
         "startTime",
         "completeTime",
@@ -52,9 +54,10 @@ def _summary(deployment: Any) -> dict[str, Any] | None:
 
 def _group_info(group: Any) -> dict[str, Any]:
     info = moto_responses._deployment_group_info(group)
-    info["lastSuccessfulDeployment"] = _summary(getattr(group, "last_successful", None))
-    info["lastAttemptedDeployment"] = _summary(getattr(group, "last_attempted", None))
-    info["targetRevision"] = getattr(group, "last_successful_revision", None)
+    history = of_group(group)
+    info["lastSuccessfulDeployment"] = _summary(history.last_successful)
+    info["lastAttemptedDeployment"] = _summary(history.last_attempted)
+    info["targetRevision"] = history.last_successful_revision
     alarm = group.alarm_configuration
     info["alarmConfiguration"] = alarm if isinstance(alarm, dict) else {"enabled": False, "alarms": []}
     return {k: v for k, v in info.items() if v not in (None, {})}

@@ -32,11 +32,12 @@ from moto.core.utils import utcnow
 
 from deployfw.sandbox.aws import codedeploy_errors as errors
 from deployfw.sandbox.aws import context
+from deployfw.sandbox.aws.codedeploy_records import of_group
 from deployfw.sandbox.fleet import Agent, AgentJob, Fleet, Instance
 from deployfw.serverspec import IN_PLACE_EVENTS
 
 if TYPE_CHECKING:
-    from moto.codedeploy.models import DeploymentInfo
+    from moto.codedeploy.models import DeploymentGroup, DeploymentInfo
 
     from deployfw.sandbox.aws.codedeploy_progress import Progress
 
@@ -125,8 +126,11 @@ def _start(backend: Any, deployment: DeploymentInfo, progress: Progress) -> dict
         return {"code": "INVALID_REVISION", "message": "The sandbox deploys S3 revisions to servers (revisionType S3)"}
     location = revision.get("s3Location") or {}
     if not _s3_object_exists(backend.account_id, location):
-        return {"code": "REVISION_MISSING", "message": f"The revision s3://{location.get('bucket')}/"
-                                                      f"{location.get('key')} does not exist or is not accessible."}
+        return {
+            "code": "REVISION_MISSING",
+            "message": f"The revision s3://{location.get('bucket')}/"
+            f"{location.get('key')} does not exist or is not accessible.",
+        }
     if progress.fail_health:
         progress.stage = "unhealthy"
         return None
@@ -264,8 +268,8 @@ def _overview(deployment: DeploymentInfo, run: ServerRun) -> None:
     overview["Ready"] = 0
 
 
-def _locator(group: Any) -> str | None:
-    location = (getattr(group, "last_successful_revision", None) or {}).get("s3Location") or {}
+def _locator(group: DeploymentGroup) -> str | None:
+    location = (of_group(group).last_successful_revision or {}).get("s3Location") or {}
     if not location.get("bucket"):
         return None
     return f"s3://{location['bucket']}/{location['key']}@{str(location.get('eTag') or '-').strip(chr(34))}"

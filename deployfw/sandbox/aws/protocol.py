@@ -40,20 +40,20 @@ def _credential_scope(environ: dict[str, Any]) -> tuple[str, str]:
 def _rest_operation(service: str, environ: dict[str, Any], body: bytes) -> str:
     """Name a REST-protocol operation through botocore's model (as moto routes it)."""
     try:
+        from moto.core.request import Request
         from moto.core.responses import get_service_router
-        from werkzeug.wrappers import Request
 
         probe = dict(environ)
         import io
 
         probe["wsgi.input"] = io.BytesIO(body)
         model_name = {"s3": "s3"}.get(service, service)
-        request = Request(probe)
-        # moto's router reads the raw path (as botocore's prepared request has it); S3's REST
-        # operations are told apart by it (PutObject vs CreateBucket, HeadObject vs HeadBucket).
+        # moto's router reads the request's raw path, which moto's Request takes from RAW_URI
+        # (the path without the query, as moto's own server routes it); S3's REST operations are
+        # told apart by it (PutObject vs CreateBucket, HeadObject vs HeadBucket).
         query = environ.get("QUERY_STRING")
-        request.raw_path = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")  # type: ignore[attr-defined]
-        operation, _ = get_service_router(model_name).match(request)
+        probe["RAW_URI"] = environ.get("PATH_INFO", "/") + (f"?{query}" if query else "")
+        operation, _ = get_service_router(model_name).match(Request(probe))
         return str(operation.name)
     except Exception:
         return f"{environ.get('REQUEST_METHOD', 'GET')} {environ.get('PATH_INFO', '/')}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from deployfw.sandbox.aws.placeholder_image import push_placeholder
 from deployfw.sandbox.aws.server import ACCOUNT_ID, AwsSandbox
@@ -68,10 +68,16 @@ class _Seeder:
         from moto.logs.models import logs_backends
         from moto.utilities.utils import get_partition
 
+        from deployfw.sandbox.aws.ecs import SandboxEcsBackend
+
         self.region = region
         self.ec2 = ec2_backends[ACCOUNT_ID][region]
         self.elb = elbv2_backends[ACCOUNT_ID][region]
-        self.ecs = ecs_backends[ACCOUNT_ID][region]
+        ecs = ecs_backends[ACCOUNT_ID][region]
+        # The sandbox swaps its ECS backend into moto before anything is seeded; seeding finishes
+        # a created service the way the sandbox's CreateService handler does (service_created).
+        assert isinstance(ecs, SandboxEcsBackend), "the sandbox's ECS backend is not installed"
+        self.ecs = ecs
         self.ecr = ecr_backends[ACCOUNT_ID][region]
         self.cd = codedeploy_backends[ACCOUNT_ID][region]
         self.cb = codebuild_backends[ACCOUNT_ID][region]
@@ -88,7 +94,8 @@ class _Seeder:
         else:
             vpc_id = ec2.create_vpc("10.42.0.0/16", ipv6_cidr_block_network_border_group=self.region).id
             ec2.create_tags([vpc_id], {"Name": _TAG})
-            ec2.modify_vpc_attribute(vpc_id, "enable_dns_hostnames", True)
+            # The parsed boolean, as moto's ModifyVpcAttribute handler passes it (moto annotates it str).
+            ec2.modify_vpc_attribute(vpc_id, "enable_dns_hostnames", cast(str, True))
         subnets = ec2.describe_subnets(filters={"vpc-id": [vpc_id]})
         subnet_ids = [s.id for s in sorted(subnets, key=lambda s: s.cidr_block)]
         zones = [f"{self.region}a", f"{self.region}b"]
@@ -107,14 +114,21 @@ class _Seeder:
         existing = {role.name for role in self.iam.roles.values()}
         arns: dict[str, str] = {}
         for name, principal in trust.items():
-            doc = {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}],
-            }
             if name not in existing:
-                self.iam.create_role(name, json.dumps(doc), None, None, None, [], 3600)
+                self._create_service_role(name, principal)
             arns[name] = f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
         return arns
+
+    def _create_service_role(self, name: str, service: str) -> None:
+        """CreateRole of a role ``service`` may assume, with no path, description or session limit given."""
+        doc = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        # As moto's CreateRole handler passes an absent Description: None, so GetRole shows none, as in
+        # AWS ("" would show an empty one); moto annotates the parameter as str.
+        no_description = cast(str, None)
+        self.iam.create_role(name, json.dumps(doc), "/", None, no_description, [], "3600")
 
     # -- one service ---------------------------------------------------------------------------
 
@@ -140,9 +154,9 @@ class _Seeder:
             found = self.ecr.create_repository(
                 repository_name=infra.repository,
                 registry_id=None,
-                encryption_config=None,
+                encryption_config={},  # none given: moto (as ECR) applies AES256
                 image_scan_config=None,
-                image_tag_mutability=None,
+                image_tag_mutability="",  # none given: MUTABLE
                 image_tag_mutability_exclusion_filters=None,
                 tags=[],
             )
@@ -159,7 +173,7 @@ class _Seeder:
             (svc.cluster_name, svc.name)
             for svc in self.ecs.services.values()
             for lb in svc.load_balancers or []
-            if getattr(self.elb.target_groups.get(lb.get("targetGroupArn")), "name", None) in plain
+            if getattr(self.elb.target_groups.get(lb.get("targetGroupArn", "")), "name", None) in plain
         }
         if not taken_by or (infra.cluster, infra.service) in taken_by:
             return infra.service
@@ -219,7 +233,9 @@ class _Seeder:
                 existing[port] = elb.create_listener(
                     load_balancer_arn=lb_arn,
                     protocol=protocol,
-                    port=port,
+                    # The parsed integer, as moto's CreateListener handler passes it and DescribeListeners
+                    # returns it (moto annotates it str).
+                    port=cast(str, port),
                     ssl_policy="ELBSecurityPolicy-2016-08",
                     certificate=None,
                     actions=[forward],
@@ -377,13 +393,7 @@ class _Seeder:
         """The role ECS assumes to move listener rules (AWS's managed policy for it:
         AmazonECSInfrastructureRolePolicyForLoadBalancers); trusted by ecs.amazonaws.com."""
         if name not in {role.name for role in self.iam.roles.values()}:
-            doc = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-            self.iam.create_role(name, json.dumps(doc), None, None, None, [], 3600)
+            self._create_service_role(name, "ecs.amazonaws.com")
         return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
 
     def _default_rule(self, listener_arn: str) -> str:
@@ -398,7 +408,7 @@ class _Seeder:
     ) -> None:
         cd = self.cd
         if infra.application not in cd.applications:
-            cd.create_application(application_name=infra.application, compute_platform="ECS", tags=None)
+            cd.create_application(application_name=infra.application, compute_platform="ECS", tags=[])
         if infra.group in cd.deployment_groups.get(infra.application, {}):
             return
         cd.create_deployment_group(
@@ -447,7 +457,7 @@ class _Seeder:
 
         group = f"/aws/codebuild/{infra.project}"
         if group not in self.logs.groups:
-            self.logs.create_log_group(group, None, kmsKeyId=None)
+            self.logs.create_log_group(group, {}, kmsKeyId=None)
         if infra.project in self.cb.codebuild_projects:
             return
         source = {

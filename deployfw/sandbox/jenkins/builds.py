@@ -10,6 +10,7 @@ so a shell's children die with it as they do when Jenkins aborts a build.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -143,11 +144,14 @@ class Build:
                 start_new_session=True,
             )
             self._process = process
-        assert process.stdout is not None
-        while chunk := process.stdout.read1(65536):
+        # A binary pipe with the default buffering is a BufferedReader; read1 returns what has
+        # arrived instead of waiting for a full buffer, so the console follows the process live.
+        stdout = process.stdout
+        assert isinstance(stdout, io.BufferedReader)
+        while chunk := stdout.read1(65536):
             self.append(chunk)
         code = process.wait()
-        process.stdout.close()
+        stdout.close()
         if code < 0:  # killed by a signal: report it the way a shell step does
             code = 128 - code
         if code == 0:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from deployfw.sandbox.jenkins import api
@@ -151,7 +151,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             self.close_connection = True
 
-    def _json(self, data: Any, headers: dict[str, str] | None = None) -> None:
+    def _json(self, data: Any, headers: dict[str, str] | None = None) -> NoReturn:
         tree = self._params().get("tree")
         if tree:
             data = api.apply_tree(data, tree)
@@ -159,7 +159,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         self._send(200, body, JSON_TYPE, headers)
         raise _Answered
 
-    def _error(self, status: int, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def _error(self, status: int, message: str | None = None, headers: dict[str, str] | None = None) -> NoReturn:
         reason = self.responses.get(status, ("Error",))[0]
         message = message or reason
         page = (
@@ -174,7 +174,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         self._send(status, page.encode(), HTML_TYPE, headers)
         raise _Answered
 
-    def _page(self, title: str) -> None:
+    def _page(self, title: str) -> NoReturn:
         body = f"<!DOCTYPE html><html><head><title>{html.escape(title)} [Jenkins]</title></head>"
         body += f"<body><h1>{html.escape(title)}</h1></body></html>\n"
         self._send(200, body.encode(), HTML_TYPE)

@@ -7,13 +7,14 @@ so two tasks of one service can both listen on their usual port.
 
 import os
 import socket
+from typing import Any
 
 _ADDRESS = os.environ.get("DEPLOYFW_TASK_ADDRESS")
 
 if _ADDRESS:
     _bind = socket.socket.bind
 
-    def bind(self, address):
+    def bind(self: socket.socket, address: Any) -> None:  # any address family's form, as socket.bind takes
         if isinstance(address, tuple) and len(address) == 2 and address[0] in ("", "0.0.0.0"):
             address = (_ADDRESS, address[1])
         return _bind(self, address)
