@@ -107,11 +107,13 @@ def placement(store: StateStore, section: Mapping[str, Any] | None, source: str,
     """Describe ``store`` and, in CI with a store on the agent's disk, say what is lost and how to fix it."""
     options = dict(section or {})
     backend = str(options.get("backend") or "sqlite")
-    shared = getattr(store, "shared", None)
+    from deployfw.state.store import Located
+
+    located = store if isinstance(store, Located) else None
     found = Placement(
         backend,
-        str(getattr(store, "location", None) or repr(store)),
-        shared if isinstance(shared, bool) else None,
+        located.location if located is not None else repr(store),
+        located.shared if located is not None else None,
         bool(options.get("persistent", False)),
         source,
         ci.title if ci.is_ci else None,

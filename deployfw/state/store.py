@@ -97,6 +97,23 @@ class Creates(Protocol):
 
 
 @runtime_checkable
+class Located(Protocol):
+    """A state store that says where it keeps its history and whether every CI agent reaches it there.
+
+    Optional: ``run`` warns in CI about a store on the agent's own disk (its history goes with the
+    agent); a store without it is described by its ``repr`` and never warned about.
+    """
+
+    shared: bool
+    """True when every agent with the permissions reads and writes the same history (a table, a bucket)."""
+
+    @property
+    def location(self) -> str:
+        """Where the history is, in words a CI log can show (``sqlite file .deployfw/state.db``)."""
+        ...
+
+
+@runtime_checkable
 class KeepsPins(Protocol):
     """A state store that keeps rollback pins (:class:`~deployfw.state.model.Pin`), one per (scope, module).
 
