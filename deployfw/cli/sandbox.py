@@ -22,11 +22,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from deployfw.cli.app import App
 from deployfw.errors import InputError
+
+if TYPE_CHECKING:
+    from deployfw.config import Config
 
 TIMINGS_ENV = "DEPLOYFW_SANDBOX_TIMINGS"
 # What the sandbox prints, in order: the first four are DESIGN.md's contract.
@@ -174,6 +178,7 @@ def serve(
     try:
         for name, seconds in timings.items():
             setattr(session.aws.timings, name, seconds)
+        session.aws.ctx.reseed = lambda: session.reseed(_load_again(config, app), app.plugins)
         env = session.environment()
         printed = {key: env[key] for key in PRINTED}
         if mode == "least-privilege":  # lines 5-6 are deployfw-ci's keys; tests need the administrator's too
@@ -212,6 +217,13 @@ def serve(
         session.stop()
         if env_file is not None and written is not None:
             background.remove_if_unchanged(env_file, written)
+
+
+def _load_again(config: Config, app: App) -> Config:
+    """The config file as it is now, for the environment the sandbox was started with (no cache)."""
+    from deployfw.config import load_config
+
+    return load_config(config.file, env=config.env, catalog=app.plugins.backends.catalog(), root=config.root)
 
 
 def parse_timings(text: str) -> dict[str, float]:

@@ -78,19 +78,31 @@ def idle_minutes_from_env() -> float:
     return minutes
 
 
-def settings_digest(app: App, *, faults: str | None = None, enforce_iam: bool = False) -> str:
+def settings_digest(
+    app: App, *, faults: str | None = None, enforce_iam: bool = False, with_config: bool = True
+) -> str:
     """What the sandbox was seeded and set up from: modules.yaml's bytes (every environment of it is
-    seeded), the disabled plugins, deployfw's version and the caller's DEPLOYFW_SANDBOX_* settings.
+    seeded; left out with ``with_config=False``), the disabled plugins, deployfw's version and the
+    caller's DEPLOYFW_SANDBOX_* settings.
 
-    A background sandbox serves later commands only while this is unchanged; otherwise it is restarted.
+    A background sandbox serves later commands while this is unchanged; when only modules.yaml
+    changed it is seeded again in place, otherwise it is restarted.
     """
     from deployfw import __version__
 
-    text = app.config_file().read_bytes()
     sandbox_env = {k: v for k, v in os.environ.items() if k.startswith("DEPLOYFW_SANDBOX_") and k not in NOT_SETTINGS}
     doc = {"version": __version__, "disabled": sorted(app.disabled), "env": sandbox_env, "faults": faults,
-           "enforce_iam": enforce_iam, "config": hashlib.sha256(text).hexdigest()}  # fmt: skip
+           "enforce_iam": enforce_iam}  # fmt: skip
+    if with_config:
+        doc["config"] = hashlib.sha256(app.config_file().read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def remember_settings(config_file: Path, digest: str) -> None:
+    """Record in ``meta.json`` that the running sandbox now serves ``digest`` (after seeding it again)."""
+    doc = meta(config_file)
+    if doc:
+        write_private(state_dir(config_file) / "meta.json", json.dumps({**doc, "settings": digest}) + "\n")
 
 
 def start(
@@ -155,7 +167,8 @@ def launch(
         argv += ["--faults", faults]
     if enforce_iam:
         argv += ["--enforce-iam"]
-    meta = {"instance": secrets.token_hex(8), "settings": settings_digest(app, faults=faults, enforce_iam=enforce_iam)}
+    meta = {"instance": secrets.token_hex(8), "settings": settings_digest(app, faults=faults, enforce_iam=enforce_iam),
+            "setup": settings_digest(app, faults=faults, enforce_iam=enforce_iam, with_config=False)}  # fmt: skip
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

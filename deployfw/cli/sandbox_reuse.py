@@ -8,11 +8,15 @@ which keeps the AWS side between commands, and keys the deploy state by that san
 
 - one serves (its pid is alive, ``/_sandbox/health`` answers) and was set up from the same
   modules.yaml and DEPLOYFW_SANDBOX_* settings: it is reused;
-- none serves (first use, idle exit, reboot, killed), or it was set up from another modules.yaml
-  or other settings, or ``--sandbox-reset``: a new one is started on free ports, replacing the old
-  one, whose remembered deploys are forgotten. Seeding is not redone on a live sandbox (a module
-  added to modules.yaml needs its services created, a removed one would linger): restarting is the
-  one way that is always right;
+- it serves but modules.yaml changed: it is seeded again in place (``POST /_sandbox/seed``), as
+  one AWS account would keep everything: a module the config adds gets its services, jobs and
+  fleet; what exists stays as it is (a service ``deployfw migrate`` switched stays switched); a
+  module removed from the config keeps its resources, as deleting a line of modules.yaml deletes
+  nothing in AWS either;
+- none serves (first use, idle exit, reboot, killed), or it was set up with other settings
+  (DEPLOYFW_SANDBOX_*, disabled plugins, another deployfw), or seeding again failed, or
+  ``--sandbox-reset``: a new one is started on free ports, replacing the old one, whose
+  remembered deploys are forgotten;
 - the state scope's account carries the sandbox's instance id (``123456789012@127.0.0.1:41234~id``):
   deploys recorded against one sandbox are never read against another, even one that got the
   same port, so a new sandbox can never make a module look up to date. A fresh sandbox runs
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from deployfw.config import Config
 
 HEALTH_SECONDS = 10.0  # a sandbox that takes longer to answer its health endpoint is not serving
+SEED_SECONDS = 120.0  # seeding a whole config again (every environment) takes seconds; this bounds the wait
 
 
 @dataclass(frozen=True)
@@ -115,10 +120,20 @@ def _reuse(app: App, config_file: Path, pid: int, previous: dict[str, Any], rese
         why = "--sandbox-reset"
     elif previous.get("pid") != pid or not previous.get("instance"):
         why = f"pid {pid} was not started by this deployfw (no matching .deployfw/sandbox/meta.json)"
-    elif previous.get("settings") != background.settings_digest(app):
-        why = "modules.yaml or the DEPLOYFW_SANDBOX_* settings changed since it was started"
     elif variables is None or not _serves(variables):
         why = f"pid {pid} does not answer on /_sandbox/health"
+    elif previous.get("settings") != (settings := background.settings_digest(app)):
+        if previous.get("setup") != background.settings_digest(app, with_config=False):
+            why = "the DEPLOYFW_SANDBOX_* settings, the disabled plugins or deployfw changed since it was started"
+        elif (added := _seed_again(variables)) is None:
+            why = "modules.yaml changed and seeding it again failed"
+        else:
+            background.remember_settings(config_file, settings)
+            what = f"created what it adds: {', '.join(added)}" if added else "it adds no service"
+            click.echo(f"sandbox: reusing this checkout's background sandbox (pid {pid}); modules.yaml changed, "
+                       f"so it was seeded again in place ({what}; nothing is removed, as in an AWS account)",
+                       err=True)  # fmt: skip
+            return BackgroundSandbox(pid, variables, SandboxScope(str(previous["instance"])))
     else:
         click.echo(f"sandbox: reusing this checkout's background sandbox (pid {pid}, .deployfw/sandbox/)", err=True)
         return BackgroundSandbox(pid, variables, SandboxScope(str(previous["instance"])))
@@ -183,6 +198,21 @@ def _serves(variables: dict[str, str]) -> bool:
     except (OSError, ValueError, urllib.error.URLError):
         return False
     return isinstance(doc, dict) and doc.get("status") == "ok"
+
+
+def _seed_again(variables: dict[str, str]) -> list[str] | None:
+    """``POST /_sandbox/seed``: the running sandbox seeds what modules.yaml now adds; the services it
+    created, or None when it could not (an older sandbox, a config that no longer loads, no answer)."""
+    url = variables.get("AWS_ENDPOINT_URL", "")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{url}/_sandbox/seed", data=b"{}", method="POST")
+    try:
+        with opener.open(request, timeout=SEED_SECONDS) as answer:
+            doc: Any = json.loads(answer.read() or b"{}")
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    seeded = doc.get("seeded") if isinstance(doc, dict) else None
+    return [str(name) for name in seeded] if isinstance(seeded, list) else None
 
 
 def _forget(app: App, config: Config, instance: str) -> None:

@@ -74,6 +74,22 @@ class SandboxSession:
             raise
         return cls(config, aws, jenkins, seeded, credentials)
 
+    def reseed(self, config: Config, plugins: PluginManager) -> list[str]:
+        """Seed what ``config`` (the config file as it is now) adds, as one AWS account would keep the rest.
+
+        Seeding is idempotent: services, jobs and fleets that exist are left as they are (a service a
+        ``deployfw migrate`` switched stays switched), new modules' are created, and a module removed
+        from the config keeps its resources - deleting a module from modules.yaml deletes nothing in AWS
+        either. Not offered under IAM enforcement, whose generated policies depend on the whole config.
+        """
+        if self.credentials != dict(CREDENTIALS):
+            raise RuntimeError("IAM is enforced: the generated policies depend on the whole config; restart it")
+        before = set(self.seeded.services)
+        seeded = _create(self.aws, self.jenkins, list(_seeds(_configs(config, plugins), plugins)))
+        self.seeded.services.update(seeded.services)
+        self.config = config
+        return sorted(set(self.seeded.services) - before)
+
     def environment(self) -> dict[str, str]:
         """What a client needs to use this sandbox (``deployfw sandbox`` prints it)."""
         region = self.config.region or "us-east-1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -56,11 +57,12 @@ class Checkout:
         self.state = path / ".deployfw" / "sandbox"
         self.seen: dict[str, int] = {}  # endpoint -> request log entries already read
 
-    def run(self, *argv: str) -> Run:
+    def run(self, *argv: str, **env: str) -> Run:
         report = self.path / "out.json"
         report.unlink(missing_ok=True)
         done = subprocess.run([*deployfw_command(), "run", *argv, "--report", str(report)], cwd=self.path,
-                              env=terminal_env(**ENV), capture_output=True, text=True, timeout=HANG_GUARD)  # fmt: skip
+                              env=terminal_env(**{**ENV, **env}), capture_output=True, text=True,
+                              timeout=HANG_GUARD)  # fmt: skip
         assert report.exists(), done.stdout[-3000:] + done.stderr[-3000:]
         return Run(done.returncode, done.stdout, done.stderr, json.loads(report.read_text()), self._new_calls())
 
@@ -162,13 +164,28 @@ def test_a_killed_or_outdated_sandbox_is_replaced_and_nothing_is_called_up_to_da
     replaced = checkout.pid()
     assert replaced != killed
 
+    # A module added to modules.yaml: the same sandbox seeds its service in place and keeps the rest.
+    services = checkout.path / "examples/shop/services"
+    shutil.copytree(services / "user-api", services / "extra-api")
     config = checkout.path / "modules.yaml"
-    config.write_text(config.read_text() + "# seeded from a different modules.yaml\n")
-    commit_all(checkout.path, "touch modules.yaml")
+    config.write_text(
+        config.read_text().replace(
+            "  user-api:\n", "  extra-api:\n    path: examples/shop/services/extra-api\n\n  user-api:\n", 1
+        )
+    )
+    commit_all(checkout.path, "add extra-api")
     after_edit = checkout.run("--sandbox")
     assert after_edit.code == 0, after_edit.stderr[-3000:]
-    assert "modules.yaml or the DEPLOYFW_SANDBOX_* settings changed" in after_edit.stderr
-    assert after_edit.deployed() == dict.fromkeys(MODULES, "succeeded")
+    assert f"reusing this checkout's background sandbox (pid {replaced}); modules.yaml changed" in after_edit.stderr
+    assert "seeded again in place (created what it adds: extra-api;" in after_edit.stderr
+    assert after_edit.deployed().get("extra-api") == "succeeded"
+    assert checkout.pid() == replaced
+
+    # Other sandbox settings cannot be changed in place: the sandbox is replaced.
+    after_settings = checkout.run("--sandbox", DEPLOYFW_SANDBOX_TIMINGS="deploy_step=0.02,rolling_step=0.02")
+    assert after_settings.code == 0, after_settings.stderr[-3000:]
+    assert "the DEPLOYFW_SANDBOX_* settings, the disabled plugins or deployfw changed" in after_settings.stderr
+    assert after_settings.deployed() == dict.fromkeys((*MODULES, "extra-api"), "succeeded")
     assert not alive(replaced)
     # The replaced sandboxes' deploys were forgotten: one scope is left in the state store.
     import sqlite3

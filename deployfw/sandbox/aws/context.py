@@ -92,6 +92,9 @@ class SandboxContext:
     """The server instances CodeDeploy's EC2/on-premises deployments reach (started with the sandbox)."""
     iam: IamEnforcer | None = None
     """IAM: enforcing (``--enforce-iam``) or only answering SimulatePrincipalPolicy; set when started."""
+    reseed: Callable[[], list[str]] | None = None
+    """``POST /_sandbox/seed``: seed again from the config file as it is now (what it adds); set by the
+    ``deployfw sandbox`` command, which knows the config file and the plugins. None: not offered."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)

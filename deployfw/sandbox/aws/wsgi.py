@@ -147,6 +147,14 @@ class SandboxApp:
             except (ValueError, InputError) as exc:
                 return _json(start_response, 400, {"error": str(exc)})
             return _json(start_response, 200, {"faults": str(self._ctx.faults)})
+        if name == "seed" and method == "POST":
+            if self._ctx.reseed is None:
+                return _json(start_response, 409, {"error": "this sandbox was started without a config to seed from"})
+            try:
+                seeded = self._ctx.reseed()
+            except Exception as exc:  # a config that no longer loads: the caller restarts instead
+                return _json(start_response, 400, {"error": f"{type(exc).__name__}: {exc}"})
+            return _json(start_response, 200, {"seeded": seeded})
         if name == "health":
             self._log.touch()  # `--sandbox` asks before reusing a background sandbox: no idle exit just after
             return _json(start_response, 200, {"status": "ok"})
