@@ -112,7 +112,24 @@ class ListenerProxies:
                 sys.stderr.write(f"deployfw sandbox listeners: {type(exc).__name__}: {exc}\n")
 
     def pick(self, proxy: Proxy) -> tuple[str, int] | None:
+        """A target for one request, from the listener's route as it is now.
+
+        A load balancer stops sending new requests to a target the moment it is deregistered; the
+        periodic :meth:`sync` alone would keep a stopped task in the route until its next pass - on
+        the instant test clock a drained task gets SIGTERM at once, and a request in that gap got 502.
+        """
+        fresh = self._route_now(proxy.listener_arn)
+        if fresh is not None:
+            proxy.route = fresh
         return proxy.route.pick(self._rng, self._counter)
+
+    def _route_now(self, listener_arn: str) -> Route | None:
+        with self.ctx.lock:
+            for backend in elb.elbv2_backends_of():
+                listener = elb.find_listener(backend, listener_arn)
+                if listener is not None:
+                    return self._route(backend, listener)
+        return None
 
     def sync(self) -> None:
         """Open ports for new listeners, close those of deleted ones, refresh every route."""
