@@ -28,22 +28,13 @@ import click
 
 from deployfw.cli.app import App
 from deployfw.errors import InputError
+from deployfw.sandbox import CLIENT_VARIABLES
 
 if TYPE_CHECKING:
     from deployfw.config import Config
 
 TIMINGS_ENV = "DEPLOYFW_SANDBOX_TIMINGS"
-# What the sandbox prints, in order: the first four are DESIGN.md's contract.
-PRINTED = (
-    "AWS_ENDPOINT_URL",
-    "JENKINS_URL",
-    "JENKINS_USER",
-    "JENKINS_API_TOKEN",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-)
+PRINTED = CLIENT_VARIABLES  # what the sandbox prints, in order
 FLAGS = {"AWS endpoint": "--port", "Jenkins double": "--jenkins-port"}
 
 

@@ -50,22 +50,12 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from deployfw.sandbox import CLIENT_VARIABLES
 from deployfw.testing.cli import deployfw_command, terminal_env
 
 __all__ = ["SANDBOX_ACCOUNT", "SandboxProcess"]
 
 SANDBOX_ACCOUNT = "123456789012"  # the account id the sandbox answers with (moto's default)
-# What ``deployfw sandbox`` prints, in order (deployfw.cli.sandbox.PRINTED; not imported: that is the CLI).
-_ENV_LINES = (
-    "AWS_ENDPOINT_URL",
-    "JENKINS_URL",
-    "JENKINS_USER",
-    "JENKINS_API_TOKEN",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-)
 
 
 class SandboxProcess:
@@ -133,7 +123,7 @@ class SandboxProcess:
         )
         assert self.proc.stdout is not None
         try:
-            for expected in _ENV_LINES:
+            for expected in CLIENT_VARIABLES:
                 key, sep, value = self.proc.stdout.readline().strip().partition("=")
                 if not sep:
                     raise RuntimeError(f"deployfw sandbox ended before printing its environment{self._stderr_tail()}")
