@@ -50,6 +50,12 @@ def _short(name: str, suffix: str, limit: int = 32) -> str:
     return f"{name[: limit - len(suffix) - 1]}-{suffix}"
 
 
+def _ecs_controller(**more: Any) -> dict[str, Any]:
+    """The deployment configuration an ECS-controller service is seeded with: the circuit breaker on, with rollback."""
+    return {"deploymentCircuitBreaker": {"enable": True, "rollback": True}, "maximumPercent": 200,
+            "minimumHealthyPercent": 100, **more}  # fmt: skip
+
+
 class _Seeder:
     """Seeding for one region, straight against moto's backends (see the module docstring).
 
@@ -281,41 +287,12 @@ class _Seeder:
 
     def _ecs_service(self, infra: ServiceInfra, taskdef: str, tg: str, network: dict[str, Any]) -> None:
         ecs = self.ecs
-        if infra.cluster not in ecs.clusters:  # CreateCluster of an existing name returns it unchanged, as in AWS
-            ecs.create_cluster(infra.cluster)
-        found, _ = ecs.describe_services(infra.cluster, [infra.service])
-        if any(s.status == "ACTIVE" for s in found):
+        if self._service_exists(infra):
             return
         lbs = [{"targetGroupArn": tg, "containerName": infra.container_name, "containerPort": infra.container_port}]
         rolling = infra.deploy_kind == "rolling"
-        service = ecs.create_service(
-            infra.cluster,
-            infra.service,
-            infra.desired_count,
-            taskdef,
-            lbs,
-            None,
-            None,
-            {"type": "ECS" if rolling else "CODE_DEPLOY"},
-            "FARGATE",
-            network_configuration=network,
-            service_registries=None,
-            platform_version=None,
-            propagate_tags="NONE",
-            role_arn=None,
-        )
-        # What SandboxEcsResponse.create_service adds after moto's handler.
-        ecs.service_created(
-            service,
-            (
-                {
-                    "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                    "maximumPercent": 200,
-                    "minimumHealthyPercent": 100,
-                }
-                if rolling
-                else None
-            ),
+        self._create_service(
+            infra, taskdef, lbs, network, "ECS" if rolling else "CODE_DEPLOY", _ecs_controller() if rolling else None
         )
         if rolling:
             return
@@ -350,11 +327,7 @@ class _Seeder:
         rules (an NLB's listeners themselves; an ALB listener's default rule) and the
         infrastructure role, and both listeners forward to both target groups (weights 1 and 0).
         """
-        ecs = self.ecs
-        if infra.cluster not in ecs.clusters:
-            ecs.create_cluster(infra.cluster)
-        found, _ = ecs.describe_services(infra.cluster, [infra.service])
-        if any(s.status == "ACTIVE" for s in found):
+        if self._service_exists(infra):
             return
         rules = [arn if infra.network else self._default_rule(arn) for arn in listeners]
         role = self._infrastructure_role(infra.infrastructure_role)
@@ -362,7 +335,27 @@ class _Seeder:
                     "testListenerRule": rules[1], "roleArn": role}  # fmt: skip
         lbs = [{"targetGroupArn": tgs[0], "containerName": infra.container_name,
                 "containerPort": infra.container_port, "advancedConfiguration": advanced}]  # fmt: skip
-        service = ecs.create_service(
+        self._create_service(infra, taskdef, lbs, network, "ECS",
+                             _ecs_controller(strategy="BLUE_GREEN", bakeTimeInMinutes=0))  # fmt: skip
+
+    def _service_exists(self, infra: ServiceInfra) -> bool:
+        """Whether the service is ACTIVE already (seeding is idempotent); its cluster is created if missing."""
+        if infra.cluster not in self.ecs.clusters:  # CreateCluster of an existing name returns it unchanged, as in AWS
+            self.ecs.create_cluster(infra.cluster)
+        found, _ = self.ecs.describe_services(infra.cluster, [infra.service])
+        return any(s.status == "ACTIVE" for s in found)
+
+    def _create_service(
+        self,
+        infra: ServiceInfra,
+        taskdef: str,
+        lbs: list[dict[str, Any]],
+        network: dict[str, Any],
+        controller: str,
+        deployment_configuration: dict[str, Any] | None,
+    ) -> Any:
+        """CreateService as moto's handler makes it, then what SandboxEcsResponse.create_service adds after it."""
+        service = self.ecs.create_service(
             infra.cluster,
             infra.service,
             infra.desired_count,
@@ -370,7 +363,7 @@ class _Seeder:
             lbs,
             None,
             None,
-            {"type": "ECS"},
+            {"type": controller},
             "FARGATE",
             network_configuration=network,
             service_registries=None,
@@ -378,16 +371,8 @@ class _Seeder:
             propagate_tags="NONE",
             role_arn=None,
         )
-        ecs.service_created(
-            service,
-            {
-                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 100,
-                "strategy": "BLUE_GREEN",
-                "bakeTimeInMinutes": 0,
-            },
-        )
+        self.ecs.service_created(service, deployment_configuration)
+        return service
 
     def _infrastructure_role(self, name: str) -> str:
         """The role ECS assumes to move listener rules (AWS's managed policy for it:
