@@ -186,31 +186,32 @@ def _parse(exports: str) -> dict[str, str]:
     return found
 
 
-def _serves(variables: dict[str, str]) -> bool:
-    """Its AWS endpoint answers ``/_sandbox/health`` (127.0.0.1, bounded wait, no proxy)."""
+def _control(variables: dict[str, str], name: str, *, timeout: float, post: bool = False) -> Any:
+    """The JSON answer of the sandbox's ``/_sandbox/NAME`` (127.0.0.1 only, no proxy, bounded wait);
+    None when it does not answer with JSON."""
     url = variables.get("AWS_ENDPOINT_URL", "")
     if not url.startswith("http://127.0.0.1:"):
-        return False
+        return None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{url}/_sandbox/{name}", data=b"{}" if post else None,
+                                     method="POST" if post else "GET")  # fmt: skip
     try:
-        with opener.open(f"{url}/_sandbox/health", timeout=HEALTH_SECONDS) as answer:
-            doc: Any = json.loads(answer.read() or b"{}")
+        with opener.open(request, timeout=timeout) as answer:
+            return json.loads(answer.read() or b"{}")
     except (OSError, ValueError, urllib.error.URLError):
-        return False
+        return None
+
+
+def _serves(variables: dict[str, str]) -> bool:
+    """Its AWS endpoint answers ``/_sandbox/health``."""
+    doc = _control(variables, "health", timeout=HEALTH_SECONDS)
     return isinstance(doc, dict) and doc.get("status") == "ok"
 
 
 def _seed_again(variables: dict[str, str]) -> list[str] | None:
     """``POST /_sandbox/seed``: the running sandbox seeds what modules.yaml now adds; the services it
     created, or None when it could not (an older sandbox, a config that no longer loads, no answer)."""
-    url = variables.get("AWS_ENDPOINT_URL", "")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(f"{url}/_sandbox/seed", data=b"{}", method="POST")
-    try:
-        with opener.open(request, timeout=SEED_SECONDS) as answer:
-            doc: Any = json.loads(answer.read() or b"{}")
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
+    doc = _control(variables, "seed", timeout=SEED_SECONDS, post=True)
     seeded = doc.get("seeded") if isinstance(doc, dict) else None
     return [str(name) for name in seeded] if isinstance(seeded, list) else None
 
