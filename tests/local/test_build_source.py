@@ -124,11 +124,16 @@ def test_the_shim_runs_this_deployfw_when_no_script_is_installed(tmp_path: Path,
 
 
 def _bare_python(tmp_path: Path) -> Path:
-    """This virtual environment's interpreter, reached through a bin folder that has no deployfw script."""
+    """This interpreter, with the same site-packages, reached through a bin folder that has no deployfw script.
+
+    Inside a virtual environment the copy needs its pyvenv.cfg and lib; outside one (CI installs into
+    the system interpreter) a bare symlink is enough, since Python finds its prefix through it.
+    """
     venv = tmp_path / "bare"
     (venv / "bin").mkdir(parents=True)
-    (venv / "lib").symlink_to(Path(sys.prefix) / "lib")  # the same site-packages, deployfw included
-    (venv / "pyvenv.cfg").write_text((Path(sys.prefix) / "pyvenv.cfg").read_text())
+    if sys.prefix != sys.base_prefix:
+        (venv / "lib").symlink_to(Path(sys.prefix) / "lib")  # the same site-packages, deployfw included
+        (venv / "pyvenv.cfg").write_text((Path(sys.prefix) / "pyvenv.cfg").read_text())
     link = venv / "bin" / "python3"
     link.symlink_to(Path(sys.executable).resolve())
     return link
