@@ -6,11 +6,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from buildspec_helpers import run
-from moto import mock_aws
 
 from deployfw.buildspec import parse_secret_reference
 from deployfw.buildspec.aws_resolver import AwsSecretResolver
@@ -126,17 +126,29 @@ def test_secret_reference_syntax() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch, aws_sandbox: Any) -> Iterator[None]:
+    """This process's AWS clients on an in-process sandbox, the endpoint path deployfw takes to AWS.
+
+    moto's state is process-wide and other sandboxes of this test process may be serving from
+    it, so nothing is reset: what a test creates is deleted after it instead.
+    """
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "ap-northeast-2",
+        "AWS_ENDPOINT_URL": aws_sandbox.endpoint_url,
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
+    ssm = boto3.client("ssm", region_name="ap-northeast-2")
+    sm = boto3.client("secretsmanager", region_name="ap-northeast-2")
+    parameters = {p["Name"] for p in ssm.describe_parameters()["Parameters"]}
+    secrets = {s["ARN"] for s in sm.list_secrets()["SecretList"]}
+    yield
+    for name in {p["Name"] for p in ssm.describe_parameters()["Parameters"]} - parameters:
+        ssm.delete_parameter(Name=name)
+    for arn in {s["ARN"] for s in sm.list_secrets()["SecretList"]} - secrets:
+        sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
 
 
 def test_parameter_store_and_secrets_manager_through_aws(aws: None, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the image tests: build contexts on disk and an in-process moto ECR."""
+"""Fixtures for the image tests: build contexts on disk and an ECR on an in-process sandbox."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 REGION = "us-east-1"
 
@@ -49,13 +48,21 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ecr(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A boto3 ECR client talking to moto in-process (no endpoint, no network)."""
+def ecr(monkeypatch: pytest.MonkeyPatch, aws_sandbox: Any) -> Iterator[Any]:
+    """A boto3 ECR client on an in-process sandbox; deployfw's own clients in this process reach it too.
+
+    moto's state is process-wide and other sandboxes of this test process may be serving from
+    it, so nothing is reset: the repositories a test creates are deleted after it instead.
+    """
     for var in list(os.environ):
         if var.startswith("AWS_ENDPOINT_URL") or var in ("AWS_PROFILE", "AWS_REGION"):
             monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_sandbox.endpoint_url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("ecr", region_name=REGION)
+    client = boto3.client("ecr", region_name=REGION)
+    before = {r["repositoryName"] for r in client.describe_repositories()["repositories"]}
+    yield client
+    for name in {r["repositoryName"] for r in client.describe_repositories()["repositories"]} - before:
+        client.delete_repository(repositoryName=name, force=True)

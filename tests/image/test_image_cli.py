@@ -84,16 +84,16 @@ def test_bad_input_is_input_error(app_dir: Path, tmp_path: Path, args: list[str]
 
 
 def test_push_with_buildspec_environment(app_dir: Path, tmp_path: Path, ecr: Any) -> None:
-    ecr.create_repository(repositoryName="user-api")
+    ecr.create_repository(repositoryName="image-api")
     detail = tmp_path / "out" / "imageDetail.json"
-    env = {"IMAGE_REPO_NAME": "user-api", "IMAGE_TAG": "abc123"}
+    env = {"IMAGE_REPO_NAME": "image-api", "IMAGE_TAG": "abc123"}
     result = run(str(app_dir), "--tag", "latest", "--image-detail", str(detail), "--push", env=env)
     assert result.exit_code == 0, result.output
     digest, image_uri = result.stdout.splitlines()
-    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-api"
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/image-api"
     assert image_uri == f"{uri}@{digest}"
     assert json.loads(detail.read_text()) == {"ImageURI": image_uri}
-    tags = ecr.describe_images(repositoryName="user-api")["imageDetails"][0]["imageTags"]
+    tags = ecr.describe_images(repositoryName="image-api")["imageDetails"][0]["imageTags"]
     assert set(tags) == {"abc123", "latest"}
 
 
@@ -107,6 +107,6 @@ def test_push_to_explicit_uri_and_immutable_refusal(app_dir: Path, ecr: Any) -> 
 
 
 def test_parse_repository() -> None:
-    assert parse_repository("user-api").name == "user-api"
+    assert parse_repository("image-api").name == "image-api"
     ref = parse_repository("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/a/b:1.0")
     assert (ref.registry_id, ref.name, ref.tag) == ("123456789012", "a/b", "1.0")

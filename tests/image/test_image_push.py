@@ -45,11 +45,11 @@ class Recording:
 
 
 def test_push_uploads_layers_and_tags(app_dir: Path, ecr: Any) -> None:
-    ecr.create_repository(repositoryName="user-api")
+    ecr.create_repository(repositoryName="image-api")
     image = build_image(app_dir, ImageSpec(cmd=("python", "main.py")))
     client = Recording(ecr)
 
-    result = push_image(image, aws_with(client), "user-api", ["abc123", "content-1", "abc123"])
+    result = push_image(image, aws_with(client), "image-api", ["abc123", "content-1", "abc123"])
 
     assert isinstance(result, PushResult)
     assert result.digest == "sha256:" + hashlib.sha256(image.manifest).hexdigest()
@@ -59,18 +59,18 @@ def test_push_uploads_layers_and_tags(app_dir: Path, ecr: Any) -> None:
         sent = kw["imageManifest"].encode()
         assert "sha256:" + hashlib.sha256(sent).hexdigest() == result.digest == kw["imageDigest"]
         assert kw["imageManifestMediaType"] == image.media_type
-    assert result.repository_uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/user-api"
+    assert result.repository_uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/image-api"
     assert result.image_uri == f"{result.repository_uri}@{result.digest}"
     assert (result.layers_uploaded, result.layers_skipped) == (1, 0)
     assert result.tags == ("abc123", "content-1")
 
-    check = ecr.batch_check_layer_availability(repositoryName="user-api", layerDigests=[b.digest for b in image.blobs])
+    check = ecr.batch_check_layer_availability(repositoryName="image-api", layerDigests=[b.digest for b in image.blobs])
     assert {layer["layerDigest"] for layer in check["layers"]} == {b.digest for b in image.blobs}
     assert check["failures"] == []
     for tag in ("abc123", "content-1"):
-        (detail,) = ecr.describe_images(repositoryName="user-api", imageIds=[{"imageTag": tag}])["imageDetails"]
+        (detail,) = ecr.describe_images(repositoryName="image-api", imageIds=[{"imageTag": tag}])["imageDetails"]
         assert set(detail["imageTags"]) == {"abc123", "content-1"}
-        got = ecr.batch_get_image(repositoryName="user-api", imageIds=[{"imageTag": tag}])
+        got = ecr.batch_get_image(repositoryName="image-api", imageIds=[{"imageTag": tag}])
         assert got["images"][0]["imageManifest"].encode() == image.manifest
 
 
