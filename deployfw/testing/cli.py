@@ -50,13 +50,20 @@ def terminal_env(**overrides: str) -> dict[str, str]:
     """This process's environment without CI, AWS, Jenkins, git-identity or deployfw variables, plus ``overrides``.
 
     What a developer's plain terminal has: PATH, HOME and the like stay (git and docker
-    must still be found), everything that changes deployfw's behaviour goes. One thing is
-    added: ``DEPLOYFW_SANDBOX_IN_PROCESS=1``, so ``--sandbox`` starts a sandbox inside the
-    command, for it alone - a test never leaves a background sandbox behind or shares one with
-    another test. Pass ``DEPLOYFW_SANDBOX_IN_PROCESS="0"`` to test the background sandbox itself.
+    must still be found), everything that changes deployfw's behaviour goes. Two things are
+    added:
+
+    - ``DEPLOYFW_SANDBOX_IN_PROCESS=1``, so ``--sandbox`` starts a sandbox inside the command,
+      for it alone - a test never leaves a background sandbox behind or shares one with another
+      test. Pass ``DEPLOYFW_SANDBOX_IN_PROCESS="0"`` to test the background sandbox itself.
+    - ``DEPLOYFW_SANDBOX_TIME_SCALE=0`` (or the test process's own value, when it sets one): a
+      ``--sandbox`` run is on the instant clock, as in-process sandboxes and
+      :class:`~deployfw.testing.sandbox_process.SandboxProcess` are. A test about durations
+      passes a scale, e.g. ``DEPLOYFW_SANDBOX_TIME_SCALE="60"`` for what a user's terminal gets.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_PREFIXES) and k not in CI_NAMES}
     env["DEPLOYFW_SANDBOX_IN_PROCESS"] = "1"
+    env["DEPLOYFW_SANDBOX_TIME_SCALE"] = os.environ.get("DEPLOYFW_SANDBOX_TIME_SCALE", "0")
     env.update(overrides)
     return env
 

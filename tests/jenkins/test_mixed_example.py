@@ -44,7 +44,7 @@ def test_mixed_environment_deploys_every_module_from_a_clean_clone(clone: Path) 
     done = deployfw(
         clone,
         "-e", "mixed", "--sandbox", "run", "--all", "--junit", "out.xml", "--report", "out.json",
-        env=terminal_env(**pipeline),
+        env=terminal_env(**pipeline, DEPLOYFW_SANDBOX_TIME_SCALE="60"),  # a terminal's clock: AWS's waits, paced
     )  # fmt: skip
 
     assert done.returncode == 0, done.stdout + done.stderr

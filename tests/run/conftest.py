@@ -4,8 +4,9 @@ Module scope keeps the suite fast (the sandbox start and the first builds are pa
 once per file) while files stay independent: each has its own repository copy, its
 own state store and its own sandbox process. A test module may set
 ``SANDBOX_TIMINGS`` (fields of :class:`deployfw.sandbox.aws.Timings`) to slow the
-simulated deployments down or speed them up, and ``SANDBOX_CONFIG`` to seed from
-another config file of the copy.
+simulated deployments down or speed them up, ``SANDBOX_TIME_SCALE`` to run on a
+scaled clock instead of the instant one, and ``SANDBOX_CONFIG`` to seed from another
+config file of the copy.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def sandbox(request: pytest.FixtureRequest, example: Path) -> Iterator[SandboxProcess]:
     config = example / getattr(request.module, "SANDBOX_CONFIG", "modules.yaml")
-    yield from start_sandbox(config, getattr(request.module, "SANDBOX_TIMINGS", FAST))
+    timings = getattr(request.module, "SANDBOX_TIMINGS", FAST)
+    yield from start_sandbox(config, timings, getattr(request.module, "SANDBOX_TIME_SCALE", None))
 
 
 @pytest.fixture(scope="module")

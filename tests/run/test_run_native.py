@@ -23,6 +23,9 @@ from run_helpers import commit_all
 from deployfw.testing import CliResult, SandboxProcess
 
 REGION = "ap-northeast-2"
+# The ECS-native backend's end-to-end run on a scaled clock: the canary's bake and the NLB's
+# stage delays (tens of sandbox minutes) are waited out, fifty sandbox minutes per real second.
+SANDBOX_TIME_SCALE = 3000.0
 
 
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
