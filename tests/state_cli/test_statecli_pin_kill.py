@@ -22,7 +22,7 @@ from statecli_helpers import change
 from deployfw.testing import CliResult, SandboxProcess
 from deployfw.testing.cli import deployfw_command
 
-SANDBOX_TIMINGS = {"deploy_step": 1.0, "rolling_step": 0.05}  # a rollback deployment takes seconds
+SANDBOX_TIMINGS = {"deploy_step": 0.3, "rolling_step": 0.05}  # a rollback deployment takes a few seconds
 
 
 def kill_once_deploying(example: Path, sandbox: SandboxProcess) -> list[str]:
