@@ -1,7 +1,9 @@
 """Fixtures for the ECS deployer tests: small repositories on disk, and one AWS sandbox.
 
-The sandbox is session-scoped (moto's start-up dominates) and every test deploys
-its own module/service, so tests never share a deployment group or a fault.
+The sandbox is module-scoped (start-up and seeding are paid once per file) and every test
+deploys its own module/service, so tests never share a deployment group or a fault. Not
+session-scoped: moto's state is process-wide and the most recently started in-process sandbox's
+settings apply to all, so a sandbox outliving its file would be changed by the next file's.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def repo(tmp_path: Path) -> Callable[..., Path]:
 # -- the sandbox ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from deployfw.sandbox.aws import AwsSandbox, Timings
 
@@ -40,7 +42,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     box.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aws(sandbox: Any) -> Callable[[str], Any]:
     """Plain boto3 clients on the sandbox, to look at the outcome the way a user would."""
 
@@ -56,9 +58,9 @@ def aws(sandbox: Any) -> Callable[[str], Any]:
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def infra(sandbox: Any) -> Any:
-    """The services the tests deploy to, seeded once (seeding costs about a second per service).
+    """The services the tests deploy to, seeded once per file.
 
     Tests share them one after another: each deployment ends (succeeded, failed or
     stopped) before the test returns, and every test uses its own run id.

@@ -21,7 +21,7 @@ from deployfw.testing import SandboxProcess
 from deployfw.testing.cli import deployfw_command
 from deployfw.testing.iam import sandbox_mismatches, undeclared
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.long]
 # Which module exercises a statement: a local build and rolling deploy is the quickest, so first.
 PREFERENCE = ("product-api", "user-api", "payment-api", "order-api", "legacy-api")
 

@@ -24,6 +24,8 @@ import pytest
 
 from deployfw.testing import SandboxProcess
 
+pytestmark = pytest.mark.long
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 IMAGES = ("order-api", "payment-api", "product-api", "user-api")  # on ECS: images
 BUNDLES = ("legacy-api",)  # on servers: revision bundles in S3

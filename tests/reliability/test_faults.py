@@ -12,7 +12,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 from reliability_kit import SERVICES, Repo, SandboxProcess, deploy_calls, figure, judge, run
+
+pytestmark = pytest.mark.long
 
 FAULTS = "throttle:30,error:10"
 

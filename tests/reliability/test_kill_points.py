@@ -27,7 +27,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from reliability_kit import Lane, Repo, SandboxProcess, figure, kill_figures, kill_points, open_lanes, run_kill_points
+
+pytestmark = pytest.mark.long
 
 KILL_POINTS = 24  # a few may finish before their kill lands; at least 20 must be killed mid-run
 EXTRA_LANES = 2  # more sandboxes, each with its own repository: kill points run three at a time

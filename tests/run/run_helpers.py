@@ -62,7 +62,9 @@ def commit_all(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def start_sandbox(config: Path, timings: Mapping[str, float], time_scale: float | None = None) -> Iterator[SandboxProcess]:
+def start_sandbox(
+    config: Path, timings: Mapping[str, float], time_scale: float | None = None
+) -> Iterator[SandboxProcess]:
     """Generator body for a fixture: a sandbox seeded from ``config`` that stops at teardown."""
     with SandboxProcess(config.parent, config=config, timings=timings, time_scale=time_scale) as box:
         yield box

@@ -27,7 +27,7 @@ from run_helpers import MODULES, commit_all, copy_example
 
 from deployfw.testing.cli import deployfw_command, terminal_env
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.long]
 
 HANG_GUARD = 600  # seconds for one run or one wait; only a hang comes anywhere near it
 DEPLOYING = {"CreateDeployment", "UpdateService", "RegisterTaskDefinition"}

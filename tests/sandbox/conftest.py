@@ -1,8 +1,11 @@
 """Shared fixtures for the AWS sandbox contract tests (tests/sandbox/test_aws_*.py).
 
-One sandbox per session keeps the suite fast (moto's start-up and the first request
-to each service dominate); tests use distinct services so they cannot interfere,
-and every test that injects faults clears them again.
+One sandbox per test module keeps the suite fast (moto's start-up and seeding are paid
+once per file); tests of a file use distinct services so they cannot interfere, and
+every test that injects faults clears them again. Not one per session: moto's state is
+process-wide and the most recently started in-process sandbox's settings apply to all
+(:mod:`deployfw.sandbox.aws.context`), so a sandbox outliving its file would be changed
+by whatever another file (on the same pytest-xdist worker) starts next.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def aws_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return root, first
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aws_sandbox(aws_repo: tuple[Path, str]) -> Iterator[AwsSandbox]:
     sandbox = AwsSandbox(
         repo_root=aws_repo[0],
@@ -140,7 +143,7 @@ def aws_sandbox(aws_repo: tuple[Path, str]) -> Iterator[AwsSandbox]:
     sandbox.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def aws_client(aws_sandbox: AwsSandbox) -> Callable[[str], Any]:
     from botocore.config import Config
 
@@ -183,7 +186,7 @@ def aws_wait() -> Callable[..., Any]:
     return wait_for
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_image(aws_client: Callable[[str], Any]) -> Callable[..., str]:
     """``app_image(repository, version, exit_at_start=False, health_status=200)`` -> pushed image URI."""
     ecr = aws_client("ecr")
