@@ -71,6 +71,10 @@ class RunContext:
     # into the statement the backends declare for it (:mod:`deployfw.iam.denied`).
     backends: BackendRegistry | None = field(default=None, repr=False)
     repository_url: str | None = None  # the repository's web address, when CI names it (report links)
+    time_scale: float = 1.0
+    """AWS seconds per real second at the endpoint: 1 for AWS, a sandbox's clock scale for a sandbox
+    (0: its instant clock). Backends that poll shorten their pauses by it, so a deployment whose
+    minutes pass in seconds is watched as often, step for step, as one on AWS."""
     _resources: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 

@@ -14,14 +14,36 @@ from collections.abc import Mapping
 
 from deployfw.backends import BackendRegistry, RunContext
 from deployfw.config import Config
+from deployfw.errors import InputError
 
 DEFAULT_REGION = "us-east-1"
+TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
 
 
 def resolve_region(config: Config, environ: Mapping[str, str] | None = None) -> str:
     """The deploy region: modules.yaml's ``region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``."""
     env = os.environ if environ is None else environ
     return config.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def endpoint_time_scale(environ: Mapping[str, str] | None = None) -> float:
+    """How fast time passes at the AWS endpoint: ``DEPLOYFW_SANDBOX_TIME_SCALE`` with ``AWS_ENDPOINT_URL`` set, else 1.
+
+    A sandbox hands its scale to its clients with the endpoint (``deployfw sandbox`` prints both,
+    ``--sandbox`` sets both). Without an endpoint the commands talk to AWS, whose clock is real,
+    whatever the variable says.
+    """
+    env = os.environ if environ is None else environ
+    text = env.get(TIME_SCALE_ENV, "").strip()
+    if not env.get("AWS_ENDPOINT_URL") or not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not 0 <= scale < float("inf"):
+        raise InputError(f"{TIME_SCALE_ENV}={text!r}: expected a number of sandbox seconds per real second >= 0")
+    return scale
 
 
 def new_run_id() -> str:
@@ -54,4 +76,5 @@ def make_context(
         ci_url=ci_url,
         backends=backends,
         repository_url=repository_url,
+        time_scale=endpoint_time_scale(env),
     )

@@ -101,6 +101,7 @@ class SandboxSession:
             **self.credentials,
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
+            "DEPLOYFW_SANDBOX_TIME_SCALE": f"{self.aws.ctx.clock.scale:g}",
         }
 
     def idle_seconds(self) -> float:

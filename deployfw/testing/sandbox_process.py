@@ -131,7 +131,7 @@ class SandboxProcess:
                     raise RuntimeError(f"deployfw sandbox printed {key} where {expected} was expected")
                 self.env[key] = value
             self.region = self.env["AWS_DEFAULT_REGION"]
-            if self.iam == "least-privilege":  # then the administrator's keys follow (lines 9-10)
+            if self.iam == "least-privilege":  # then the administrator's keys follow (lines 10-11)
                 for expected in ("ADMIN_ACCESS_KEY_ID", "ADMIN_SECRET_ACCESS_KEY"):
                     key, _, value = self.proc.stdout.readline().strip().partition("=")
                     if key != expected:
@@ -236,6 +236,7 @@ class SandboxProcess:
             "JENKINS_URL": self.env["JENKINS_URL"],
             "JENKINS_USER": self.env["JENKINS_USER"],
             "JENKINS_API_TOKEN": self.env["JENKINS_API_TOKEN"],
+            "DEPLOYFW_SANDBOX_TIME_SCALE": self.env["DEPLOYFW_SANDBOX_TIME_SCALE"],
             **overrides,
         })  # fmt: skip
 

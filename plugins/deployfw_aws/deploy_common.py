@@ -109,6 +109,24 @@ class Backoff:
     factor: float = 2.0
     cap: float = 10.0
 
+    @classmethod
+    def at_scale(cls, scale: float) -> Backoff:
+        """AWS's pauses at an endpoint whose clock runs ``scale`` times as fast (a sandbox's).
+
+        Shortened in proportion, down to a floor (0.1 s, backing off to 0.5 s) that keeps a
+        run's polls a few per second; the instant clock (0) gets the floor.
+        """
+        if scale == 1:
+            return cls()
+        if scale == 0:
+            return cls(first=POLL_FLOOR, cap=POLL_CAP_FLOOR)
+        default = cls()
+        return cls(first=max(default.first / scale, POLL_FLOOR), cap=max(default.cap / scale, POLL_CAP_FLOOR))
+
+
+POLL_FLOOR = 0.1
+POLL_CAP_FLOOR = 0.5
+
 
 class Wait:
     """A deadline plus backing-off pauses that end early on cancel."""
@@ -174,7 +192,7 @@ class Paced:
         self.ctx = ctx
         self._sleep = sleep
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff.at_scale(ctx.time_scale)
 
     def wait(self, seconds: float, cancel: threading.Event) -> Wait:
         return Wait(seconds, cancel=cancel, sleep=self._sleep, clock=self._clock, backoff=self._backoff)
