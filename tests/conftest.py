@@ -1,15 +1,50 @@
-"""Suite-wide collection order: files marked ``long`` run first.
+"""Suite-wide: collection order (files marked ``long`` first) and the reliability figures' summary.
 
 The suite runs on pytest-xdist workers, one test file per work unit (``--dist loadfile``),
 handed out in collection order. A file of a minute or more handed out last keeps one worker
 busy while the others have nothing left, so those files go first; every other file keeps
 its place. Tests within a file keep their order (some build on each other).
+
+The reliability scenarios record figures (``tests/reliability/reliability_kit.py``) in the
+process that runs them: a worker hands its lines to the controller, which prints them in the
+terminal summary, so a plain ``python -m pytest`` shows them with or without workers.
 """
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import pytest
+
+FIGURES_KEY = "deployfw_reliability_figures"
+_from_workers: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: files stay whole
+
+
+def _figure_lines() -> list[str]:
+    """This process's reliability figures, formatted; none when no reliability scenario ran here."""
+    kit = sys.modules.get("reliability_kit")
+    return list(kit.format_figures()) if kit is not None and kit.FIGURES else []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints
+        workeroutput[FIGURES_KEY] = _figure_lines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    _from_workers.extend(getattr(node, "workeroutput", {}).get(FIGURES_KEY, []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = _from_workers or _figure_lines()
+    if lines:
+        terminalreporter.write_sep("=", "deployfw reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

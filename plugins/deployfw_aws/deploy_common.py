@@ -113,8 +113,8 @@ class Backoff:
     def at_scale(cls, scale: float) -> Backoff:
         """AWS's pauses at an endpoint whose clock runs ``scale`` times as fast (a sandbox's).
 
-        Shortened in proportion, down to a floor (0.1 s, backing off to 0.5 s) that keeps a
-        run's polls a few per second; the instant clock (0) gets the floor.
+        Shortened in proportion, down to a floor (0.2 s, backing off to 1 s) that keeps a
+        run's polls to about one a second; the instant clock (0) gets the floor.
         """
         if scale == 1:
             return cls()
@@ -124,8 +124,8 @@ class Backoff:
         return cls(first=max(default.first / scale, POLL_FLOOR), cap=max(default.cap / scale, POLL_CAP_FLOOR))
 
 
-POLL_FLOOR = 0.1
-POLL_CAP_FLOOR = 0.5
+POLL_FLOOR = 0.2
+POLL_CAP_FLOOR = 1.0
 
 
 class Wait:

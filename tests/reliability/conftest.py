@@ -3,8 +3,8 @@
 The sandbox start (moto, seeding) is the most expensive step, so it is paid once; the
 scenarios then run one after the other against it, each on fresh commits, and clear
 the request log when they start so each judges only its own calls. The figures the
-scenarios record are printed in pytest's terminal summary, so a plain
-``python -m pytest`` shows them (the acceptance note quotes them).
+scenarios record are printed in pytest's terminal summary (tests/conftest.py, which also
+gathers them from pytest-xdist workers), so a plain ``python -m pytest`` shows them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from reliability_kit import FIGURES, Repo, SandboxProcess, format_figures, run, start_sandbox
+from reliability_kit import Repo, SandboxProcess, run, start_sandbox
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +34,3 @@ def warmed(rel_repo: Repo, rel_sandbox: SandboxProcess) -> Repo:
     assert code == 0, proc.output[-3000:]
     return rel_repo
 
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.write_sep("=", "deployfw reliability figures")
-    for line in format_figures():
-        terminalreporter.write_line(line)
