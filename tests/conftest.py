@@ -1,9 +1,11 @@
 """Suite-wide: collection order (files marked ``long`` first) and the reliability figures' summary.
 
 The suite runs on pytest-xdist workers, one test file per work unit (``--dist loadfile``),
-handed out in collection order. A file of a minute or more handed out last keeps one worker
-busy while the others have nothing left, so those files go first; every other file keeps
-its place. Tests within a file keep their order (some build on each other).
+handed out in collection order (``--no-loadscope-reorder``: by default xdist hands out the
+files with the most tests first, which put the one-test, two-minute kill-point file last). A
+file of a minute or more handed out last keeps one worker busy while the others have nothing
+left, so those files go first; every other file keeps its place. Tests within a file keep
+their order (some build on each other).
 
 The reliability scenarios record figures (``tests/reliability/reliability_kit.py``) in the
 process that runs them: a worker hands its lines to the controller, which prints them in the
