@@ -114,6 +114,7 @@ SANDBOX = textwrap.dedent("""\
     print(json.dumps({"pids": [c.pid for t in tasks for c in t.containers],
                       "namespaces": [t.endpoint.namespace for t in tasks if t.endpoint and t.endpoint.namespace]}))
     sys.stdout.flush()
+    sys.stdin.readline()  # the test has seen the tasks alive: go on
     how = sys.argv[1]
     if how == "stop":
         box.stop()
@@ -150,11 +151,14 @@ def _alive(pid: int) -> bool:
 def test_no_task_process_or_namespace_outlives_the_sandbox(tmp_path: Path, how: str) -> None:
     script = tmp_path / "sandbox.py"
     script.write_text(SANDBOX)
-    child = subprocess.Popen([sys.executable, str(script), how], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, str(script), how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
     try:
-        assert child.stdout is not None
+        assert child.stdout is not None and child.stdin is not None
         started = json.loads(child.stdout.readline())
         assert len(started["pids"]) == 2 and all(_alive(p) for p in started["pids"])
+        child.stdin.write("go\n")  # the sandbox waits for this, so it cannot end its tasks before the check
+        child.stdin.flush()
         if how == "stop":
             assert child.stdout.readline().strip() == "stopped"
         elif how == "exit":
