@@ -14,10 +14,9 @@ from collections.abc import Mapping
 
 from deployfw.backends import BackendRegistry, RunContext
 from deployfw.config import Config
-from deployfw.errors import InputError
+from deployfw.timescale import TIME_SCALE_ENV, parse_time_scale
 
 DEFAULT_REGION = "us-east-1"
-TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
 
 
 def resolve_region(config: Config, environ: Mapping[str, str] | None = None) -> str:
@@ -37,13 +36,7 @@ def endpoint_time_scale(environ: Mapping[str, str] | None = None) -> float:
     text = env.get(TIME_SCALE_ENV, "").strip()
     if not env.get("AWS_ENDPOINT_URL") or not text:
         return 1.0
-    try:
-        scale = float(text)
-    except ValueError:
-        scale = -1.0
-    if not 0 <= scale < float("inf"):
-        raise InputError(f"{TIME_SCALE_ENV}={text!r}: expected a number of sandbox seconds per real second >= 0")
-    return scale
+    return parse_time_scale(text)
 
 
 def new_run_id() -> str:

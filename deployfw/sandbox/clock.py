@@ -22,10 +22,10 @@ import os
 import time
 from dataclasses import dataclass
 
-from deployfw.errors import InputError
+from deployfw.timescale import DEFAULT_SCALE, TIME_SCALE_ENV, parse_time_scale
 
-TIME_SCALE_ENV = "DEPLOYFW_SANDBOX_TIME_SCALE"
-DEFAULT_SCALE = 60.0
+__all__ = ["DEFAULT_SCALE", "TIME_SCALE_ENV", "SandboxClock", "parse_scale", "set_default_scale"]
+
 MIN_POLL = 0.05
 BOUNDED_SCALE_AT_ZERO = 600.0
 """At scale 0, how fast the *limit* of a wait for a condition passes (the 60-minute replacement health
@@ -47,16 +47,7 @@ def parse_scale(text: str | None) -> float:
     """``"60"`` -> 60.0; empty or None -> the default scale; anything else bad input (exit 2)."""
     if text is None or not text.strip():
         return _default
-    try:
-        scale = float(text)
-    except ValueError:
-        scale = -1.0
-    if not scale >= 0 or scale == float("inf"):
-        raise InputError(
-            f"{TIME_SCALE_ENV}={text!r}: expected a number of sandbox seconds per real second >= 0"
-            f" (0: every timed wait is due at once; default {DEFAULT_SCALE:g})"
-        )
-    return scale
+    return parse_time_scale(text)
 
 
 @dataclass(frozen=True)

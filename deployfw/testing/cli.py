@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployfw.timescale import TIME_SCALE_ENV
+
 __all__ = ["CI_NAMES", "OUTSIDE_PREFIXES", "CliResult", "deployfw_command", "run_cli", "terminal_env"]
 
 # Variables deployfw (or a plugin) reads to detect CI or find credentials; a "plain terminal" has none.
@@ -63,7 +65,7 @@ def terminal_env(**overrides: str) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(OUTSIDE_PREFIXES) and k not in CI_NAMES}
     env["DEPLOYFW_SANDBOX_IN_PROCESS"] = "1"
-    env["DEPLOYFW_SANDBOX_TIME_SCALE"] = os.environ.get("DEPLOYFW_SANDBOX_TIME_SCALE", "0")
+    env[TIME_SCALE_ENV] = os.environ.get(TIME_SCALE_ENV, "0")
     env.update(overrides)
     return env
 

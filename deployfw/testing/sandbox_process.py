@@ -109,7 +109,7 @@ class SandboxProcess:
         from deployfw.sandbox.clock import TIME_SCALE_ENV, parse_scale
 
         scale = self.time_scale if self.time_scale is not None else parse_scale(os.environ.get(TIME_SCALE_ENV))
-        extra["DEPLOYFW_SANDBOX_TIME_SCALE"] = str(scale)
+        extra[TIME_SCALE_ENV] = str(scale)
         if self.iam:
             extra["DEPLOYFW_SANDBOX_IAM"] = self.iam
         self.proc = subprocess.Popen(
@@ -224,21 +224,10 @@ class SandboxProcess:
     def run_env(self, **overrides: str) -> dict[str, str]:
         """What a terminal user pointing deployfw at this sandbox has exported, plus ``overrides``.
 
-        A plain :func:`~deployfw.testing.cli.terminal_env` with the sandbox's AWS endpoint,
-        region and credentials and the Jenkins double's URL and token.
+        A plain :func:`~deployfw.testing.cli.terminal_env` with every variable the sandbox printed
+        (:data:`~deployfw.sandbox.CLIENT_VARIABLES`: endpoint, Jenkins, credentials, region, clock).
         """
-        return terminal_env(**{
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.env["AWS_ACCESS_KEY_ID"],
-            "AWS_SECRET_ACCESS_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "JENKINS_URL": self.env["JENKINS_URL"],
-            "JENKINS_USER": self.env["JENKINS_USER"],
-            "JENKINS_API_TOKEN": self.env["JENKINS_API_TOKEN"],
-            "DEPLOYFW_SANDBOX_TIME_SCALE": self.env["DEPLOYFW_SANDBOX_TIME_SCALE"],
-            **overrides,
-        })  # fmt: skip
+        return terminal_env(**{**{name: self.env[name] for name in CLIENT_VARIABLES}, **overrides})
 
     def scope(self, env: str | None = None) -> Any:
         """The state :class:`~deployfw.state.Scope` runs against this sandbox use (``account@host:port``)."""

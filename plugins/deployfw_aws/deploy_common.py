@@ -101,6 +101,10 @@ def _first_existing(root: Path, folder: str, names: tuple[str, ...]) -> str:
     return candidates[0]
 
 
+POLL_FLOOR = 0.2
+POLL_CAP_FLOOR = 1.0
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Poll delays: ``first`` seconds, multiplied by ``factor`` up to ``cap``."""
@@ -116,16 +120,10 @@ class Backoff:
         Shortened in proportion, down to a floor (0.2 s, backing off to 1 s) that keeps a
         run's polls to about one a second; the instant clock (0) gets the floor.
         """
-        if scale == 1:
-            return cls()
         if scale == 0:
             return cls(first=POLL_FLOOR, cap=POLL_CAP_FLOOR)
-        default = cls()
-        return cls(first=max(default.first / scale, POLL_FLOOR), cap=max(default.cap / scale, POLL_CAP_FLOOR))
-
-
-POLL_FLOOR = 0.2
-POLL_CAP_FLOOR = 1.0
+        aws = cls()
+        return cls(first=max(aws.first / scale, POLL_FLOOR), cap=max(aws.cap / scale, POLL_CAP_FLOOR))
 
 
 class Wait:
