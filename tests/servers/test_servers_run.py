@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,9 @@ def test_the_unmodified_aws_cli_deploys_to_the_same_group(first: dict[str, Any],
     env = sandbox.run_env()
 
     def aws(*argv: str) -> str:
-        done = subprocess.run(["aws", *argv], env=env, capture_output=True, text=True, timeout=300)
+        # awscli from this interpreter: `aws` is on PATH only when its venv is activated
+        done = subprocess.run([sys.executable, "-m", "awscli", *argv], env=env, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return done.stdout
 
