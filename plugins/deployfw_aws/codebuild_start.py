@@ -5,18 +5,23 @@ start a second build that pushes the same tags. So it is called without the
 boundary's automatic retry, and after an *ambiguous* failure (no answer,
 throttling, a server error) we first look for a build this run already started
 - every build carries ``DEPLOYFW_RUN_ID`` and ``DEPLOYFW_MODULE`` in its
-environment - and adopt it; only when there is none do we try again. A
-definite refusal (missing project, bad parameters) fails at once.
+environment - and adopt it; only when there is none do we try again, for as
+long as the AWS boundary retries any call (its deadline), never a fixed count:
+under heavy throttling a fixed count gives up on calls any other operation
+would still be retrying. A definite refusal (missing project, bad parameters)
+fails at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from deployfw.aws.clients import RETRYABLE_CODES, Aws, AwsError
 
-START_ATTEMPTS = 4
+FIRST_PAUSE = 0.5  # seconds before the second attempt; doubled each time up to MAX_PAUSE
+MAX_PAUSE = 8.0
 _RECENT_BUILDS = 20  # a run's own build is among the newest few of its project
 
 
@@ -53,23 +58,28 @@ def start_once(
     module: str,
     log: Callable[[str], None],
     wait: Callable[[float], bool],
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """StartBuild with ``params``; adopt this run's build after an ambiguous failure.
 
     ``wait(seconds)`` pauses between attempts and returns True when the run was
-    cancelled meanwhile (then the last error is raised). Returns the build.
+    cancelled meanwhile (then the last error is raised). Attempts go on until
+    ``aws.deadline`` seconds (by ``clock``) have passed. Returns the build.
     """
     project = params["projectName"]
+    give_up = clock() + aws.deadline
     last: AwsError | None = None
-    for attempt in range(START_ATTEMPTS):
+    attempt = 0
+    while attempt == 0 or clock() < give_up:
         if attempt:
-            cancelled = wait(min(2.0**attempt * 0.5, 8.0))
+            cancelled = wait(min(FIRST_PAUSE * 2.0 ** (attempt - 1), MAX_PAUSE))
             found = find_run_build(aws, project, run_id, module)
             if found is not None:  # adopted even when cancelled, so the caller can stop it
                 log(f"adopted build {found['id']} that the failed StartBuild call had started")
                 return found
             if cancelled:
                 break
+        attempt += 1
         try:
             return aws.call("codebuild", "start_build", deadline=0, **params)["build"]
         except AwsError as exc:

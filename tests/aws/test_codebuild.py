@@ -285,10 +285,13 @@ def test_plan_steps_and_preflight_make_no_calls(cb: Any) -> None:
 class ScriptedAws:
     """A stand-in boundary for :func:`start_once` alone: StartBuild answers come from a script."""
 
-    def __init__(self, starts: list[Any], existing: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, starts: list[Any], existing: list[dict[str, Any]] | None = None, deadline: float = 120.0
+    ) -> None:
         self.starts = starts
         self.existing = existing or []
         self.calls: list[str] = []
+        self.deadline = deadline
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         self.calls.append(operation)
@@ -324,3 +327,29 @@ def test_start_once_retries_only_when_no_build_of_the_run_exists() -> None:
     with pytest.raises(AwsError, match="no such project"):
         start_once(aws, params, run_id="r1", module="m", log=logged.append, wait=lambda _s: False)  # type: ignore[arg-type]
     assert aws.calls == ["start_build"]
+
+
+def test_start_once_keeps_trying_for_the_boundarys_deadline_not_a_fixed_count() -> None:
+    """Heavy throttling is outlasted as any other call's would be; past the deadline the last error is raised."""
+    from deployfw_aws.codebuild_start import start_once
+
+    throttled = AwsError("codebuild", "start_build", "Rate exceeded", "ThrottlingException")
+    now = [0.0]
+
+    def wait(seconds: float) -> bool:
+        now[0] += seconds
+        return False
+
+    aws = ScriptedAws([throttled] * 7 + [{"id": "p:late"}], deadline=60.0)
+    build = start_once(aws, {"projectName": "p"}, run_id="r1", module="m", log=lambda _m: None,  # type: ignore[arg-type]
+                       wait=wait, clock=lambda: now[0])  # fmt: skip
+    assert build["id"] == "p:late"
+    assert aws.calls.count("start_build") == 8
+
+    now[0] = 0.0
+    aws = ScriptedAws([throttled] * 50, deadline=20.0)
+    with pytest.raises(AwsError, match="Rate exceeded"):
+        start_once(aws, {"projectName": "p"}, run_id="r1", module="m", log=lambda _m: None,  # type: ignore[arg-type]
+                   wait=wait, clock=lambda: now[0])  # fmt: skip
+    assert 3 < aws.calls.count("start_build") < 50
+    assert now[0] >= 20.0
