@@ -27,11 +27,11 @@ from deployfw.timescale import DEFAULT_SCALE, TIME_SCALE_ENV, parse_time_scale
 __all__ = ["DEFAULT_SCALE", "TIME_SCALE_ENV", "SandboxClock", "parse_scale", "set_default_scale"]
 
 MIN_POLL = 0.05
+"""Real seconds between two looks at something that is polled (health checks at scale 0)."""
 BOUNDED_SCALE_AT_ZERO = 600.0
 """At scale 0, how fast the *limit* of a wait for a condition passes (the 60-minute replacement health
 timeout, a lifecycle hook's hour): the wait cannot be skipped - the condition may come true - so its
 limit passes at this scale instead (60 minutes = 6 real seconds)."""
-"""Real seconds between two looks at something that is polled (health checks at scale 0)."""
 
 
 _default = DEFAULT_SCALE

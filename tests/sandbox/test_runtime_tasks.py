@@ -80,6 +80,31 @@ def test_a_rolling_deploy_runs_the_pushed_image_and_the_listener_serves_it(
     ]
 
 
+def test_on_the_instant_clock_a_healthy_target_is_rechecked_at_a_settled_pace(
+    aws_sandbox, aws_client, aws_wait, no_faults
+):
+    """Scale 0 makes the health-check interval pass at once; a healthy target is still not probed 20 times a second."""
+    import time
+
+    from deployfw.sandbox.aws.health import SETTLED_RECHECK_AT_ZERO
+
+    assert aws_sandbox.clock.instant
+    group = aws_sandbox.seeded.services["order-api"].target_group_arns[0]
+    elbv2 = aws_client("elbv2")
+
+    def healthy() -> Any:
+        found = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        return next((h["Target"] for h in found if h["TargetHealth"]["State"] == "healthy"), None)
+
+    target = aws_wait(healthy, timeout=30)
+    state = aws_sandbox.ctx.health.state((group, target["Id"], target["Port"]))
+    before, started = state.probes, time.monotonic()
+    aws_wait(lambda: state.probes >= before + 3, timeout=30)  # still checked...
+    probes, elapsed = state.probes - before, time.monotonic() - started
+    assert probes <= elapsed / SETTLED_RECHECK_AT_ZERO + 1, (probes, elapsed)  # ...but not at the fast pace
+    assert state.state == "healthy"
+
+
 def test_stop_task_stops_the_process_and_the_service_replaces_it(aws_sandbox, aws_client, aws_wait, no_faults):
     ecs = aws_client("ecs")
     ecs.get_waiter("services_stable").wait(
