@@ -200,6 +200,9 @@ class Scheduler:
         now = time.monotonic()
         health = self.ctx.health
         for task in list(self.backend.sandbox_tasks.values()):
+            if task.stopped_at is not None:  # seen stopped and dealt with: nothing is left to drain or watch
+                task.stop_after = None
+                continue
             state = self._state(task)
             if task.stop_after is not None and now >= task.stop_after:
                 self._kill(task)
