@@ -20,7 +20,9 @@ from deployfw.sandbox.jenkins.faults import FaultPlan
 from deployfw.sandbox.jenkins.jobs import Folder, Job, find_item
 from deployfw.sandbox.jenkins.queue import QueueItem
 
-_TICK = 0.01
+_IDLE_WAKE = 0.5
+"""Longest the scheduler sleeps with nothing due: every change it acts on (a trigger, a finished build, a
+stop) wakes it at once, so this only bounds how late the queue's TTL is applied when nobody asks."""
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,17 @@ class Controller:
             while not self._stopping:
                 self._expire()
                 now = self.clock()
+                pause = _IDLE_WAKE
                 for item in list(self._items.values()):
-                    if not item.waiting or now < item.buildable_at:
+                    if not item.waiting:
+                        continue
+                    if now < item.buildable_at:
+                        pause = min(pause, item.buildable_at - now)
                         continue
                     if self._running >= self.timing.executors:
-                        break
+                        break  # a finished build wakes us
                     self._start(item, now)
-                self._wake.wait(_TICK)
+                self._wake.wait(pause)
 
     def _expire(self) -> None:
         now = self.clock()
