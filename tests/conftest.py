@@ -7,6 +7,10 @@ file of a minute or more handed out last keeps one worker busy while the others 
 left, so those files go first; every other file keeps its place. Tests within a file keep
 their order (some build on each other).
 
+A folder in :data:`SHARED_UNITS` is one work unit instead, kept in one piece in the collection
+order too: its files share one expensive set-up (the reliability suite's warmed sandbox), which
+one worker then pays once and can drop as soon as it leaves the folder.
+
 The reliability scenarios record figures (``tests/reliability/reliability_kit.py``) in the
 process that runs them: a worker hands its lines to the controller, which prints them in the
 terminal summary, so a plain ``python -m pytest`` shows them with or without workers.
@@ -20,11 +24,36 @@ from typing import Any
 import pytest
 
 FIGURES_KEY = "deployfw_reliability_figures"
+SHARED_UNITS = ("tests/reliability/",)
+"""Folders (node id prefixes) whose files run as one unit, on one worker, one after the other."""
 _from_workers: list[str] = []
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a test is scheduled with: its shared folder, else its file."""
+    return next((unit for unit in SHARED_UNITS if nodeid.startswith(unit)), nodeid.split("::", 1)[0])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: files stay whole
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        first.setdefault(work_unit(item.nodeid), index)
+    items.sort(key=lambda item: first[work_unit(item.nodeid)])  # a shared unit's files join its first
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with :func:`work_unit` as the unit; other modes are xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedUnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return SharedUnitScheduling(config, log)
 
 
 def _figure_lines() -> list[str]:

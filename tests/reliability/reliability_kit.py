@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -430,12 +430,6 @@ def judge(
         ]
         problems += [f"{module} records: {p}" for p in overlaps(spans)]
     return Verdict(dict(successes), dict(attempts), problems)
-
-
-def start_sandbox(repo: Path, log: Path | None = None) -> Iterator[SandboxProcess]:
-    """Generator body for a fixture: a sandbox that is stopped at teardown."""
-    with open_sandbox(repo, log) as box:
-        yield box
 
 
 # -- kill points ---------------------------------------------------------------------------------
