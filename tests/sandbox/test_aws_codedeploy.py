@@ -156,29 +156,52 @@ def test_linear_config_shifts_traffic_in_visible_steps(aws_sandbox, aws_client, 
 def test_injected_deploy_fault_fails_and_rolls_back(aws_sandbox, aws_client, aws_wait, no_faults):
     cd, ecs, elb = aws_client("codedeploy"), aws_client("ecs"), aws_client("elbv2")
     seeded = aws_sandbox.seeded.services["fail-api"]
-    before = ecs.describe_services(cluster="test-cluster", services=["fail-api"])["services"][0]
-    aws_sandbox.set_faults("deploy:fail-api")
-    deployment_id = _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")))
-    info = _final(cd, aws_wait, deployment_id)
-    assert info["status"] == "Failed"
-    assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
-    rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]
-    rollback = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
-    assert rollback["creator"] == "codeDeployRollback"
-    assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == deployment_id
-    blue = seeded.target_group_arns[0]
-    assert _prod_target(elb, seeded.listener_arns[0])[0]["TargetGroupArn"] == blue
-    assert _prod_target(elb, seeded.listener_arns[1])[0]["TargetGroupArn"] == blue
+    for _ in range(5):
+        before = ecs.describe_services(cluster="test-cluster", services=["fail-api"])["services"][0]
+        serving = [_prod_target(elb, arn)[0]["TargetGroupArn"] for arn in seeded.listener_arns[:2]]
+        meanwhile = _appspec(_taskdef(ecs, "fail-api"))  # made beforehand: the rollback is brief at scale 0
+        content = _appspec(_taskdef(ecs, "fail-api"))
+        _idle(cd, "fail-api")
+        aws_sandbox.set_faults("deploy:fail-api")
+        deployment_id = _deploy(cd, "fail-api", content, wait_idle=False)
+        info = _final(cd, aws_wait, deployment_id)
+        rollback_id = info["rollbackInfo"]["rollbackDeploymentId"]
+        held = _a_deployment_meanwhile_is_refused(cd, aws_wait, rollback_id, meanwhile)
+        assert info["status"] == "Failed"
+        assert info["errorInformation"]["code"] == "HEALTH_CONSTRAINTS"
+        rollback = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+        assert rollback["creator"] == "codeDeployRollback"
+        assert rollback["rollbackInfo"]["rollbackTriggeringDeploymentId"] == deployment_id
+        assert aws_sandbox.faults == ""  # one-shot: the next deployment is healthy
+        if held:
+            break
+    else:
+        pytest.fail("five rollbacks in a row ended before a deployment could be tried during them")
+    assert _final(cd, aws_wait, rollback_id)["status"] == "Succeeded"
+    assert [_prod_target(elb, arn)[0]["TargetGroupArn"] for arn in seeded.listener_arns[:2]] == serving  # restored
     after = ecs.describe_services(cluster="test-cluster", services=["fail-api"])["services"][0]
     assert [t["id"] for t in after["taskSets"]] == [t["id"] for t in before["taskSets"]]
-    assert aws_sandbox.faults == ""  # one-shot: the next deployment is healthy
-    assert rollback["status"] in ACTIVE  # a rollback runs for a while, as on AWS ...
-    with pytest.raises(ClientError) as busy:  # ... and holds the group meanwhile
-        _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")), wait_idle=False)
-    assert busy.value.response["Error"]["Code"] == "DeploymentLimitExceededException"
-    assert _final(cd, aws_wait, rollback_id)["status"] == "Succeeded"
     again = _deploy(cd, "fail-api", _appspec(_taskdef(ecs, "fail-api")))
     assert _final(cd, aws_wait, again)["status"] == "Succeeded"
+
+
+def _a_deployment_meanwhile_is_refused(cd: Any, aws_wait: Any, rollback_id: str, content: str) -> bool:
+    """A rollback runs for a while, as on AWS, and holds the group meanwhile.
+
+    True when a deployment tried during the rollback was refused with AWS's exception. False when
+    the rollback (brief on the instant clock) had already ended by the time the call came, so the
+    deployment went ahead: it is followed to its end and nothing was learnt. A deployment that
+    went ahead while the rollback was still active fails the test.
+    """
+    try:
+        extra = _deploy(cd, "fail-api", content, wait_idle=False)
+    except ClientError as busy:
+        assert busy.response["Error"]["Code"] == "DeploymentLimitExceededException", busy.response
+        return True
+    rollback = cd.get_deployment(deploymentId=rollback_id)["deploymentInfo"]
+    assert rollback["status"] not in ACTIVE, f"{extra} was created while rollback {rollback_id} was active"
+    assert _final(cd, aws_wait, extra)["status"] == "Succeeded"
+    return False
 
 
 @pytest.mark.parametrize(
