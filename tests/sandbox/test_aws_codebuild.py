@@ -107,3 +107,34 @@ def test_default_runner_is_deployfw_buildspec(aws_sandbox, aws_client, aws_wait,
         aws_sandbox.ctx.build_runner = stub
     assert build["buildStatus"] == "SUCCEEDED"
     assert any("hello real-runner" in line for line in _log_lines(logs, build))
+
+
+def test_a_parameter_store_variable_resolves_and_a_missing_one_fails_the_build_before_any_command(
+    aws_client, aws_wait, no_faults
+):
+    """As CodeBuild: the value comes from SSM; a parameter SSM does not hold fails DOWNLOAD_SOURCE."""
+    cb, logs, ssm = aws_client("codebuild"), aws_client("logs"), aws_client("ssm")
+    spec = 'version: 0.2\nphases:\n  build:\n    commands:\n      - test "$GREETING" = from-ssm\n'
+
+    def build(reference: str) -> dict[str, Any]:
+        variables = [{"name": "GREETING", "value": reference, "type": "PARAMETER_STORE"}]
+        started = cb.start_build(projectName="order-api-build", buildspecOverride=spec,
+                                 environmentVariablesOverride=variables)["build"]  # fmt: skip
+        return _finished(cb, aws_wait, started["id"])
+
+    ssm.put_parameter(Name="/sandbox-test/greeting", Value="from-ssm", Type="String", Overwrite=True)
+    try:
+        assert build("/sandbox-test/greeting")["buildStatus"] == "SUCCEEDED"
+    finally:
+        ssm.delete_parameter(Name="/sandbox-test/greeting")
+
+    failed = build("/sandbox-test/greeting")
+    assert failed["buildStatus"] == "FAILED"
+    phases = {p["phaseType"]: p for p in failed["phases"]}
+    assert "BUILD" not in phases
+    message = "parameter does not exist: /sandbox-test/greeting"
+    assert phases["DOWNLOAD_SOURCE"]["phaseStatus"] == "FAILED"
+    assert phases["DOWNLOAD_SOURCE"]["contexts"] == [{"statusCode": "Decrypted Variables Error", "message": message}]
+    assert f"[Container] Phase context status code: Decrypted Variables Error Message: {message}" in _log_lines(
+        logs, failed
+    )

@@ -31,6 +31,14 @@ def _now() -> str:
     return iso_8601_datetime_with_milliseconds()
 
 
+DECRYPT_ERROR = "Decrypted Variables Error"
+"""The phase context status code CodeBuild gives a build whose PARAMETER_STORE variable cannot be read."""
+
+
+class MissingParameter(Exception):
+    """A PARAMETER_STORE variable names a parameter SSM does not hold."""
+
+
 def _runner(ctx: SandboxContext) -> Any:
     """The buildspec runner: injected, else deployfw's own (imported only when needed)."""
     return ctx.build_runner or importlib.import_module("deployfw.buildspec")
@@ -65,18 +73,18 @@ class BuildWorker(threading.Thread):
             self.build["currentPhase"] = phase
         self._phase_started = time.monotonic()
 
-    def _close(self, phase: dict[str, Any], status: str, message: str | None = None) -> None:
+    def _close(self, phase: dict[str, Any], status: str, message: str | None = None, code: str | None = None) -> None:
         phase["phaseStatus"] = status
         phase["endTime"] = _now()
         phase["durationInSeconds"] = int(time.monotonic() - self._phase_started)
         if message:
-            phase["contexts"] = [{"statusCode": status, "message": message}]
+            phase["contexts"] = [{"statusCode": code or status, "message": message}]
 
-    def _fail_current(self, status: str, message: str) -> None:
+    def _fail_current(self, status: str, message: str, code: str | None = None) -> None:
         with self.ctx.lock:
             last = self.build["phases"][-1]
             if "phaseStatus" not in last:
-                self._close(last, status, message)
+                self._close(last, status, message, code)
 
     def _pace(self) -> None:
         self.cancel.wait(self.ctx.timings.build_phase)
@@ -154,10 +162,17 @@ class BuildWorker(threading.Thread):
             self.emit(f"[Container] YAML_FILE_ERROR: {exc}")
             self._fail_current("CLIENT_ERROR", f"YAML_FILE_ERROR: {exc}")
             return "FAILED"
+        try:
+            env = self._environment(workdir, sha)
+        except MissingParameter as exc:  # CodeBuild fails the build in DOWNLOAD_SOURCE, before any command
+            self.emit("[Container] Phase complete: DOWNLOAD_SOURCE State: FAILED")
+            self.emit(f"[Container] Phase context status code: {DECRYPT_ERROR} Message: {exc}")
+            self._fail_current("FAILED", str(exc), DECRYPT_ERROR)
+            return "FAILED"
         result = runner.run_buildspec(
             spec,
             workdir=workdir,
-            env=self._environment(workdir, sha),
+            env=env,
             emit=self.emit,
             cancel=self.cancel,
             phase_callback=self._runner_phase,
@@ -246,12 +261,17 @@ class BuildWorker(threading.Thread):
             # The build runs as the project's service role, as in CodeBuild: a session of it.
             session = iam.role_session(str(build["serviceRole"]), f"codebuild-{build['buildNumber']}", region)
             env.update(session.environment())
-        for variable in build["environment"].get("environmentVariables", []):
+        variables = build["environment"].get("environmentVariables", [])
+        self.emit("[Container] Processing environment variables")
+        if any(v.get("type") == "PARAMETER_STORE" for v in variables):
+            self.emit("[Container] Decrypting parameter store environment variables")
+        for variable in variables:
             env[variable["name"]] = self._resolve(variable)
         return env
 
     def _resolve(self, variable: dict[str, str]) -> str:
-        """PARAMETER_STORE values come from the sandbox's SSM; they count as secrets."""
+        """PARAMETER_STORE values come from the sandbox's SSM; they count as secrets. A missing
+        parameter raises :class:`MissingParameter`, which fails the build as CodeBuild does."""
         kind, value = variable.get("type", "PLAINTEXT"), variable.get("value", "")
         if kind != "PARAMETER_STORE":
             return value
@@ -260,10 +280,10 @@ class BuildWorker(threading.Thread):
         with self.ctx.lock:
             try:
                 parameter = ssm_backends[self.backend.account_id][self.backend.region_name].get_parameter(value)
-            except Exception:
-                return ""
-        if parameter is None:  # no such parameter: resolved to nothing, like a failed look-up
-            return ""
+            except Exception:  # moto refuses some names outright; AWS reports those as missing too
+                parameter = None
+        if parameter is None:
+            raise MissingParameter(f"parameter does not exist: {value}")
         resolved = str(parameter.value)
         redact.register(resolved)
         return resolved
