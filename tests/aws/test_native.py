@@ -16,6 +16,9 @@ from deployfw_aws.native import RUN_TAG, NativeDeploy
 from deployfw_aws.native_settings import NativeSettings
 
 FAST = Backoff(first=0.05, factor=2.0, cap=0.2)
+SCALE_TO_SEE_THE_CANARY = 60.0
+"""The canary's one-minute bake lasts a real second, five of FAST's longest pauses: on the instant
+clock it lasted one sandbox tick, and a poller slowed by a loaded machine could miss it."""
 NATIVE = {"backend": "ecs-native", "cluster": "test-cluster", "strategy": "CANARY", "canary_percent": 20,
           "canary_bake_time_minutes": 1, "bake_time_minutes": 1}  # fmt: skip
 
@@ -60,11 +63,17 @@ def test_the_backend_has_the_whole_contract(sandbox: Any) -> None:
 
 
 def test_a_canary_deploys_and_says_how_traffic_moved(job_for: Any, sandbox: Any) -> None:
+    from deployfw.sandbox.clock import SandboxClock
+
     job = job_for()
     before = service_of(sandbox, "native-api")["taskDefinition"]
     sandbox.clear_requests()
 
-    outcome = NativeDeploy(job.ctx, backoff=FAST).deploy(job)
+    saved, sandbox.ctx.clock = sandbox.ctx.clock, SandboxClock(SCALE_TO_SEE_THE_CANARY)
+    try:
+        outcome = NativeDeploy(job.ctx, backoff=FAST).deploy(job)
+    finally:
+        sandbox.ctx.clock = saved
 
     assert outcome.ok, outcome.error
     assert outcome.deployment_id and ":service-deployment/test-cluster/native-api/" in outcome.deployment_id
