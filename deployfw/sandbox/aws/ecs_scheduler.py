@@ -200,8 +200,7 @@ class Scheduler:
         now = time.monotonic()
         health = self.ctx.health
         for task in list(self.backend.sandbox_tasks.values()):
-            if task.stopped_at is not None:  # seen stopped and dealt with: nothing is left to drain or watch
-                task.stop_after = None
+            if task.stopped_at is not None:  # seen stopped and dealt with below: nothing is left to watch
                 continue
             state = self._state(task)
             if task.stop_after is not None and now >= task.stop_after:
@@ -213,10 +212,10 @@ class Scheduler:
             if state.status == "RUNNING" and task.desired_status == "RUNNING" and not task.registered and task.targets:
                 self._register(task, state.address or "")
             if state.status == "STOPPED":
-                if task.stopped_at is None:
-                    task.stopped_at = utcnow()
-                    if task.registered:
-                        self._deregister(task)
+                task.stopped_at = utcnow()
+                task.stop_after = None  # a stopped task has nothing left to drain
+                if task.registered:
+                    self._deregister(task)
                 if task.desired_status == "RUNNING":  # it stopped by itself: a failure
                     task.desired_status = "STOPPED"
                     task.stop_reason = state.stopped_reason
